@@ -1,0 +1,1 @@
+"""Airflow-free OSS client core: nothing in this package imports Airflow."""
