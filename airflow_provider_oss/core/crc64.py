@@ -56,14 +56,14 @@ def _select_backend() -> tuple[str, Callable[[Buffer, int], int]]:
         pass
     try:
         import crcmod  # type: ignore[import-untyped]
+        import crcmod._crcfunext  # type: ignore[import-untyped]  # only the C extension is fast
 
-        if getattr(crcmod, "_usingExtension", False):
-            fun = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=_MASK, rev=True)
+        fun = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=_MASK, rev=True)
 
-            def crcmod_update(data: Buffer, crc: int) -> int:
-                return int(fun(data, crc))
+        def crcmod_update(data: Buffer, crc: int) -> int:
+            return int(fun(data, crc))
 
-            return "crcmod", crcmod_update
+        return "crcmod", crcmod_update
     except ImportError:
         pass
     log.warning(

@@ -27,7 +27,13 @@ class CrcMismatchError(OssError):
     """The CRC-64 that OSS computed differs from the one computed locally: the bytes were damaged."""
 
     def __init__(
-        self, message: str, *, local_crc: int, server_crc: int, key: str | None = None, part_number: int | None = None
+        self,
+        message: str,
+        *,
+        local_crc: int,
+        server_crc: int,
+        key: str | None = None,
+        part_number: int | None = None,
     ) -> None:
         super().__init__(message)
         self.local_crc = local_crc
@@ -37,7 +43,9 @@ class CrcMismatchError(OssError):
 
 
 # OSS error codes that a retry can fix (the request itself was fine).
-RETRYABLE_CODES = frozenset({"InternalError", "ServiceUnavailable", "RequestTimeout", "SlowDown", "Throttling"})
+RETRYABLE_CODES = frozenset(
+    {"InternalError", "ServiceUnavailable", "RequestTimeout", "SlowDown", "Throttling"}
+)
 AUTH_CODES = frozenset(
     {
         "AccessDenied",

@@ -103,7 +103,9 @@ def v4_canonical_request(
     """
     lower = _lower_headers(headers)
     signed = sorted(
-        (name, value) for name, value in lower.items() if is_default_signed_header(name) or name in additional_headers
+        (name, value)
+        for name, value in lower.items()
+        if is_default_signed_header(name) or name in additional_headers
     )
     canonical_headers = "".join(f"{name}:{value}\n" for name, value in signed)
     payload = lower.get("x-oss-content-sha256", UNSIGNED_PAYLOAD)
@@ -142,7 +144,9 @@ def v4_signature(secret: str, region: str, timestamp: str, canonical_request: st
     """The hex V4 signature of a canonical request signed at ``timestamp`` (``YYYYMMDDTHHMMSSZ``)."""
     date = timestamp[:8]
     string_to_sign = v4_string_to_sign(timestamp, v4_scope(date, region), canonical_request)
-    return hmac.new(v4_signing_key(secret, date, region), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(
+        v4_signing_key(secret, date, region), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
 
 
 def v4_timestamp(now: datetime) -> str:
@@ -214,7 +218,9 @@ def presign_v4(
         ``x-oss-signature`` last.
     """
     if not 0 < expires <= MAX_PRESIGN_EXPIRES:
-        raise ValueError(f"A presigned URL must expire within 1 to {MAX_PRESIGN_EXPIRES} seconds (7 days); got {expires}.")
+        raise ValueError(
+            f"A presigned URL must expire within 1 to {MAX_PRESIGN_EXPIRES} seconds (7 days); got {expires}."
+        )
     timestamp = v4_timestamp(now)
     reserved = {"x-oss-signature", "x-oss-security-token", "x-oss-additional-headers"}
     pairs = [(n, v) for n, v in query if n not in reserved]
@@ -230,7 +236,9 @@ def presign_v4(
     if extra:
         pairs.append(("x-oss-additional-headers", ";".join(extra)))
     canonical = v4_canonical_request(method, bucket, key, pairs, headers, extra)
-    pairs.append(("x-oss-signature", v4_signature(credentials.access_key_secret, region, timestamp, canonical)))
+    pairs.append(
+        ("x-oss-signature", v4_signature(credentials.access_key_secret, region, timestamp, canonical))
+    )
     return pairs
 
 
@@ -295,9 +303,13 @@ def presign_v1(
 ) -> list[tuple[str, str]]:
     """Presign with V1: adds ``OSSAccessKeyId``, ``Expires`` (epoch), ``security-token`` and ``Signature``."""
     if not 0 < expires <= MAX_PRESIGN_EXPIRES:
-        raise ValueError(f"A presigned URL must expire within 1 to {MAX_PRESIGN_EXPIRES} seconds (7 days); got {expires}.")
+        raise ValueError(
+            f"A presigned URL must expire within 1 to {MAX_PRESIGN_EXPIRES} seconds (7 days); got {expires}."
+        )
     expires_at = str(int(now.timestamp()) + expires)
-    pairs = [(n, v) for n, v in query if n not in ("Signature", "security-token", "OSSAccessKeyId", "Expires")]
+    pairs = [
+        (n, v) for n, v in query if n not in ("Signature", "security-token", "OSSAccessKeyId", "Expires")
+    ]
     pairs += [("OSSAccessKeyId", credentials.access_key_id), ("Expires", expires_at)]
     if credentials.security_token:
         pairs.append(("security-token", credentials.security_token))

@@ -1,0 +1,295 @@
+"""``OssHook``: an Airflow connection of type ``oss`` turned into a signed :class:`OssClient`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.errors import OssError
+from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions, PutObjectResult
+from airflow_provider_oss.version_compat import BaseHook, mask_secret
+
+log = logging.getLogger(__name__)
+
+#: Connection extras understood by the hook, with the type each is coerced to.
+_EXTRA_TYPES: dict[str, type] = {
+    "region": str,
+    "endpoint": str,
+    "bucket": str,
+    "security_token": str,
+    "signature_version": str,
+    "addressing_style": str,
+    "internal": bool,
+    "connect_timeout": float,
+    "read_timeout": float,
+    "max_retries": int,
+    "backoff_base": float,
+    "backoff_max": float,
+    "pool_size": int,
+    "verify": object,  # bool or CA bundle path
+    "resolve": dict,
+}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class OssConnectionConfigError(ValueError):
+    """The ``oss`` connection is incomplete or has an invalid extra; the message names the field."""
+
+
+def _coerce(conn_id: str, name: str, value: Any) -> Any:
+    expected = _EXTRA_TYPES[name]
+    try:
+        if expected is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(value)
+        if name == "verify":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip()
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            return text  # a CA bundle path
+        if expected is dict:
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(k): str(v) for k, v in value.items()}
+        if expected is str:
+            return str(value).strip()
+        return expected(value)
+    except (TypeError, ValueError):
+        raise OssConnectionConfigError(
+            f"Connection {conn_id!r}: extra {name!r} must be a {expected.__name__}, got {value!r}."
+        ) from None
+
+
+class OssHook(BaseHook):
+    """
+    Interact with Alibaba Cloud OSS through this provider's own signed client.
+
+    The connection's login is the AccessKeyId and its password the AccessKeySecret. Extras:
+    ``region`` (e.g. ``cn-hangzhou``), ``endpoint`` (a custom host or URL), ``bucket`` (default
+    bucket), ``security_token`` (STS), ``signature_version`` (``v4`` default, or ``v1``),
+    ``addressing_style`` (``virtual`` default, or ``path`` for IP endpoints), ``internal`` (use the
+    VPC endpoint), ``connect_timeout``, ``read_timeout``, ``max_retries``, ``backoff_base``,
+    ``backoff_max``, ``pool_size`` and ``verify`` (``true``, ``false`` or a CA bundle path).
+
+    :param oss_conn_id: the Airflow connection id of type ``oss``.
+    :param region: overrides the connection's ``region`` extra.
+    :param bucket_name: overrides the connection's default ``bucket`` extra.
+    :param client_overrides: any other :class:`ClientConfig` field, overriding the connection.
+    """
+
+    conn_name_attr = "oss_conn_id"
+    default_conn_name = "oss_default"
+    conn_type = "oss"
+    hook_name = "Alibaba Cloud OSS"
+
+    def __init__(
+        self,
+        oss_conn_id: str = default_conn_name,
+        *,
+        region: str | None = None,
+        bucket_name: str | None = None,
+        **client_overrides: Any,
+    ) -> None:
+        super().__init__()
+        self.oss_conn_id = oss_conn_id
+        self._region_override = region
+        self._bucket_override = bucket_name
+        self._client_overrides = client_overrides
+        self._clients: dict[int | None, OssClient] = {}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form behaviour for Airflow < 3.2 (3.2+ reads it from provider info)."""
+        return {
+            "hidden_fields": ["schema", "port", "host"],
+            "relabeling": {"login": "Access Key ID", "password": "Access Key Secret"},
+            "placeholders": {
+                "login": "LTAI5t...",
+                "password": "AccessKeySecret",
+                "extra": '{"region": "cn-hangzhou", "bucket": "my-bucket"}',
+            },
+        }
+
+    @cached_property
+    def _settings(self) -> tuple[Credentials, dict[str, Any]]:
+        conn = self.get_connection(self.oss_conn_id)
+        if conn.conn_type and conn.conn_type not in ("oss", "aliyun_oss_resumable"):
+            log.warning(
+                "Connection %r has conn_type %r; OssHook expects 'oss'.", self.oss_conn_id, conn.conn_type
+            )
+        # Airflow < 3.2 forms store extras as "extra__oss__<name>"; accept both spellings.
+        extras = {
+            name.removeprefix("extra__oss__"): value for name, value in (conn.extra_dejson or {}).items()
+        }
+        unknown = sorted(set(extras) - set(_EXTRA_TYPES))
+        if unknown:
+            raise OssConnectionConfigError(
+                f"Connection {self.oss_conn_id!r} has unknown extra(s) {unknown}; "
+                f"known extras are {sorted(_EXTRA_TYPES)}."
+            )
+        settings = {
+            name: _coerce(self.oss_conn_id, name, value) for name, value in extras.items() if value != ""
+        }
+        if not settings.get("endpoint") and conn.host:
+            endpoint = conn.host if not conn.port else f"{conn.host}:{conn.port}"
+            if conn.schema in ("http", "https") and "://" not in endpoint:
+                endpoint = f"{conn.schema}://{endpoint}"
+            settings["endpoint"] = endpoint
+        if not conn.login:
+            raise OssConnectionConfigError(
+                f"Connection {self.oss_conn_id!r} has no login: set it to the OSS AccessKeyId."
+            )
+        if not conn.password:
+            raise OssConnectionConfigError(
+                f"Connection {self.oss_conn_id!r} has no password: set it to the OSS AccessKeySecret."
+            )
+        token = settings.pop("security_token", None) or None
+        mask_secret(conn.password)
+        mask_secret(token)
+        credentials = Credentials(conn.login, conn.password, token)
+        return credentials, settings
+
+    @property
+    def default_bucket(self) -> str | None:
+        """The bucket used when a method is called without one: the hook argument or the ``bucket`` extra."""
+        return self._bucket_override or self._settings[1].get("bucket") or None
+
+    def resolve_bucket(self, bucket_name: str | None) -> str:
+        """
+        Return ``bucket_name`` or the default bucket.
+
+        :raises ValueError: when neither is set, naming both ways to fix it.
+        """
+        bucket = bucket_name or self.default_bucket
+        if not bucket:
+            raise ValueError(
+                f"No bucket given: pass bucket_name, or set the 'bucket' extra of connection {self.oss_conn_id!r}."
+            )
+        return bucket
+
+    def get_client_config(self, **overrides: Any) -> ClientConfig:
+        """
+        Build the :class:`ClientConfig` from the connection, the hook arguments and ``overrides``.
+
+        :param overrides: ClientConfig fields that win over everything else (e.g. ``pool_size``).
+        """
+        settings = {k: v for k, v in self._settings[1].items() if k != "bucket"}
+        if self._region_override:
+            settings["region"] = self._region_override
+        settings.update(self._client_overrides)
+        settings.update(overrides)
+        if not settings.get("region"):
+            raise OssConnectionConfigError(
+                f"Connection {self.oss_conn_id!r} has no region: set the 'region' extra (e.g. 'cn-hangzhou')."
+            )
+        try:
+            return ClientConfig(**settings)
+        except TypeError as err:
+            raise OssConnectionConfigError(f"Connection {self.oss_conn_id!r}: {err}") from None
+
+    @property
+    def credentials(self) -> Credentials:
+        """The connection's credentials (their repr hides the secret and the token)."""
+        return self._settings[0]
+
+    def get_client(self, *, pool_size: int | None = None) -> OssClient:
+        """
+        Return an :class:`OssClient` for this connection, cached per pool size.
+
+        :param pool_size: HTTP connection pool size; pass at least the upload parallelism.
+        """
+        if pool_size not in self._clients:
+            overrides = {"pool_size": pool_size} if pool_size else {}
+            self._clients[pool_size] = OssClient(self.credentials, self.get_client_config(**overrides))
+        return self._clients[pool_size]
+
+    def get_conn(self) -> OssClient:
+        """Return the default :class:`OssClient` (Airflow's standard hook entry point)."""
+        return self.get_client()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check the connection with a real signed request.
+
+        With a default bucket, reads its bucket info; otherwise lists the account's buckets.
+        Returns ``(ok, message)``; the message carries OSS's code and request id on failure.
+        """
+        try:
+            bucket = self.default_bucket
+            client = self.get_client()
+            if bucket:
+                client.get_bucket_info(bucket)
+                return True, f"Connection successfully tested: bucket {bucket!r} is reachable."
+            buckets = client.list_buckets()
+            return True, f"Connection successfully tested: {len(buckets)} bucket(s) visible."
+        except (OssError, ValueError) as err:
+            return False, str(err)
+
+    # Convenience methods, in the spirit of S3Hook.
+
+    def check_for_key(self, key: str, bucket_name: str | None = None) -> bool:
+        """
+        Return True if the object exists, False if OSS answers 404.
+
+        Any other error (wrong credentials, access denied, network) is raised, never hidden as "missing".
+        """
+        return self.get_client().object_exists(self.resolve_bucket(bucket_name), key)
+
+    def head_object(self, key: str, bucket_name: str | None = None) -> ObjectInfo:
+        """Return the object's size, ETag, CRC-64, type and metadata."""
+        return self.get_client().head_object(self.resolve_bucket(bucket_name), key)
+
+    def load_bytes(
+        self, data: bytes, key: str, bucket_name: str | None = None, *, options: ObjectOptions | None = None
+    ) -> PutObjectResult:
+        """Upload ``data`` as one object (CRC-64 checked)."""
+        return self.get_client().put_object(self.resolve_bucket(bucket_name), key, data, options=options)
+
+    def load_string(
+        self, text: str, key: str, bucket_name: str | None = None, *, encoding: str = "utf-8"
+    ) -> PutObjectResult:
+        """Upload ``text`` encoded with ``encoding`` as one object."""
+        return self.load_bytes(text.encode(encoding), key, bucket_name)
+
+    def read_key(self, key: str, bucket_name: str | None = None) -> bytes:
+        """Download a whole object into memory (for small objects)."""
+        return self.get_client().get_object(self.resolve_bucket(bucket_name), key)
+
+    def download_file(self, key: str, local_path: str, bucket_name: str | None = None) -> ObjectInfo:
+        """Stream an object to ``local_path``, verifying its CRC-64."""
+        return self.get_client().get_object_to_file(self.resolve_bucket(bucket_name), key, local_path)
+
+    def delete_object(self, key: str, bucket_name: str | None = None) -> None:
+        """Delete an object (OSS answers success for a missing key too)."""
+        self.get_client().delete_object(self.resolve_bucket(bucket_name), key)
+
+    def list_keys(self, prefix: str = "", bucket_name: str | None = None) -> Iterator[str]:
+        """Yield every key under ``prefix`` (all pages)."""
+        for summary in self.get_client().list_objects_v2(self.resolve_bucket(bucket_name), prefix=prefix):
+            yield summary.key
+
+    def get_presigned_url(
+        self, key: str, bucket_name: str | None = None, *, method: str = "GET", expires: int = 3600
+    ) -> str:
+        """
+        Return a presigned URL (V4 by default) valid for ``expires`` seconds (at most 7 days).
+
+        The URL carries a signature: treat it as a secret and never log it.
+        """
+        return self.get_client().presign_url(method, self.resolve_bucket(bucket_name), key, expires=expires)

@@ -1,0 +1,51 @@
+"""Imports that differ between Airflow 3.0, 3.1, 3.2 and 3.3, resolved once for the Airflow layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
+
+try:
+    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
+except ImportError:  # pragma: no cover - Airflow 3.0 before the public SDK names settled
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.log import mask_secret as _mask_secret
+except ImportError:  # pragma: no cover
+    try:
+        from airflow.sdk.execution_time.secrets_masker import mask_secret as _mask_secret  # type: ignore[no-redef]
+    except ImportError:
+        from airflow.utils.log.secrets_masker import mask_secret as _mask_secret  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk import NEVER_EXPIRE
+except ImportError:  # pragma: no cover - Airflow < 3.3 has no task state store
+    NEVER_EXPIRE = None  # type: ignore[assignment]
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    major, minor = [*version.split("."), "0"][:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+AIRFLOW_V_3_3_PLUS = _version_tuple(AIRFLOW_VERSION) >= (3, 3)
+
+
+def mask_secret(secret: Any) -> None:
+    """Register a value with Airflow's secrets masker so it is redacted from task logs."""
+    if secret:
+        _mask_secret(secret)
+
+
+__all__ = [
+    "AIRFLOW_V_3_3_PLUS",
+    "NEVER_EXPIRE",
+    "BaseHook",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "mask_secret",
+]

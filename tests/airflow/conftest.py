@@ -1,0 +1,49 @@
+"""Fixtures for tests that need a real Airflow install: a migrated SQLite metadata database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Migrate the session's Airflow metadata database (SQLite in a temporary AIRFLOW_HOME) once."""
+    home = os.environ["AIRFLOW_HOME"]
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=300,
+    )
+    return home
+
+
+@pytest.fixture
+def oss_connection_env(oss_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point ``oss_default`` at the test's local OSS server through ``AIRFLOW_CONN_OSS_DEFAULT``."""
+    import json
+
+    server = oss_server
+    conn = {
+        "conn_type": "oss",
+        "login": server.access_key_id,  # type: ignore[attr-defined]
+        "password": server.access_key_secret,  # type: ignore[attr-defined]
+        "extra": {
+            "region": server.region,  # type: ignore[attr-defined]
+            "endpoint": server.endpoint,  # type: ignore[attr-defined]
+            "addressing_style": "path",
+            "bucket": "test-bucket",
+            "max_retries": 1,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
+    yield "oss_default"
