@@ -55,10 +55,10 @@ def _select_backend() -> tuple[str, Callable[[Buffer, int], int]]:
     except ImportError:
         pass
     try:
-        import crcmod  # type: ignore[import-untyped]
-        import crcmod._crcfunext  # type: ignore[import-untyped]  # only the C extension is fast
+        import crcmod._crcfunext  # noqa: F401  # only the C extension is fast
+        from crcmod.crcmod import mkCrcFun
 
-        fun = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=_MASK, rev=True)
+        fun = mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=_MASK, rev=True)
 
         def crcmod_update(data: Buffer, crc: int) -> int:
             return int(fun(data, crc))
@@ -190,6 +190,7 @@ def parse_crc(text: str | None) -> int | None:
     if text is None:
         return None
     text = text.strip()
-    if not text.isdigit():
+    # isdigit() alone accepts non-ASCII digits: "²" (a Latin-1 byte a header can carry) made int() raise.
+    if not (text.isascii() and text.isdigit()):
         return None
     return int(text) & _MASK

@@ -35,6 +35,7 @@ V1_SUBRESOURCES = frozenset(
         "response-content-disposition", "response-content-encoding", "restore", "callback",
         "callback-var", "versions", "versioning", "versionId", "sequential", "continuation-token",
         "regionList", "cloudboxes", "symlink", "resourceGroup", "x-oss-traffic-limit", "lifecycle",
+        "x-oss-process",
     }
 )  # fmt: skip
 
@@ -222,7 +223,15 @@ def presign_v4(
             f"A presigned URL must expire within 1 to {MAX_PRESIGN_EXPIRES} seconds (7 days); got {expires}."
         )
     timestamp = v4_timestamp(now)
-    reserved = {"x-oss-signature", "x-oss-security-token", "x-oss-additional-headers"}
+    reserved = {
+        "x-oss-signature",
+        "x-oss-security-token",
+        "x-oss-additional-headers",
+        "x-oss-signature-version",
+        "x-oss-date",
+        "x-oss-expires",
+        "x-oss-credential",
+    }
     pairs = [(n, v) for n, v in query if n not in reserved]
     extra = v4_additional_headers(headers, additional_headers)
     pairs += [
