@@ -35,7 +35,7 @@ with DAG(
         key="{{ params.key }}",
         part_size=int(os.environ.get("OSS_DEMO_PART_SIZE", str(8 * 1024 * 1024))),
         parallelism=4,
-        checkpoint="auto",
+        checkpoint=os.environ.get("OSS_CHECKPOINT_MODE", "auto"),
         checkpoint_dir=os.environ.get("OSS_CHECKPOINT_DIR"),
         retries=3,
         retry_delay=timedelta(seconds=int(os.environ.get("OSS_DEMO_RETRY_DELAY", "30"))),

@@ -193,4 +193,5 @@ def parse_crc(text: str | None) -> int | None:
     # isdigit() alone accepts non-ASCII digits: "²" (a Latin-1 byte a header can carry) made int() raise.
     if not (text.isascii() and text.isdigit()):
         return None
-    return int(text) & _MASK
+    value = int(text)
+    return value if value <= _MASK else None
