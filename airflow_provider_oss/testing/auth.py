@@ -1,0 +1,368 @@
+"""
+Strict request authentication for the local server: V4 and V1 signatures, in the ``Authorization``
+header or in a presigned URL, STS tokens, the signing region and the request time.
+
+The canonical request is rebuilt from what was received with the same functions the client signs
+with (:mod:`airflow_provider_oss.core.signing`), and signatures are compared in constant time.
+Secrets never appear in an error: an echoed canonical request has its STS token masked.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from airflow_provider_oss.core import signing
+from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.xmlresp import iso_time
+
+_TOKEN_MASK = "<security token hidden>"  # noqa: S105  # a placeholder, not a secret
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """
+    Who sent a request and how.
+
+    :param scheme: ``v4``, ``v4-presigned``, ``v1``, ``v1-presigned`` or ``anonymous``.
+    :param access_key_id: the access key id, None when anonymous.
+    """
+
+    scheme: str
+    access_key_id: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        """True for a request without any signature."""
+        return self.scheme == "anonymous"
+
+
+class Authenticator:
+    """
+    Verifies requests against the server's access keys.
+
+    :param secrets: access key id -> access key secret.
+    :param tokens: access key id -> the STS token its requests must carry (keys without one must not
+        send a token).
+    :param region: the server's region; V4 scopes must name it.
+    :param allow_v1: accept V1 (HMAC-SHA1) signatures.
+    :param max_skew_seconds: how far a request time may be from the server clock.
+    :param clock: returns the server time (epoch seconds, including any test clock offset).
+    """
+
+    def __init__(
+        self,
+        secrets: Mapping[str, str],
+        tokens: Mapping[str, str],
+        region: str,
+        allow_v1: bool,
+        max_skew_seconds: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._secrets = dict(secrets)
+        self._tokens = dict(tokens)
+        self.region = region
+        self.allow_v1 = allow_v1
+        self.max_skew_seconds = max_skew_seconds
+        self._clock = clock
+
+    def authenticate(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> AuthResult:
+        """
+        Verify a request.
+
+        :param headers: the request headers, names lower-cased.
+        :raises OssApiError: when the request is not properly signed.
+        """
+        params = dict(query)
+        authorization = headers.get("authorization", "")
+        if authorization:
+            if authorization.startswith(signing.V4_ALGORITHM):
+                return self._v4_header(method, bucket, key, query, headers, authorization)
+            if authorization.startswith("OSS "):
+                self._require_v1()
+                return self._v1_header(method, bucket, key, query, headers, authorization)
+            raise invalid_argument("Authorization header is invalid: use OSS4-HMAC-SHA256 or OSS.")
+        if "x-oss-signature" in params or "x-oss-signature-version" in params:
+            return self._v4_presigned(method, bucket, key, query, headers, params)
+        if "Signature" in params or "OSSAccessKeyId" in params:
+            self._require_v1()
+            return self._v1_presigned(method, bucket, key, query, headers, params)
+        return AuthResult("anonymous")
+
+    # -- shared checks ---------------------------------------------------------------------------
+
+    def _require_v1(self) -> None:
+        if not self.allow_v1:
+            raise OssApiError(
+                403,
+                "AccessDenied",
+                "Signature version 1 is not allowed by this server (allow_v1=False): sign with V4.",
+            )
+
+    def _secret(self, access_key_id: str) -> str:
+        secret = self._secrets.get(access_key_id)
+        if secret is None:
+            raise OssApiError(
+                403,
+                "InvalidAccessKeyId",
+                "The OSS Access Key Id you provided does not exist in our records.",
+                OSSAccessKeyId=access_key_id,
+            )
+        return secret
+
+    def _check_token(self, access_key_id: str, token: str | None) -> None:
+        expected = self._tokens.get(access_key_id)
+        if expected is None:
+            if token:
+                raise OssApiError(
+                    403,
+                    "InvalidSecurityToken",
+                    "The request carries a security token, but its access key is not a temporary (STS) key.",
+                )
+            return
+        if not token:
+            raise OssApiError(
+                403,
+                "InvalidSecurityToken",
+                "This access key is a temporary (STS) key: the request must carry its security token.",
+            )
+        if not hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8")):
+            raise OssApiError(403, "InvalidSecurityToken", "The security token you provided is invalid.")
+
+    def _check_region(self, region: str, where: str) -> None:
+        if region != self.region:
+            raise invalid_argument(
+                f"Invalid signing region in {where}: the request is signed for region {region!r}, "
+                f"this server's region is {self.region!r}.",
+            )
+
+    def _check_skew(self, request_time: float) -> None:
+        now = self._clock()
+        if abs(now - request_time) > self.max_skew_seconds:
+            raise OssApiError(
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+                RequestTime=iso_time(request_time),
+                ServerTime=iso_time(now),
+                MaxAllowedSkewMilliseconds=self.max_skew_seconds * 1000,
+            )
+
+    @staticmethod
+    def _parse_v4_time(value: str, where: str) -> float:
+        try:
+            parsed = datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise invalid_argument(
+                f"{where} must be a time in the form YYYYMMDDTHHMMSSZ.", where, value
+            ) from None
+        return parsed.timestamp()
+
+    @staticmethod
+    def _mismatch(string_to_sign: str, canonical: str, token: str | None) -> OssApiError:
+        shown = canonical.replace(token, _TOKEN_MASK) if token else canonical
+        shown_sts = string_to_sign.replace(token, _TOKEN_MASK) if token else string_to_sign
+        details = {"StringToSign": shown_sts}
+        if canonical:
+            details["CanonicalRequest"] = shown
+        return OssApiError.with_details(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+            details,
+        )
+
+    # -- V4 --------------------------------------------------------------------------------------
+
+    def _v4_header(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        authorization: str,
+    ) -> AuthResult:
+        try:
+            auth = signing.parse_v4_authorization(authorization)
+        except ValueError as err:
+            raise invalid_argument(f"Authorization header is invalid: {err}.") from None
+        if auth.product != "oss":
+            raise invalid_argument("Invalid signing product in Authorization header.")
+        secret = self._secret(auth.access_key_id)
+        self._check_region(auth.region, "Authorization header")
+        timestamp = headers.get("x-oss-date", "")
+        if not timestamp:
+            raise invalid_argument("A V4 signed request needs the x-oss-date header.", "x-oss-date")
+        request_time = self._parse_v4_time(timestamp, "x-oss-date")
+        if auth.date != timestamp[:8]:
+            raise invalid_argument(
+                "Invalid signing date in Authorization header: the credential scope date differs from x-oss-date."
+            )
+        self._check_skew(request_time)
+        payload = headers.get("x-oss-content-sha256")
+        if payload != signing.UNSIGNED_PAYLOAD:
+            raise invalid_argument(
+                "A V4 signed request needs the header x-oss-content-sha256: UNSIGNED-PAYLOAD.",
+                "x-oss-content-sha256",
+                payload or "",
+            )
+        additional = [name.lower() for name in auth.additional_headers]
+        canonical = signing.v4_canonical_request(method, bucket, key, query, headers, additional)
+        expected = signing.v4_signature(secret, auth.region, timestamp, canonical)
+        token = headers.get("x-oss-security-token")
+        if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("utf-8", "replace")):
+            sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(auth.date, auth.region), canonical)
+            raise self._mismatch(sts, canonical, token)
+        self._check_token(auth.access_key_id, token)
+        return AuthResult("v4", auth.access_key_id)
+
+    def _v4_presigned(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        params: Mapping[str, str],
+    ) -> AuthResult:
+        for name in (
+            "x-oss-signature-version",
+            "x-oss-credential",
+            "x-oss-date",
+            "x-oss-expires",
+            "x-oss-signature",
+        ):
+            if not params.get(name):
+                raise invalid_argument(f"A V4 presigned URL needs the query parameter {name}.", name)
+        if params["x-oss-signature-version"] != signing.V4_ALGORITHM:
+            raise invalid_argument(
+                "Unsupported x-oss-signature-version.",
+                "x-oss-signature-version",
+                params["x-oss-signature-version"],
+            )
+        try:
+            access_key_id, date, region = signing.parse_v4_credential(params["x-oss-credential"])
+        except ValueError:
+            raise invalid_argument(
+                "x-oss-credential is invalid.", "x-oss-credential", params["x-oss-credential"]
+            ) from None
+        secret = self._secret(access_key_id)
+        self._check_region(region, "x-oss-credential")
+        timestamp = params["x-oss-date"]
+        signed_at = self._parse_v4_time(timestamp, "x-oss-date")
+        if date != timestamp[:8]:
+            raise invalid_argument("Invalid signing date in x-oss-credential.")
+        try:
+            expires = int(params["x-oss-expires"])
+        except ValueError:
+            expires = -1
+        if not 0 < expires <= signing.MAX_PRESIGN_EXPIRES:
+            raise invalid_argument(
+                f"x-oss-expires must be between 1 and {signing.MAX_PRESIGN_EXPIRES} seconds.",
+                "x-oss-expires",
+                params["x-oss-expires"],
+            )
+        now = self._clock()
+        if signed_at - now > self.max_skew_seconds:
+            self._check_skew(signed_at)
+        if now > signed_at + expires:
+            raise OssApiError(
+                403,
+                "AccessDenied",
+                "Request has expired.",
+                Expires=iso_time(signed_at + expires),
+                ServerTime=iso_time(now),
+            )
+        additional = [h.lower() for h in params.get("x-oss-additional-headers", "").split(";") if h]
+        unsigned = [(n, v) for n, v in query if n != "x-oss-signature"]
+        canonical = signing.v4_canonical_request(method, bucket, key, unsigned, headers, additional)
+        expected = signing.v4_signature(secret, region, timestamp, canonical)
+        token = params.get("x-oss-security-token")
+        if not hmac.compare_digest(
+            expected.encode("ascii"), params["x-oss-signature"].encode("utf-8", "replace")
+        ):
+            sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(date, region), canonical)
+            raise self._mismatch(sts, canonical, token)
+        self._check_token(access_key_id, token)
+        return AuthResult("v4-presigned", access_key_id)
+
+    # -- V1 --------------------------------------------------------------------------------------
+
+    def _v1_header(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        authorization: str,
+    ) -> AuthResult:
+        access_key_id, sep, signature = authorization[4:].strip().rpartition(":")
+        if not sep or not access_key_id:
+            raise invalid_argument(
+                "Authorization header is invalid: expected 'OSS <AccessKeyId>:<Signature>'."
+            )
+        secret = self._secret(access_key_id)
+        date = headers.get("date", "")
+        if not date:
+            raise OssApiError(403, "AccessDenied", "A V1 signed request needs the Date header.")
+        try:
+            request_time = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            raise invalid_argument("The Date header is not an HTTP date.", "Date", date) from None
+        self._check_skew(request_time)
+        string_to_sign = signing.v1_string_to_sign(method, bucket, key, query, headers, date)
+        expected = signing.v1_signature(secret, string_to_sign)
+        token = headers.get("x-oss-security-token")
+        if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace")):
+            raise self._mismatch(string_to_sign, "", token)
+        self._check_token(access_key_id, token)
+        return AuthResult("v1", access_key_id)
+
+    def _v1_presigned(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        params: Mapping[str, str],
+    ) -> AuthResult:
+        for name in ("OSSAccessKeyId", "Expires", "Signature"):
+            if not params.get(name):
+                raise invalid_argument(f"A V1 presigned URL needs the query parameter {name}.", name)
+        access_key_id = params["OSSAccessKeyId"]
+        secret = self._secret(access_key_id)
+        try:
+            expires_at = int(params["Expires"])
+        except ValueError:
+            raise invalid_argument("Expires must be an epoch time.", "Expires", params["Expires"]) from None
+        now = self._clock()
+        if now > expires_at:
+            raise OssApiError(
+                403,
+                "AccessDenied",
+                "Request has expired.",
+                Expires=iso_time(expires_at),
+                ServerTime=iso_time(now),
+            )
+        unsigned = [(n, v) for n, v in query if n != "Signature"]
+        string_to_sign = signing.v1_string_to_sign(method, bucket, key, unsigned, headers, params["Expires"])
+        expected = signing.v1_signature(secret, string_to_sign)
+        token = params.get("security-token")
+        if not hmac.compare_digest(expected.encode("ascii"), params["Signature"].encode("utf-8", "replace")):
+            raise self._mismatch(string_to_sign, "", token)
+        self._check_token(access_key_id, token)
+        return AuthResult("v1-presigned", access_key_id)

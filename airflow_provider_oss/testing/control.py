@@ -1,0 +1,241 @@
+"""
+The control API under ``/_local/``: JSON in and out, unsigned, answered only to loopback clients.
+
+=========  ================================  ===================================================
+Method     Path                              Body / query -> answer
+=========  ================================  ===================================================
+GET        /_local/info                      -> endpoint facts (no secret)
+GET        /_local/faults                    -> the fault rules with their counters
+POST       /_local/faults                    ``{op, action, nth, times, ...}`` -> ``{"id": n}``
+DELETE     /_local/faults                    remove every rule
+GET        /_local/log                       -> the request log
+DELETE     /_local/log                       clear the request log
+GET / PUT  /_local/clock                     ``{"offset": seconds}``: the server clock runs ahead
+GET        /_local/buckets                   -> the buckets
+POST       /_local/buckets                   ``{"name", "public_read"}`` create (or update) a bucket
+GET        /_local/object?bucket=&key=       -> the object's record (``path``, size, ETag, CRC...)
+GET        /_local/object/data?bucket=&key=  -> the object's bytes
+GET        /_local/uploads?bucket=           -> in-progress multipart uploads with their parts
+POST       /_local/uploads/expire            ``{"bucket", "upload_id"}``: abort, as a lifecycle rule would
+=========  ================================  ===================================================
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.routing import parse_query, valid_bucket_name
+from airflow_provider_oss.testing.state import ServerState
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.testing.httpd import OssRequestHandler
+
+_MAX_BODY = 1 << 20
+
+
+class ControlError(Exception):
+    """A control request that cannot be served: answered as ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _send(handler: OssRequestHandler, status: int, payload: Any) -> None:
+    body = json.dumps(payload).encode("utf-8")
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
+def _read_body(handler: OssRequestHandler) -> bytes:
+    length_text = handler.headers.get("Content-Length", "0") or "0"
+    if not length_text.isdigit() or int(length_text) > _MAX_BODY:
+        handler.close_connection = True
+        raise ControlError(400, "A control request body needs a Content-Length of at most 1 MiB.")
+    return handler.rfile.read(int(length_text)) if int(length_text) else b""
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise ControlError(400, "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ControlError(400, "The body must be a JSON object.")
+    return data
+
+
+def _upload_dict(state: ServerState, bucket: str, upload_id: str) -> dict[str, Any]:
+    upload = state.store.upload(bucket, upload_id)
+    parts = state.store.parts(bucket, upload_id)
+    return {
+        "bucket": bucket,
+        "key": upload.key,
+        "upload_id": upload.upload_id,
+        "initiated": upload.initiated,
+        "parts": [{"part_number": p.number, "size": p.size, "etag": p.etag, "crc64": p.crc64} for p in parts],
+    }
+
+
+def _object_dict(state: ServerState, bucket: str, key: str) -> dict[str, Any]:
+    record = state.store.get_object(bucket, key)
+    return {
+        "bucket": bucket,
+        "key": record.key,
+        "path": record.data_file,
+        "size": record.size,
+        "etag": record.etag,
+        "crc64": record.crc64,
+        "last_modified": record.last_modified,
+        "object_type": record.object_type,
+        "meta": dict(record.meta),
+    }
+
+
+def _info(state: ServerState, handler: OssRequestHandler) -> dict[str, Any]:
+    host, port = handler.server.server_address[:2]
+    config = state.config
+    return {
+        "host": host,
+        "port": port,
+        "region": config.region,
+        "access_key_id": config.access_key_id,
+        "virtual_host_domain": config.virtual_host_domain,
+        "default_bucket": config.default_bucket,
+        "etag_mode": config.etag_mode,
+        "allow_v1": config.allow_v1,
+        "max_skew_seconds": config.max_skew_seconds,
+        "root_dir": state.store.root,
+        "buckets": [b.name for b in state.store.buckets()],
+        "clock_offset": state.clock_offset,
+    }
+
+
+def _route(
+    handler: OssRequestHandler, state: ServerState, path: str, params: dict[str, str], raw: bytes
+) -> tuple[int, Any]:
+    method = handler.command
+    store = state.store
+    if path == "info" and method == "GET":
+        return 200, _info(state, handler)
+    if path == "faults":
+        if method == "GET":
+            return 200, state.faults.rules()
+        if method == "DELETE":
+            state.faults.clear()
+            return 200, {}
+        if method == "POST":
+            spec = _json(raw)
+            allowed = {
+                "op",
+                "action",
+                "nth",
+                "times",
+                "status",
+                "code",
+                "delay",
+                "after_bytes",
+                "part_number",
+                "key",
+            }
+            unknown = set(spec) - allowed
+            if unknown:
+                raise ControlError(400, f"Unknown fault fields: {', '.join(sorted(unknown))}.")
+            try:
+                return 200, {"id": state.faults.add(**spec)}
+            except (TypeError, ValueError) as err:
+                raise ControlError(400, str(err)) from None
+    if path == "log":
+        if method == "GET":
+            return 200, state.request_log()
+        if method == "DELETE":
+            state.clear_request_log()
+            return 200, {}
+    if path == "clock":
+        if method in ("PUT", "POST"):
+            offset = _json(raw).get("offset")
+            if not isinstance(offset, int | float):
+                raise ControlError(400, "The clock needs {'offset': seconds}.")
+            state.clock_offset = float(offset)
+        if method in ("GET", "PUT", "POST"):
+            return 200, {"offset": state.clock_offset, "now": state.now()}
+    if path == "buckets":
+        if method == "GET":
+            return 200, [
+                {"name": b.name, "public_read": b.public_read, "created": b.created} for b in store.buckets()
+            ]
+        if method == "POST":
+            spec = _json(raw)
+            name = spec.get("name")
+            if not isinstance(name, str) or not valid_bucket_name(name):
+                raise ControlError(
+                    400,
+                    f"Invalid bucket name {name!r}: 3-63 lower-case letters, digits and hyphens, "
+                    "starting and ending with a letter or digit.",
+                )
+            store.create_bucket(name, public_read=bool(spec.get("public_read", False)))
+            return 200, {"name": name}
+    if path in ("object", "object/data") and method == "GET":
+        bucket, key = params.get("bucket", ""), params.get("key", "")
+        if not bucket or not key:
+            raise ControlError(400, "Give the object as ?bucket=...&key=...")
+        if path == "object":
+            return 200, _object_dict(state, bucket, key)
+        _, f = store.open_object(bucket, key)
+        with f:
+            data = f.read()
+        return 200, data
+    if path == "uploads" and method == "GET":
+        bucket = params.get("bucket", "")
+        page = store.list_uploads(bucket, max_uploads=1 << 30)
+        uploads = []
+        for upload in page.items:
+            try:
+                uploads.append(_upload_dict(state, bucket, upload.upload_id))
+            except OssApiError:
+                continue  # completed or aborted meanwhile
+        return 200, uploads
+    if path == "uploads/expire" and method == "POST":
+        spec = _json(raw)
+        store.abort_upload(str(spec.get("bucket", "")), str(spec.get("upload_id", "")))
+        return 200, {}
+    raise ControlError(404, f"No control endpoint {method} /_local/{path}.")
+
+
+def handle(handler: OssRequestHandler, state: ServerState, raw_path: str, raw_query: str) -> None:
+    """Serve one control request (not written to the request log)."""
+    client = handler.client_address[0]
+    try:
+        loopback = ipaddress.ip_address(client.split("%", 1)[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        handler.close_connection = True
+        _send(handler, 403, {"error": "The control API answers only loopback clients."})
+        return
+    path = raw_path[len("/_local/") :].strip("/")
+    params = dict(parse_query(raw_query))
+    try:
+        raw = _read_body(handler)
+        status, payload = _route(handler, state, path, params, raw)
+    except ControlError as err:
+        _send(handler, err.status, {"error": str(err)})
+        return
+    except OssApiError as err:
+        _send(handler, err.status, {"error": err.message, "code": err.code})
+        return
+    if isinstance(payload, bytes):
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+        return
+    _send(handler, status, payload)

@@ -1,0 +1,353 @@
+"""The local server's object operations and object listings."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.ops_common import (
+    MAX_OBJECT_SIZE,
+    MAX_XML_BODY,
+    OSS_HEADERS,
+    RESPONSE_OVERRIDES,
+    check_key,
+    check_md5,
+    etag_of,
+    expected_md5,
+    forbid_overwrite,
+    int_param,
+    malformed,
+    meta_from_headers,
+    meta_headers,
+    normal_etag,
+    parse_xml_body,
+    receive_body,
+    require_length,
+    upload_headers,
+    url_encoding_requested,
+    want_md5,
+)
+from airflow_provider_oss.testing.store import ObjectRecord, copy_open_file_into
+from airflow_provider_oss.testing.xmlresp import el, http_time, iso_time, owner, url_encode
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.testing.httpd import Exchange
+
+# -- objects -------------------------------------------------------------------------------------
+
+
+def put_object(ex: Exchange) -> None:
+    """PutObject: store the body as the object."""
+    ex.store.bucket(ex.bucket)
+    check_key(ex.key)
+    meta = meta_from_headers(ex.headers, ex.key)
+    require_length(ex, MAX_OBJECT_SIZE)
+    forbid = forbid_overwrite(ex.headers)
+    if forbid and ex.store.bucket(ex.bucket).objects.get(ex.key) is not None:
+        raise OssApiError(409, "FileAlreadyExists", "The object you specified already exists.", Key=ex.key)
+    expected = expected_md5(ex.headers)
+    got = receive_body(ex, md5=want_md5(ex, expected), limit=MAX_OBJECT_SIZE)
+    try:
+        check_md5(expected, got.md5)
+        etag = etag_of(ex, got.md5, got.crc64)
+        ex.store.commit_object(
+            ex.bucket,
+            ex.key,
+            got.path,
+            size=got.size,
+            etag=etag,
+            crc64=got.crc64,
+            meta=meta,
+            object_type="Normal",
+            forbid_overwrite=forbid,
+        )
+    finally:
+        ex.store.discard(got.path)
+    ex.respond(200, upload_headers(ex, etag, got, meta))
+
+
+def _parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=a-b`` range as (start, end inclusive); None when it is not satisfiable or valid."""
+    unit, _, spec = value.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    first, last = first.strip(), last.strip()
+    if not first:
+        if not last.isdigit() or int(last) == 0 or size == 0:
+            return None
+        return max(0, size - int(last)), size - 1
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+def _preconditions(ex: Exchange, record: ObjectRecord) -> bool:
+    """Check ``If-*`` headers; False when the answer is ``304 Not Modified`` (already sent)."""
+
+    def when(name: str) -> float | None:
+        value = ex.headers.get(name)
+        if not value:
+            return None
+        try:
+            return parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            return None
+
+    etag = normal_etag(record.etag)
+    if_match = ex.headers.get("if-match")
+    if if_match is not None and normal_etag(if_match) not in (etag, "*"):
+        raise OssApiError(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold.",
+            Condition="If-Match",
+        )
+    since = when("if-unmodified-since")
+    if since is not None and int(record.last_modified) > since:
+        raise OssApiError(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold.",
+            Condition="If-Unmodified-Since",
+        )
+    if_none = ex.headers.get("if-none-match")
+    modified = when("if-modified-since")
+    if (if_none is not None and normal_etag(if_none) in (etag, "*")) or (
+        modified is not None and int(record.last_modified) <= modified
+    ):
+        ex.respond(304, {"ETag": record.etag, "Last-Modified": http_time(record.last_modified)})
+        return False
+    return True
+
+
+def _object_headers(record: ObjectRecord) -> dict[str, str]:
+    headers = meta_headers(record.meta)
+    headers.update(
+        {
+            "ETag": record.etag,
+            "Last-Modified": http_time(record.last_modified),
+            "Accept-Ranges": "bytes",
+            "x-oss-object-type": record.object_type,
+        }
+    )
+    return headers
+
+
+def get_object(ex: Exchange) -> None:
+    """GetObject (with ``Range``) and HeadObject."""
+    record, f = ex.store.open_object(ex.bucket, ex.key)
+    with f:
+        if not _preconditions(ex, record):
+            return
+        headers = _object_headers(record)
+        status, start, length = 200, 0, record.size
+        range_header = ex.headers.get("range")
+        if range_header and ex.op == "GetObject":
+            chosen = _parse_range(range_header, record.size)
+            if chosen is None and ex.headers.get("x-oss-range-behavior", "").lower() == "standard":
+                raise OssApiError(
+                    416, "InvalidRange", "The requested range is not satisfiable.", Range=range_header
+                )
+            if chosen is not None:
+                start, end = chosen
+                status, length = 206, end - start + 1
+                headers["Content-Range"] = f"bytes {start}-{end}/{record.size}"
+        if status == 200:
+            headers["x-oss-hash-crc64ecma"] = str(record.crc64)
+        for param, header in RESPONSE_OVERRIDES.items():
+            if param in ex.params:
+                headers[header] = ex.params[param]
+        ex.respond_file(status, headers, f, start, length)
+
+
+def get_object_meta(ex: Exchange) -> None:
+    """GetObjectMeta (``HEAD ?objectMeta``): ETag, size and modification time."""
+    record = ex.store.get_object(ex.bucket, ex.key)
+    ex.body.drain()
+    headers = {
+        "ETag": record.etag,
+        "Last-Modified": http_time(record.last_modified),
+        "x-oss-hash-crc64ecma": str(record.crc64),
+    }
+    ex.start_response(200, headers, record.size)  # a HEAD answer: Content-Length is the object's size
+
+
+def delete_object(ex: Exchange) -> None:
+    """DeleteObject: 204 whether or not the object existed."""
+    ex.store.delete_object(ex.bucket, ex.key)
+    ex.respond(204)
+
+
+def copy_object(ex: Exchange) -> None:
+    """CopyObject (``x-oss-copy-source: /bucket/key``), with ``x-oss-metadata-directive``."""
+    ex.store.bucket(ex.bucket)
+    check_key(ex.key)
+    source = unquote(ex.headers["x-oss-copy-source"]).split("?", 1)[0]
+    src_bucket, _, src_key = source.lstrip("/").partition("/")
+    if not src_bucket or not src_key:
+        raise invalid_argument("x-oss-copy-source must be /<bucket>/<key>.", "x-oss-copy-source", source)
+    directive = ex.headers.get("x-oss-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise invalid_argument(
+            "x-oss-metadata-directive must be COPY or REPLACE.", "x-oss-metadata-directive", directive
+        )
+    forbid = forbid_overwrite(ex.headers)
+    record, f = ex.store.open_object(src_bucket, src_key)
+    with f:
+        if directive == "REPLACE":
+            meta = meta_from_headers(ex.headers, ex.key)
+        else:
+            meta = dict(record.meta)
+            meta.update(
+                {
+                    name: value
+                    for name, value in meta_from_headers(ex.headers, ex.key).items()
+                    if name in OSS_HEADERS
+                }
+            )
+        temp = ex.store.new_temp()
+        try:
+            with open(temp, "wb", buffering=0) as out:
+                copy_open_file_into(f, out, record.size)
+            copied = ex.store.commit_object(
+                ex.bucket,
+                ex.key,
+                temp,
+                size=record.size,
+                etag=record.etag,
+                crc64=record.crc64,
+                meta=meta,
+                object_type=record.object_type,
+                forbid_overwrite=forbid,
+            )
+        finally:
+            ex.store.discard(temp)
+    ex.respond_xml(
+        "CopyObjectResult",
+        [el("ETag", copied.etag), el("LastModified", iso_time(copied.last_modified))],
+        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag},
+    )
+
+
+def delete_multiple_objects(ex: Exchange) -> None:
+    """DeleteMultipleObjects (``POST /?delete``)."""
+    ex.store.bucket(ex.bucket)
+    encoded = url_encoding_requested(ex)
+    expected = expected_md5(ex.headers)
+    body = ex.body.read_all(MAX_XML_BODY)
+    check_md5(expected, hashlib.md5(body, usedforsecurity=False).digest())
+    root = parse_xml_body(body, "Delete")
+    quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+    keys = [obj.findtext("Key") or "" for obj in root.findall("Object")]
+    if not keys or len(keys) > 1000:
+        raise malformed("A delete request names 1 to 1000 objects.")
+    deleted = []
+    for key in keys:
+        ex.store.delete_object(ex.bucket, key)
+        if not quiet:
+            deleted.append("<Deleted>" + el("Key", url_encode(key, encoded)) + "</Deleted>")
+    children = [el("EncodingType", "url")] if encoded else []
+    ex.respond_xml("DeleteResult", children + deleted)
+
+
+# -- listings ------------------------------------------------------------------------------------
+
+
+def _contents(record: ObjectRecord, encoded: bool, with_owner: bool) -> str:
+    return (
+        "<Contents>"
+        + el("Key", url_encode(record.key, encoded))
+        + el("LastModified", iso_time(record.last_modified))
+        + el("ETag", record.etag)
+        + el("Type", record.object_type)
+        + el("Size", record.size)
+        + el("StorageClass", record.meta.get("x-oss-storage-class", "Standard"))
+        + (owner() if with_owner else "")
+        + "</Contents>"
+    )
+
+
+def _token_encode(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode("utf-8")).decode("ascii")
+
+
+def _token_decode(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise invalid_argument(
+            "The continuation token provided is incorrect.", "continuation-token", token
+        ) from None
+
+
+def list_objects_v2(ex: Exchange) -> None:
+    """ListObjectsV2 (``list-type=2``)."""
+    encoded = url_encoding_requested(ex)
+    max_keys = int_param(ex, "max-keys", 100, 0, 1000)
+    prefix = ex.params.get("prefix", "")
+    delimiter = ex.params.get("delimiter", "")
+    start_after = ex.params.get("start-after", "")
+    token = ex.params.get("continuation-token")
+    marker = _token_decode(token) if token else start_after
+    page = ex.store.list_objects(
+        ex.bucket, prefix=prefix, delimiter=delimiter, marker=marker, max_keys=max_keys
+    )
+    with_owner = ex.params.get("fetch-owner", "").lower() == "true"
+    children = [el("Name", ex.bucket), el("Prefix", url_encode(prefix, encoded))]
+    if start_after:
+        children.append(el("StartAfter", url_encode(start_after, encoded)))
+    if token:
+        children.append(el("ContinuationToken", token))
+    children += [el("MaxKeys", max_keys), el("Delimiter", url_encode(delimiter, encoded))]
+    if encoded:
+        children.append(el("EncodingType", "url"))
+    children.append(el("IsTruncated", str(page.truncated).lower()))
+    if page.truncated:
+        children.append(el("NextContinuationToken", _token_encode(page.next_marker)))
+    children.append(el("KeyCount", len(page.items) + len(page.prefixes)))
+    children += [_contents(r, encoded, with_owner) for r in page.items]
+    children += [
+        "<CommonPrefixes>" + el("Prefix", url_encode(p, encoded)) + "</CommonPrefixes>" for p in page.prefixes
+    ]
+    ex.respond_xml("ListBucketResult", children)
+
+
+def list_objects(ex: Exchange) -> None:
+    """ListObjects (V1: ``marker``/``NextMarker``)."""
+    encoded = url_encoding_requested(ex)
+    max_keys = int_param(ex, "max-keys", 100, 0, 1000)
+    prefix = ex.params.get("prefix", "")
+    delimiter = ex.params.get("delimiter", "")
+    marker = ex.params.get("marker", "")
+    page = ex.store.list_objects(
+        ex.bucket, prefix=prefix, delimiter=delimiter, marker=marker, max_keys=max_keys
+    )
+    children = [
+        el("Name", ex.bucket),
+        el("Prefix", url_encode(prefix, encoded)),
+        el("Marker", url_encode(marker, encoded)),
+        el("MaxKeys", max_keys),
+        el("Delimiter", url_encode(delimiter, encoded)),
+    ]
+    if encoded:
+        children.append(el("EncodingType", "url"))
+    children.append(el("IsTruncated", str(page.truncated).lower()))
+    if page.truncated:
+        children.append(el("NextMarker", url_encode(page.next_marker, encoded)))
+    children += [_contents(r, encoded, True) for r in page.items]
+    children += [
+        "<CommonPrefixes>" + el("Prefix", url_encode(p, encoded)) + "</CommonPrefixes>" for p in page.prefixes
+    ]
+    ex.respond_xml("ListBucketResult", children)

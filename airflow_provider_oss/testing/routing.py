@@ -1,0 +1,171 @@
+"""
+From a raw HTTP request to an OSS operation: the decoded query, the bucket and key (path-style,
+virtual-hosted or CNAME addressing) and the operation name used in the request log and by faults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from airflow_provider_oss.testing.apierror import OssApiError
+
+#: Every operation name the server knows (``op`` in the request log and in fault rules).
+OPERATIONS = (
+    "PutObject",
+    "GetObject",
+    "HeadObject",
+    "GetObjectMeta",
+    "DeleteObject",
+    "DeleteMultipleObjects",
+    "CopyObject",
+    "ListObjects",
+    "ListObjectsV2",
+    "InitiateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+    "ListMultipartUploads",
+    "GetBucketInfo",
+    "GetBucketLocation",
+    "HeadBucket",
+    "PutBucket",
+    "DeleteBucket",
+    "ListBuckets",
+    "Unsupported",
+)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def valid_bucket_name(name: str) -> bool:
+    """OSS bucket names: 3-63 characters, lower-case letters, digits and hyphens, alphanumeric at both ends."""
+    return bool(_BUCKET_RE.match(name))
+
+
+def parse_query(raw: str) -> list[tuple[str, str]]:
+    """
+    Decode a raw query string into ``(name, value)`` pairs, in order.
+
+    ``+`` is kept as a plus sign (RFC 3986, as OSS signs it), and a bare ``name`` gives ``(name, "")``.
+    """
+    pairs: list[tuple[str, str]] = []
+    for item in raw.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+@dataclass(frozen=True)
+class Target:
+    """The resource a request addresses."""
+
+    bucket: str | None
+    key: str | None
+    virtual_hosted: bool = False
+
+
+def split_host(host: str) -> str:
+    """The host name of a ``Host`` header, without the port, lower-case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
+
+
+def resolve_target(
+    host_header: str,
+    raw_path: str,
+    virtual_host_domain: str,
+    default_bucket: str | None,
+    bucket_exists: Callable[[str], bool],
+) -> Target:
+    """
+    Find the bucket and key of a request.
+
+    Virtual-hosted: ``Host: <bucket>.<virtual_host_domain>[:port]`` and the path is the key.
+    Path-style (any other host, such as ``127.0.0.1:PORT``): ``/<bucket>/<key>``. CNAME-style: when
+    ``default_bucket`` is set and the first path segment is not an existing bucket, the whole path
+    is a key of ``default_bucket``.
+
+    :raises OssApiError: ``InvalidBucketName`` for a virtual host that cannot be a bucket.
+    """
+    host = split_host(host_header)
+    domain = virtual_host_domain.lower()
+    path = unquote(raw_path)
+    if not path.startswith("/"):
+        raise OssApiError(400, "InvalidURI", "The request path must start with '/'.")
+    if domain and host.endswith("." + domain):
+        bucket = host[: -len(domain) - 1]
+        if not valid_bucket_name(bucket):
+            raise OssApiError(
+                400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=bucket
+            )
+        return Target(bucket, path[1:] or None, virtual_hosted=True)
+    first, _, rest = path[1:].partition("/")
+    if default_bucket and not (first and bucket_exists(first)):
+        return Target(default_bucket, path[1:] or None)
+    if not first:
+        return Target(None, None)
+    if not valid_bucket_name(first):
+        raise OssApiError(400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=first)
+    return Target(first, rest or None)
+
+
+def resolve_op(
+    method: str, target: Target, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
+) -> str:
+    """The OSS operation name of a request (``Unsupported`` when the server does not implement it)."""
+    names = {name for name, _ in query}
+    if target.bucket is None:
+        return "ListBuckets" if method == "GET" else "Unsupported"
+    if target.key is None:
+        bucket_ops = {
+            ("GET", "uploads"): "ListMultipartUploads",
+            ("GET", "bucketInfo"): "GetBucketInfo",
+            ("GET", "location"): "GetBucketLocation",
+            ("POST", "delete"): "DeleteMultipleObjects",
+        }
+        for (verb, flag), op in bucket_ops.items():
+            if method == verb and flag in names:
+                return op
+        if names & _UNSUPPORTED_SUBRESOURCES:
+            return "Unsupported"
+        if method == "GET":
+            return "ListObjectsV2" if ("list-type", "2") in query else "ListObjects"
+        return {"HEAD": "HeadBucket", "PUT": "PutBucket", "DELETE": "DeleteBucket"}.get(method, "Unsupported")
+    if names & _UNSUPPORTED_SUBRESOURCES:
+        return "Unsupported"
+    if method == "PUT":
+        if "partNumber" in names or "uploadId" in names:
+            return "Unsupported" if "x-oss-copy-source" in headers else "UploadPart"
+        return "CopyObject" if "x-oss-copy-source" in headers else "PutObject"
+    if method == "POST":
+        if "uploads" in names:
+            return "InitiateMultipartUpload"
+        if "uploadId" in names:
+            return "CompleteMultipartUpload"
+        return "Unsupported"
+    if method == "GET":
+        return "ListParts" if "uploadId" in names else "GetObject"
+    if method == "HEAD":
+        return "GetObjectMeta" if "objectMeta" in names else "HeadObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in names else "DeleteObject"
+    return "Unsupported"
+
+
+# Sub-resources the server does not implement: answered with NotImplemented rather than misread
+# as a plain object or bucket request.
+_UNSUPPORTED_SUBRESOURCES = frozenset(
+    {
+        "acl", "append", "symlink", "tagging", "restore", "lifecycle", "cors", "referer", "logging",
+        "website", "versioning", "versions", "policy", "encryption", "worm", "replication", "stat",
+        "inventory", "x-oss-process", "cname", "qos", "requestPayment", "transferAcceleration",
+    }
+)  # fmt: skip

@@ -1,0 +1,620 @@
+"""
+On-disk storage of the local server: buckets, objects and in-progress multipart uploads.
+
+Layout under the root directory (every file is written to ``tmp/`` first, then renamed into place,
+so a reader never sees half a file)::
+
+    tmp/                                    request bodies being received, JSON being written
+    buckets/<bucket>/bucket.json            creation time, public_read
+    buckets/<bucket>/objects/<hh>/<sha>.json         object record (key, size, ETag, CRC, metadata)
+    buckets/<bucket>/objects/<hh>/<sha>.<token>.data the object's bytes (a new file per version)
+    buckets/<bucket>/uploads/<upload_id>/upload.json           key, initiation time, metadata
+    buckets/<bucket>/uploads/<upload_id>/part-<n>.json         part record
+    buckets/<bucket>/uploads/<upload_id>/part-<n>.<token>.data part bytes
+
+The index lives in memory and is rebuilt from the JSON records when a server starts on an existing
+root directory. A reader opens an object's data file under the store lock; a later write renames a
+new file into place, so the reader keeps reading the version it opened.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+from airflow_provider_oss.testing.apierror import (
+    OssApiError,
+    no_such_bucket,
+    no_such_key,
+    no_such_upload,
+)
+
+
+@dataclass
+class ObjectRecord:
+    """An object: where its bytes are, its size, ETag (quoted), CRC-64 and metadata headers."""
+
+    key: str
+    data_file: str
+    size: int
+    etag: str
+    crc64: int
+    last_modified: float
+    object_type: str
+    meta: dict[str, str]
+
+
+@dataclass
+class PartRecord:
+    """An uploaded part of a multipart upload."""
+
+    number: int
+    data_file: str
+    size: int
+    etag: str
+    crc64: int
+    last_modified: float
+
+
+@dataclass
+class UploadRecord:
+    """An in-progress multipart upload."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: float
+    meta: dict[str, str]
+    directory: str
+    parts: dict[int, PartRecord] = field(default_factory=dict)
+    completing: bool = False
+    busy: int = 0
+    gone: bool = False
+    garbage: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BucketRecord:
+    """A bucket and its index."""
+
+    name: str
+    created: float
+    public_read: bool
+    directory: str
+    objects: dict[str, ObjectRecord] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
+    uploads: dict[str, UploadRecord] = field(default_factory=dict)
+
+
+@dataclass
+class ListPage:
+    """One page of a listing: records, common prefixes, and where the next page starts."""
+
+    items: list[Any]
+    prefixes: list[str]
+    truncated: bool
+    next_marker: str
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+
+
+def _token() -> str:
+    return secrets.token_hex(8)
+
+
+def new_upload_id() -> str:
+    """A 32-character upload id that sorts by initiation time, like OSS's."""
+    return f"{time.time_ns():016X}{secrets.token_hex(8).upper()}"
+
+
+def copy_file_into(src_path: str, dst: IO[bytes], size: int) -> None:
+    """Append the first ``size`` bytes of the file ``src_path`` to the open file ``dst``."""
+    with open(src_path, "rb") as src:
+        copy_open_file_into(src, dst, size)
+
+
+def copy_open_file_into(src: IO[bytes], dst: IO[bytes], size: int) -> None:
+    """
+    Append ``size`` bytes of the open file ``src`` (from its start) at the position of the open
+    file ``dst`` (unbuffered), in the kernel when possible (``copy_file_range``, then
+    ``sendfile``), else by reading and writing.
+    """
+    dst.flush()
+    remaining = size
+    src.seek(0)
+    src_fd, dst_fd = src.fileno(), dst.fileno()
+    for name in ("copy_file_range", "sendfile"):
+        func = getattr(os, name, None)
+        if func is None:
+            continue
+        try:
+            while remaining > 0:
+                if name == "copy_file_range":
+                    sent = func(src_fd, dst_fd, min(remaining, 1 << 30))
+                else:
+                    sent = func(dst_fd, src_fd, None, min(remaining, 1 << 30))
+                if sent <= 0:
+                    break
+                remaining -= sent
+        except OSError:
+            pass
+        if remaining == 0:
+            return
+    src.seek(size - remaining)
+    while remaining > 0:
+        chunk = src.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise OSError(f"{getattr(src, 'name', 'a stored file')} is shorter than its record says")
+        write_all(dst, chunk)
+        remaining -= len(chunk)
+
+
+def write_all(f: IO[bytes], data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` to ``f`` (an unbuffered file may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = f.write(view)
+        if written is None:  # only non-blocking files return None
+            raise OSError("write would block")
+        view = view[written:]
+
+
+class Store:
+    """
+    Thread-safe on-disk storage.
+
+    :param root: the root directory (created if missing; existing records are loaded).
+    :param clock: the server clock (epoch seconds), for modification times.
+    """
+
+    def __init__(self, root: str, clock: Callable[[], float]) -> None:
+        self.root = os.path.abspath(root)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._buckets: dict[str, BucketRecord] = {}
+        self._tmp = os.path.join(self.root, "tmp")
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        os.makedirs(self._tmp, exist_ok=True)
+        os.makedirs(os.path.join(self.root, "buckets"), exist_ok=True)
+        self._load()
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def new_temp(self) -> str:
+        """A fresh path in the store's temp directory (same file system, so renames are atomic)."""
+        return os.path.join(self._tmp, _token())
+
+    @staticmethod
+    def discard(path: str) -> None:
+        """Remove a temp file if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def _write_json(self, path: str, record: dict[str, Any]) -> None:
+        temp = self.new_temp()
+        with open(temp, "w", encoding="utf-8") as f:
+            json.dump(record, f)
+        os.replace(temp, path)
+
+    @staticmethod
+    def _read_json(path: str) -> dict[str, Any] | None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _load(self) -> None:
+        buckets_dir = os.path.join(self.root, "buckets")
+        for name in sorted(os.listdir(buckets_dir)):
+            directory = os.path.join(buckets_dir, name)
+            info = self._read_json(os.path.join(directory, "bucket.json"))
+            if info is None:
+                continue
+            bucket = BucketRecord(name, float(info["created"]), bool(info["public_read"]), directory)
+            self._buckets[name] = bucket
+            objects_dir = os.path.join(directory, "objects")
+            for sub in sorted(os.listdir(objects_dir)) if os.path.isdir(objects_dir) else []:
+                for entry in os.listdir(os.path.join(objects_dir, sub)):
+                    if entry.endswith(".json"):
+                        data = self._read_json(os.path.join(objects_dir, sub, entry))
+                        if data is not None:
+                            data["data_file"] = os.path.join(objects_dir, sub, data["data_file"])
+                            bucket.objects[data["key"]] = ObjectRecord(**data)
+            bucket.keys = sorted(bucket.objects)
+            uploads_dir = os.path.join(directory, "uploads")
+            for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
+                updir = os.path.join(uploads_dir, upload_id)
+                head = self._read_json(os.path.join(updir, "upload.json"))
+                if head is None:
+                    continue
+                upload = UploadRecord(
+                    name, head["key"], upload_id, float(head["initiated"]), head["meta"], updir
+                )
+                for entry in os.listdir(updir):
+                    if entry.startswith("part-") and entry.endswith(".json"):
+                        part = self._read_json(os.path.join(updir, entry))
+                        if part is not None:
+                            part["data_file"] = os.path.join(updir, part["data_file"])
+                            upload.parts[int(part["number"])] = PartRecord(**part)
+                bucket.uploads[upload_id] = upload
+
+    # -- buckets ---------------------------------------------------------------------------------
+
+    def create_bucket(self, name: str, *, public_read: bool = False) -> BucketRecord:
+        """Create a bucket, or update ``public_read`` of an existing one."""
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                directory = os.path.join(self.root, "buckets", name)
+                os.makedirs(os.path.join(directory, "objects"), exist_ok=True)
+                os.makedirs(os.path.join(directory, "uploads"), exist_ok=True)
+                bucket = BucketRecord(name, self._clock(), public_read, directory)
+                self._buckets[name] = bucket
+            bucket.public_read = public_read
+            self._write_json(
+                os.path.join(bucket.directory, "bucket.json"),
+                {"created": bucket.created, "public_read": bucket.public_read},
+            )
+            return bucket
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete an empty bucket."""
+        with self._lock:
+            bucket = self.bucket(name)
+            if bucket.objects or bucket.uploads:
+                raise OssApiError(
+                    409,
+                    "BucketNotEmpty",
+                    "The bucket you tried to delete is not empty.",
+                    BucketName=name,
+                )
+            del self._buckets[name]
+            shutil.rmtree(bucket.directory, ignore_errors=True)
+
+    def bucket(self, name: str) -> BucketRecord:
+        """The bucket called ``name``; ``NoSuchBucket`` when there is none."""
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                raise no_such_bucket(name)
+            return bucket
+
+    def bucket_exists(self, name: str) -> bool:
+        """Whether a bucket exists."""
+        with self._lock:
+            return name in self._buckets
+
+    def buckets(self) -> list[BucketRecord]:
+        """Every bucket, by name."""
+        with self._lock:
+            return [self._buckets[name] for name in sorted(self._buckets)]
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    def _object_paths(self, bucket: BucketRecord, key: str) -> tuple[str, str]:
+        digest = _key_hash(key)
+        directory = os.path.join(bucket.directory, "objects", digest[:2])
+        return directory, os.path.join(directory, digest)
+
+    def commit_object(
+        self,
+        bucket_name: str,
+        key: str,
+        temp: str,
+        *,
+        size: int,
+        etag: str,
+        crc64: int,
+        meta: dict[str, str],
+        object_type: str,
+        forbid_overwrite: bool = False,
+    ) -> ObjectRecord:
+        """
+        Make the file ``temp`` the object's new content, atomically.
+
+        :raises OssApiError: ``NoSuchBucket``; ``FileAlreadyExists`` with ``forbid_overwrite``.
+        """
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            if forbid_overwrite and key in bucket.objects:
+                raise OssApiError(
+                    409, "FileAlreadyExists", "The object you specified already exists.", Key=key
+                )
+            directory, stem = self._object_paths(bucket, key)
+            os.makedirs(directory, exist_ok=True)
+            data_file = f"{stem}.{_token()}.data"
+            os.replace(temp, data_file)
+            record = ObjectRecord(key, data_file, size, etag, crc64, self._clock(), object_type, dict(meta))
+            saved = asdict(record)
+            saved["data_file"] = os.path.basename(data_file)
+            self._write_json(stem + ".json", saved)
+            old = bucket.objects.get(key)
+            bucket.objects[key] = record
+            if old is None:
+                bisect.insort(bucket.keys, key)
+            else:
+                self.discard(old.data_file)
+            return record
+
+    def get_object(self, bucket_name: str, key: str) -> ObjectRecord:
+        """An object's record; ``NoSuchBucket`` or ``NoSuchKey`` when missing."""
+        with self._lock:
+            record = self.bucket(bucket_name).objects.get(key)
+            if record is None:
+                raise no_such_key(key)
+            return record
+
+    def open_object(self, bucket_name: str, key: str) -> tuple[ObjectRecord, IO[bytes]]:
+        """An object's record and its data file opened for reading (consistent with each other)."""
+        with self._lock:
+            record = self.get_object(bucket_name, key)
+            return record, open(record.data_file, "rb")  # the caller closes it
+
+    def delete_object(self, bucket_name: str, key: str) -> bool:
+        """Delete an object; False when there was none."""
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            record = bucket.objects.pop(key, None)
+            if record is None:
+                return False
+            index = bisect.bisect_left(bucket.keys, key)
+            del bucket.keys[index]
+            _, stem = self._object_paths(bucket, key)
+            self.discard(stem + ".json")
+            self.discard(record.data_file)
+            return True
+
+    def list_objects(
+        self, bucket_name: str, *, prefix: str, delimiter: str, marker: str, max_keys: int
+    ) -> ListPage:
+        """
+        List objects after ``marker`` (a key or a common prefix) in key order.
+
+        :return: a page of :class:`ObjectRecord` and common prefixes; ``next_marker`` is the last
+            key or prefix returned when the page is truncated.
+        """
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            keys = bucket.keys
+            start = bisect.bisect_left(keys, prefix)
+            if marker:
+                start = max(start, bisect.bisect_right(keys, marker))
+            entries: list[tuple[str, ObjectRecord | None]] = []
+            truncated = False
+            last_prefix = ""
+            for index in range(start, len(keys)):
+                key = keys[index]
+                if not key.startswith(prefix):
+                    break
+                common = ""
+                if delimiter:
+                    at = key.find(delimiter, len(prefix))
+                    if at >= 0:
+                        common = key[: at + len(delimiter)]
+                        if common in (last_prefix, marker):
+                            continue
+                if len(entries) == max_keys:
+                    truncated = True
+                    break
+                if common:
+                    last_prefix = common
+                    entries.append((common, None))
+                else:
+                    entries.append((key, bucket.objects[key]))
+            return ListPage(
+                items=[record for _, record in entries if record is not None],
+                prefixes=[name for name, record in entries if record is None],
+                truncated=truncated,
+                next_marker=entries[-1][0] if truncated and entries else "",
+            )
+
+    def object_count(self, bucket_name: str) -> int:
+        """How many objects a bucket holds."""
+        with self._lock:
+            return len(self.bucket(bucket_name).objects)
+
+    # -- multipart uploads -----------------------------------------------------------------------
+
+    def initiate_upload(self, bucket_name: str, key: str, meta: dict[str, str]) -> UploadRecord:
+        """Start a multipart upload."""
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            upload_id = new_upload_id()
+            directory = os.path.join(bucket.directory, "uploads", upload_id)
+            os.makedirs(directory)
+            upload = UploadRecord(bucket_name, key, upload_id, self._clock(), dict(meta), directory)
+            self._write_json(
+                os.path.join(directory, "upload.json"),
+                {"key": key, "initiated": upload.initiated, "meta": upload.meta},
+            )
+            bucket.uploads[upload_id] = upload
+            return upload
+
+    def upload(self, bucket_name: str, upload_id: str, key: str | None = None) -> UploadRecord:
+        """An in-progress upload of ``key`` (any key when None); ``NoSuchUpload`` otherwise."""
+        with self._lock:
+            upload = self.bucket(bucket_name).uploads.get(upload_id)
+            if upload is None or (key is not None and upload.key != key):
+                raise no_such_upload(upload_id)
+            return upload
+
+    def commit_part(
+        self,
+        bucket_name: str,
+        upload_id: str,
+        key: str,
+        number: int,
+        temp: str,
+        *,
+        size: int,
+        etag: str,
+        crc64: int,
+    ) -> PartRecord:
+        """Store a received part, replacing an earlier upload of the same part number."""
+        with self._lock:
+            upload = self.upload(bucket_name, upload_id, key)
+            data_file = os.path.join(upload.directory, f"part-{number}.{_token()}.data")
+            os.replace(temp, data_file)
+            part = PartRecord(number, data_file, size, etag, crc64, self._clock())
+            saved = asdict(part)
+            saved["data_file"] = os.path.basename(data_file)
+            self._write_json(os.path.join(upload.directory, f"part-{number}.json"), saved)
+            old = upload.parts.get(number)
+            upload.parts[number] = part
+            if old is not None:
+                if upload.busy:
+                    upload.garbage.append(old.data_file)
+                else:
+                    self.discard(old.data_file)
+            return part
+
+    def parts(self, bucket_name: str, upload_id: str, key: str | None = None) -> list[PartRecord]:
+        """The parts of an upload, by part number."""
+        with self._lock:
+            upload = self.upload(bucket_name, upload_id, key)
+            return [upload.parts[n] for n in sorted(upload.parts)]
+
+    def begin_complete(self, bucket_name: str, upload_id: str, key: str) -> dict[int, PartRecord]:
+        """
+        Mark an upload as being completed and return a snapshot of its parts. Until
+        :meth:`finish_complete` or :meth:`cancel_complete`, replaced part files are kept.
+        """
+        with self._lock:
+            upload = self.upload(bucket_name, upload_id, key)
+            if upload.completing:
+                raise no_such_upload(upload_id, "Another request is completing it.")
+            upload.completing = True
+            upload.busy += 1
+            return dict(upload.parts)
+
+    def _release(self, upload: UploadRecord) -> None:
+        upload.busy -= 1
+        if upload.busy == 0:
+            for path in upload.garbage:
+                self.discard(path)
+            upload.garbage.clear()
+            if upload.gone:
+                shutil.rmtree(upload.directory, ignore_errors=True)
+
+    def cancel_complete(self, bucket_name: str, upload_id: str) -> None:
+        """Undo :meth:`begin_complete` after a failed completion (the upload stays in progress)."""
+        with self._lock:
+            upload = self._buckets[bucket_name].uploads.get(upload_id)
+            if upload is not None:
+                upload.completing = False
+                self._release(upload)
+
+    def finish_complete(
+        self,
+        bucket_name: str,
+        upload_id: str,
+        temp: str,
+        *,
+        size: int,
+        etag: str,
+        crc64: int,
+        meta: dict[str, str],
+        forbid_overwrite: bool,
+    ) -> ObjectRecord:
+        """Turn an assembled upload into its object and forget the upload."""
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            upload = bucket.uploads.get(upload_id)
+            if upload is None:
+                self.discard(temp)
+                raise no_such_upload(upload_id, "It was aborted while it was being completed.")
+            try:
+                record = self.commit_object(
+                    bucket_name,
+                    upload.key,
+                    temp,
+                    size=size,
+                    etag=etag,
+                    crc64=crc64,
+                    meta=meta,
+                    object_type="Multipart",
+                    forbid_overwrite=forbid_overwrite,
+                )
+            except OssApiError:
+                self.discard(temp)
+                upload.completing = False
+                self._release(upload)
+                raise
+            del bucket.uploads[upload_id]
+            upload.gone = True
+            self._release(upload)
+            return record
+
+    def abort_upload(self, bucket_name: str, upload_id: str, key: str | None = None) -> None:
+        """Abort an upload and delete its parts (``NoSuchUpload`` when unknown)."""
+        with self._lock:
+            upload = self.upload(bucket_name, upload_id, key)
+            del self._buckets[bucket_name].uploads[upload_id]
+            upload.gone = True
+            if upload.busy == 0:
+                shutil.rmtree(upload.directory, ignore_errors=True)
+
+    def list_uploads(
+        self,
+        bucket_name: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> ListPage:
+        """
+        In-progress uploads in (key, upload id) order after the markers.
+
+        :return: a page of :class:`UploadRecord`; ``next_marker`` is ``"key\\nupload_id"`` of the
+            last one when truncated.
+        """
+        with self._lock:
+            uploads = sorted(self.bucket(bucket_name).uploads.values(), key=lambda u: (u.key, u.upload_id))
+            items: list[UploadRecord] = []
+            prefixes: list[str] = []
+            truncated = False
+            last = ""
+            for upload in uploads:
+                if not upload.key.startswith(prefix):
+                    continue
+                if key_marker and (
+                    upload.key < key_marker
+                    or (
+                        upload.key == key_marker
+                        and (not upload_id_marker or upload.upload_id <= upload_id_marker)
+                    )
+                ):
+                    continue
+                common = ""
+                if delimiter:
+                    at = upload.key.find(delimiter, len(prefix))
+                    if at >= 0:
+                        common = upload.key[: at + len(delimiter)]
+                        if (prefixes and common == prefixes[-1]) or common == key_marker:
+                            continue
+                if len(items) + len(prefixes) == max_uploads:
+                    truncated = True
+                    break
+                if common:
+                    prefixes.append(common)
+                    last = common + "\n"
+                else:
+                    items.append(upload)
+                    last = upload.key + "\n" + upload.upload_id
+            return ListPage(items, prefixes, truncated, last if truncated else "")
