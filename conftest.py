@@ -5,7 +5,9 @@ touch ``~/airflow`` and Airflow is configured before any test module imports it.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="oss-provider-airflow-home-")
@@ -15,3 +17,4 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
