@@ -5,6 +5,7 @@ handler that routes, injects faults, authenticates, runs the operation and logs 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import secrets
@@ -204,6 +205,8 @@ class Exchange:
         body = error_document(err, self.request_id, self.host_id())
         headers = {"Content-Type": "application/xml", "x-oss-ec": err.ec}
         head = self.method == "HEAD"
+        if head:  # like OSS: a HEAD answer has no body, so the error document rides in x-oss-err
+            headers["x-oss-err"] = base64.b64encode(body).decode("ascii")
         self.start_response(err.status, headers, 0 if head else len(body))
         if not head:
             self.handler.wfile.write(body)

@@ -1,0 +1,532 @@
+"""
+The HTTP layer of the OSS client: one :class:`requests.Session` per client with a connection pool,
+timeouts, retries with exponential backoff and full jitter, clock-skew correction, typed errors
+and credential-free logging.
+
+Each attempt is signed just before it is sent (a V4 signature is valid for 15 minutes), with the
+clock corrected by the offset learned from a ``RequestTimeTooSkewed`` answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import http.cookiejar
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_oss.core import signing
+from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.core.endpoints import ClientConfig, RequestTarget
+from airflow_provider_oss.core.errors import (
+    OssClientError,
+    OssConnectionError,
+    OssServiceError,
+    service_error_class,
+)
+from airflow_provider_oss.core.xmlutil import parse_error, parse_http_time, parse_iso_time
+
+log = logging.getLogger(__name__)
+
+Body = bytes | bytearray | memoryview
+
+#: The clock difference OSS tolerates; a 403 on HEAD (no body, so no code) with more skew than
+#: this margin is taken for ``RequestTimeTooSkewed``.
+SKEW_LIMIT_SECONDS = 900
+_HEAD_SKEW_MARGIN = 600
+_MAX_ERROR_BODY = 1 << 20
+
+_insecure_warned: set[str] = set()
+_insecure_lock = threading.Lock()
+
+_SIGNATURE_PATTERNS = (
+    re.compile(r"(?i)((?:x-oss-)?signature=)[^&\s,<\"']+"),
+    re.compile(r"(OSS [^:\s]+:)[A-Za-z0-9+/=]+"),
+    re.compile(r"(?i)((?:x-oss-)?security-token[=:]\s*)[^&\s,<\"']+"),
+)
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """
+    One retry, as given to the ``on_retry`` hook.
+
+    :param op: the OSS operation (``UploadPart``...).
+    :param method: the HTTP method.
+    :param bucket: the bucket, or None.
+    :param key: the object key, or None.
+    :param attempt: the attempt that failed (1 for the first).
+    :param reason: why (``HTTP 503 ServiceUnavailable``, ``ReadTimeout``, ``RequestTimeTooSkewed``...).
+    :param delay: the seconds waited before the next attempt.
+    """
+
+    op: str
+    method: str
+    bucket: str | None
+    key: str | None
+    attempt: int
+    reason: str
+    delay: float
+
+
+@dataclass
+class CallStats:
+    """What happened while sending one request: filled in by :meth:`Transport.send`."""
+
+    attempts: int = 0
+    skew_corrected: bool = False
+
+
+class _ResolvingAdapter(HTTPAdapter):
+    """
+    An adapter that, for an HTTPS URL whose host was replaced by a ``resolve`` IP, uses the name in
+    the ``Host`` header for TLS SNI and certificate checks (like ``curl --resolve``).
+    """
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> Any:
+        host_params, typed_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(typed_kwargs)
+        host_header = request.headers.get("Host")
+        if host_params.get("scheme") == "https" and host_header:
+            name = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+            name = name.strip("[]")
+            if name and name != host_params.get("host"):
+                pool_kwargs["server_hostname"] = name
+                if verify is not False:
+                    pool_kwargs["assert_hostname"] = name
+        return host_params, pool_kwargs
+
+
+def as_body(data: Body | None) -> bytes | bytearray | memoryview | None:
+    """
+    Normalise an upload body without copying it: a memoryview becomes a flat byte view (so its
+    length is its size in bytes), an empty body becomes ``b""`` (sent with ``Content-Length: 0``).
+
+    :raises OssClientError: for another type, or a non-contiguous memoryview.
+    """
+    if data is None:
+        return None
+    if isinstance(data, memoryview):
+        if not data.c_contiguous:
+            raise OssClientError("A memoryview body must be C-contiguous: pass a contiguous buffer.")
+        view = data if (data.format == "B" and data.ndim == 1) else data.cast("B")
+        return view if view.nbytes else b""
+    if isinstance(data, bytes | bytearray):
+        return data if len(data) else b""
+    raise OssClientError(f"The body must be bytes, bytearray or memoryview; got {type(data).__name__}.")
+
+
+def body_size(data: bytes | bytearray | memoryview | None) -> int:
+    """The size of a normalised body in bytes."""
+    if data is None:
+        return 0
+    return data.nbytes if isinstance(data, memoryview) else len(data)
+
+
+class Transport:
+    """
+    Sends signed OSS requests.
+
+    :param config: the client settings.
+    :param credentials: the access key (and STS token) to sign with.
+    :param on_retry: called with a :class:`RetryEvent` before each retry (from the calling thread).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        credentials: Credentials,
+        *,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._credentials = credentials
+        self._on_retry = on_retry
+        self._lock = threading.Lock()
+        self._clock_offset = 0.0
+        self._retries = 0
+        self._requests = 0
+        self._secrets = [s for s in credentials.secrets() if s]
+        session = requests.Session()
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        adapter = _ResolvingAdapter(
+            pool_connections=16, pool_maxsize=config.pool_size, max_retries=0, pool_block=False
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+        self._adapter = adapter
+        if config.verify is False:
+            _warn_insecure(config.endpoint_url)
+
+    # -- facts -----------------------------------------------------------------------------------
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the server clock is ahead of this machine's (learned from ``RequestTimeTooSkewed``)."""
+        return self._clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float) -> None:
+        self._clock_offset = float(seconds)
+
+    @property
+    def retry_count(self) -> int:
+        """How many retries this transport has made (all threads, all calls)."""
+        return self._retries
+
+    @property
+    def request_count(self) -> int:
+        """How many HTTP attempts this transport has sent."""
+        return self._requests
+
+    @property
+    def pool_maxsize(self) -> int:
+        """The connection pool size per host."""
+        return int(self._adapter._pool_maxsize)  # type: ignore[attr-defined]
+
+    def now(self) -> datetime:
+        """The current time corrected by the learned clock offset (what requests are signed with)."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self._clock_offset)
+
+    def redact(self, text: str) -> str:
+        """Remove the secret, the STS token and signatures from a text."""
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        for pattern in _SIGNATURE_PATTERNS:
+            text = pattern.sub(r"\1<redacted>", text)
+        return text
+
+    # -- signing ---------------------------------------------------------------------------------
+
+    def sign(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: dict[str, str],
+    ) -> None:
+        """Sign a request in place with the configured signature version and the corrected clock."""
+        now = self.now()
+        if self.config.signature_version == "v1":
+            signing.sign_v1(method, bucket, key, query, headers, self._credentials, now)
+        else:
+            signing.sign_v4(method, bucket, key, query, headers, self._credentials, self.config.region, now)
+
+    def presign(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        expires: int,
+    ) -> list[tuple[str, str]]:
+        """The query of a presigned URL (see :mod:`~airflow_provider_oss.core.signing`)."""
+        now = self.now()
+        if self.config.signature_version == "v1":
+            return signing.presign_v1(method, bucket, key, query, headers, self._credentials, now, expires)
+        return signing.presign_v4(
+            method, bucket, key, query, headers, self._credentials, self.config.region, now, expires
+        )
+
+    # -- retries ---------------------------------------------------------------------------------
+
+    def backoff_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """
+        The wait before retrying after ``attempt`` failed: full jitter over an exponentially growing
+        ceiling, at least a server's ``Retry-After`` (capped at ``backoff_max``).
+        """
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * (2 ** (attempt - 1)))
+        delay = random.uniform(0, ceiling)  # jitter, not cryptography
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.backoff_max))
+        return delay
+
+    def note_retry(self, event: RetryEvent) -> None:
+        """Count a retry, log it and call the hook."""
+        with self._lock:
+            self._retries += 1
+        log.info(
+            "Retrying OSS %s %s after %s (attempt %d failed; waiting %.2f s).",
+            event.op or event.method,
+            _target(event.bucket, event.key),
+            event.reason,
+            event.attempt,
+            event.delay,
+        )
+        if self._on_retry is not None:
+            self._on_retry(event)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        body: Body | None = None,
+        stream: bool = False,
+        op: str = "",
+        stats: CallStats | None = None,
+    ) -> requests.Response:
+        """
+        Send a request, retrying what a retry can fix, and return the successful response.
+
+        :param method: the HTTP method.
+        :param bucket: the bucket, or None for a service-level request.
+        :param key: the object key, or None for a bucket-level request.
+        :param query: decoded query pairs.
+        :param headers: request headers (unsigned; signing adds its own each attempt).
+        :param body: the body, sent as is (no copy).
+        :param stream: leave the body of a successful response unread (the caller must close it).
+        :param op: the operation name, for logs and retry events.
+        :param stats: filled in with the number of attempts.
+        :raises OssServiceError: (a subclass) for an OSS error answer.
+        :raises OssConnectionError: when the endpoint could not be reached after the retries.
+        """
+        payload = as_body(body)
+        query = list(query)
+        target = self.config.build_target(bucket, key, query)
+        max_attempts = 1 + self.config.max_retries
+        attempt = 0
+        skew_retried = False
+        stats = stats if stats is not None else CallStats()
+        while True:
+            attempt += 1
+            stats.attempts += 1
+            prepared = self._prepare(method, bucket, key, query, headers or {}, payload, target)
+            started = time.monotonic()
+            with self._lock:
+                self._requests += 1
+            try:
+                response = self._session.send(
+                    prepared,
+                    timeout=(self.config.connect_timeout, self.config.read_timeout),
+                    stream=stream,
+                    allow_redirects=False,
+                    **self._environment(target.url, stream),
+                )
+            except requests.exceptions.SSLError as err:
+                raise OssConnectionError(
+                    f"{method} {_target(bucket, key)}: TLS with {self.config.endpoint_url} failed: "
+                    f"{self.redact(str(err))[:300]} (check the endpoint, or give a CA bundle with verify=).",
+                    method=method,
+                    key=key,
+                    attempts=attempt,
+                ) from None
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as err:
+                elapsed = time.monotonic() - started
+                reason = _connection_reason(err, self.config.read_timeout)
+                log.debug(
+                    "OSS %s %s %s -> %s after %.3f s (attempt %d)",
+                    op,
+                    method,
+                    _target(bucket, key),
+                    reason,
+                    elapsed,
+                    attempt,
+                )
+                if attempt < max_attempts:
+                    delay = self.backoff_delay(attempt)
+                    self.note_retry(RetryEvent(op, method, bucket, key, attempt, reason, delay))
+                    time.sleep(delay)
+                    continue
+                raise OssConnectionError(
+                    f"{method} {_target(bucket, key)}: could not get an answer from {self.config.endpoint_url} "
+                    f"after {attempt} attempt(s): {reason}: {self.redact(str(err))[:300]}",
+                    method=method,
+                    key=key,
+                    attempts=attempt,
+                ) from None
+            elapsed = time.monotonic() - started
+            request_id = response.headers.get("x-oss-request-id", "")
+            if response.status_code < 300:
+                log.debug(
+                    "OSS %s %s %s -> HTTP %d request_id=%s %.3f s (attempt %d)",
+                    op,
+                    method,
+                    _target(bucket, key),
+                    response.status_code,
+                    request_id,
+                    elapsed,
+                    attempt,
+                )
+                return response
+            error = self._service_error(response, method, bucket, key)
+            log.debug(
+                "OSS %s %s %s -> HTTP %d %s request_id=%s %.3f s (attempt %d)",
+                op,
+                method,
+                _target(bucket, key),
+                error.status,
+                error.code,
+                error.request_id,
+                elapsed,
+                attempt,
+            )
+            offset = self._skew_offset(response, error, method)
+            if offset is not None and not skew_retried:
+                skew_retried = True
+                stats.skew_corrected = True
+                log.warning(
+                    "The OSS server clock differs from this machine's by %.0f s (more than OSS allows): "
+                    "signing with the server's time from now on. Fix this machine's clock (NTP).",
+                    offset,
+                )
+                self._clock_offset = offset
+                self.note_retry(RetryEvent(op, method, bucket, key, attempt, "RequestTimeTooSkewed", 0.0))
+                attempt -= 1  # the corrected retry is not one of the max_retries
+                continue
+            if error.retryable and attempt < max_attempts:
+                delay = self.backoff_delay(attempt, _retry_after(response))
+                reason = f"HTTP {error.status} {error.code}".strip()
+                self.note_retry(RetryEvent(op, method, bucket, key, attempt, reason, delay))
+                time.sleep(delay)
+                continue
+            raise error
+
+    def _prepare(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str | None,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        payload: bytes | bytearray | memoryview | None,
+        target: RequestTarget,
+    ) -> requests.PreparedRequest:
+        signed = {"User-Agent": self.config.user_agent, "Accept-Encoding": "identity"}
+        signed.update(headers)
+        if target.host_header is not None:
+            signed["Host"] = target.host_header
+        self.sign(method, bucket, key, query, signed)
+        prepared = requests.PreparedRequest()
+        # Prepared directly rather than through Session.request: that path could replace the
+        # Authorization header with credentials from ~/.netrc.
+        prepared.prepare(method=method, url=target.url, headers=signed, data=payload)
+        return prepared
+
+    def _environment(self, url: str, stream: bool) -> dict[str, Any]:
+        settings = self._session.merge_environment_settings(url, {}, stream, self.config.verify, None)
+        return {"proxies": settings["proxies"], "verify": settings["verify"], "cert": None}
+
+    def _service_error(
+        self, response: requests.Response, method: str, bucket: str | None, key: str | None
+    ) -> OssServiceError:
+        body = b""
+        try:
+            if method != "HEAD":
+                body = response.content[:_MAX_ERROR_BODY] or b""
+        except Exception:  # an unreadable error body still gives a typed error
+            body = b""
+        finally:
+            response.close()
+        fields = parse_error(body)
+        header_error = response.headers.get("x-oss-err")
+        if not fields and header_error:
+            try:
+                fields = parse_error(base64.b64decode(header_error))
+            except (binascii.Error, ValueError):
+                fields = {}
+        code = fields.pop("Code", "")
+        message = fields.pop("Message", "")
+        if not fields and not code and body:
+            message = body[:200].decode("utf-8", "replace").strip()
+        request_id = fields.pop("RequestId", "") or response.headers.get("x-oss-request-id", "")
+        host_id = fields.pop("HostId", "")
+        ec = fields.pop("EC", "") or response.headers.get("x-oss-ec", "")
+        details = {name: self.redact(value) for name, value in fields.items()}
+        cls = service_error_class(response.status_code, code)
+        return cls(
+            status=response.status_code,
+            code=code,
+            message=self.redact(message),
+            request_id=request_id,
+            host_id=host_id,
+            ec=ec,
+            method=method,
+            bucket=bucket,
+            key=key,
+            details=details,
+        )
+
+    def _skew_offset(self, response: requests.Response, error: OssServiceError, method: str) -> float | None:
+        """The server-minus-local clock offset when ``error`` is a clock-skew refusal, else None."""
+        if error.code != "RequestTimeTooSkewed" and not (
+            error.status == 403 and not error.code and method == "HEAD"
+        ):
+            return None
+        server_time = parse_http_time(response.headers.get("Date"))
+        if server_time is None and error.details.get("ServerTime"):
+            try:
+                server_time = parse_iso_time(error.details["ServerTime"])
+            except Exception:  # a malformed ServerTime: no correction
+                server_time = None
+        if server_time is None:
+            return None
+        offset = server_time.timestamp() - time.time()
+        if error.code != "RequestTimeTooSkewed":
+            skew = abs(offset - self._clock_offset)
+            if skew < _HEAD_SKEW_MARGIN:
+                return None
+        return offset
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+
+def _target(bucket: str | None, key: str | None) -> str:
+    if not bucket:
+        return "oss://"
+    return f"oss://{bucket}/{key}" if key else f"oss://{bucket}"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    return None
+
+
+def _connection_reason(err: Exception, read_timeout: float) -> str:
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return "ConnectTimeout (no connection within connect_timeout)"
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        return f"ReadTimeout (no data for {read_timeout} s: raise read_timeout if the server is slow)"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        return "ConnectionBroken (the response was cut off)"
+    return "ConnectionError"
+
+
+def _warn_insecure(endpoint: str) -> None:
+    with _insecure_lock:
+        if _insecure_warned:
+            return
+        _insecure_warned.add(endpoint)
+    log.warning(
+        "TLS certificate verification is disabled (verify=False) for %s: anyone on the network path "
+        "can read and alter the traffic. Give a CA bundle path instead.",
+        endpoint,
+    )

@@ -1,0 +1,270 @@
+"""
+OssClient multipart uploads and listings against the local OSS server over real HTTP: parts,
+completion with CRC checks, abort, pagination of ListParts / ListMultipartUploads /
+ListObjectsV2, concurrent part uploads from a thread pool, and a lost completion answer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from airflow_provider_oss.core import ClientConfig, Credentials, ObjectOptions, OssClient, PartInfo
+from airflow_provider_oss.core.crc64 import combine_all, crc64
+from airflow_provider_oss.core.errors import (
+    CrcMismatchError,
+    OssClientError,
+    OssNotFoundError,
+    OssServiceError,
+)
+from airflow_provider_oss.core.transport import RetryEvent
+from airflow_provider_oss.testing import LocalOssServer
+
+BUCKET = "test-bucket"
+PART = 100 * 1024  # OSS's smallest part size (all but the last)
+
+
+def make_client(
+    server: LocalOssServer,
+    credentials: Credentials | None = None,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+    **overrides: Any,
+) -> OssClient:
+    settings: dict[str, Any] = {
+        "region": server.region,
+        "endpoint": server.endpoint,
+        "backoff_base": 0.01,
+        "backoff_max": 0.02,
+    }
+    settings.update(overrides)
+    return OssClient(credentials or server.credentials, ClientConfig(**settings), on_retry=on_retry)
+
+
+def ops(server: LocalOssServer, op: str) -> list[dict[str, Any]]:
+    return [entry for entry in server.request_log() if entry["op"] == op]
+
+
+class TestMultipart:
+    @pytest.mark.parametrize("version", ["v4", "v1"])
+    def test_full_upload_round_trip(self, oss_server: LocalOssServer, version: str) -> None:
+        data = os.urandom(2 * PART + 5000)
+        chunks = [data[:PART], data[PART : 2 * PART], data[2 * PART :]]
+        key = "mp/目录/big file+1.bin"
+        with make_client(oss_server, signature_version=version) as client:
+            upload_id = client.initiate_multipart_upload(
+                BUCKET, key, options=ObjectOptions(content_type="application/x-mp", metadata={"src": "test"})
+            )
+            view = memoryview(data)
+            parts = [
+                client.upload_part(BUCKET, key, upload_id, n, view[(n - 1) * PART : n * PART])
+                for n in (3, 1, 2)
+            ]
+            assert [p.size for p in parts] == [5000, PART, PART]
+            assert [p.crc64 for p in parts] == [crc64(chunks[2]), crc64(chunks[0]), crc64(chunks[1])]
+            listed = list(client.list_parts(BUCKET, key, upload_id))
+            assert [(p.part_number, p.size, p.crc64) for p in listed] == [
+                (1, PART, crc64(chunks[0])),
+                (2, PART, crc64(chunks[1])),
+                (3, 5000, crc64(chunks[2])),
+            ]
+            expected = combine_all([(crc64(c), len(c)) for c in chunks])
+            done = client.complete_multipart_upload(BUCKET, key, upload_id, parts, expected_crc64=expected)
+            assert (done.bucket, done.key, done.crc64) == (BUCKET, key, crc64(data))
+            assert done.etag.endswith("-3")
+            info = client.head_object(BUCKET, key)
+            assert (info.size, info.content_type, info.metadata) == (
+                len(data),
+                "application/x-mp",
+                {"src": "test"},
+            )
+        assert oss_server.object_bytes(BUCKET, key) == data
+        assert oss_server.list_uploads(BUCKET) == []
+
+    def test_complete_accepts_part_infos_and_tuples(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/mixed")
+            first = client.upload_part(BUCKET, "mp/mixed", upload_id, 1, b"a" * PART)
+            second = client.upload_part(BUCKET, "mp/mixed", upload_id, 2, b"b" * 10)
+            listed = {p.part_number: p for p in client.list_parts(BUCKET, "mp/mixed", upload_id)}
+            assert isinstance(listed[2], PartInfo)
+            client.complete_multipart_upload(
+                BUCKET, "mp/mixed", upload_id, [listed[2], (1, f'"{first.etag}"')]
+            )
+            assert second.etag == listed[2].etag
+        assert oss_server.object_bytes(BUCKET, "mp/mixed") == b"a" * PART + b"b" * 10
+
+    def test_wrong_expected_crc_raises(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/crc")
+            part = client.upload_part(BUCKET, "mp/crc", upload_id, 1, b"abc")
+            with pytest.raises(CrcMismatchError) as info:
+                client.complete_multipart_upload(BUCKET, "mp/crc", upload_id, [part], expected_crc64=1)
+        assert (info.value.local_crc, info.value.server_crc) == (1, crc64(b"abc"))
+
+    def test_bad_part_crc_carries_the_part_number(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/badcrc")
+            oss_server.add_fault("UploadPart", "bad_crc", part_number=2)
+            client.upload_part(BUCKET, "mp/badcrc", upload_id, 1, b"one")
+            with pytest.raises(CrcMismatchError) as info:
+                client.upload_part(BUCKET, "mp/badcrc", upload_id, 2, b"two")
+        assert info.value.part_number == 2
+        assert info.value.local_crc == crc64(b"two")
+        assert "part 2" in str(info.value)
+
+    def test_abort_and_no_such_upload(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/abort")
+            client.upload_part(BUCKET, "mp/abort", upload_id, 1, b"x")
+            client.abort_multipart_upload(BUCKET, "mp/abort", upload_id)
+            assert oss_server.list_uploads(BUCKET) == []
+            with pytest.raises(OssNotFoundError) as info:
+                list(client.list_parts(BUCKET, "mp/abort", upload_id))
+            assert info.value.code == "NoSuchUpload"
+            with pytest.raises(OssNotFoundError):
+                client.upload_part(BUCKET, "mp/abort", upload_id, 2, b"y")
+
+    def test_expired_upload_is_no_such_upload(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/expire")
+            oss_server.add_fault("UploadPart", "expire_upload")
+            with pytest.raises(OssNotFoundError) as info:
+                client.upload_part(BUCKET, "mp/expire", upload_id, 1, b"y")
+        assert info.value.code == "NoSuchUpload"
+        assert len(ops(oss_server, "UploadPart")) == 1
+
+    def test_server_side_part_rules_surface_as_service_errors(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/small")
+            parts = [client.upload_part(BUCKET, "mp/small", upload_id, n, b"tiny") for n in (1, 2)]
+            with pytest.raises(OssServiceError) as info:
+                client.complete_multipart_upload(BUCKET, "mp/small", upload_id, parts)
+        assert (info.value.status, info.value.code) == (400, "EntityTooSmall")
+        assert info.value.details["PartNumber"] == "1"
+
+    def test_argument_checks(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            with pytest.raises(OssClientError, match="part_number must be an integer from 1 to 10000"):
+                client.upload_part(BUCKET, "k", "id", 0, b"")
+            with pytest.raises(OssClientError, match="part_number"):
+                client.upload_part(BUCKET, "k", "id", 10001, b"")
+            with pytest.raises(OssClientError, match="upload_id"):
+                client.upload_part(BUCKET, "k", "", 1, b"")
+            with pytest.raises(OssClientError, match="traffic_limit"):
+                client.upload_part(BUCKET, "k", "id", 1, b"", traffic_limit=1000)
+            with pytest.raises(OssClientError, match="at least one part"):
+                client.complete_multipart_upload(BUCKET, "k", "id", [])
+            with pytest.raises(OssClientError, match="listed twice"):
+                client.complete_multipart_upload(BUCKET, "k", "id", [(1, "a"), (1, "b")])
+        assert oss_server.request_log() == []
+
+    def test_traffic_limit_header_is_accepted(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/limited")
+            client.upload_part(BUCKET, "mp/limited", upload_id, 1, b"z" * 100, traffic_limit=819200)
+        (upload,) = oss_server.list_uploads(BUCKET)
+        assert [p["size"] for p in upload["parts"]] == [100]
+
+    def test_parallel_parts_share_a_bounded_pool(self, oss_server: LocalOssServer) -> None:
+        data = os.urandom(24 * 20_000)
+        pieces = [data[i : i + 20_000] for i in range(0, len(data), 20_000)]
+        with make_client(oss_server, pool_size=4) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/parallel")
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                parts = list(
+                    pool.map(
+                        lambda n: client.upload_part(BUCKET, "mp/parallel", upload_id, n, pieces[n - 1]),
+                        range(1, len(pieces) + 1),
+                    )
+                )
+        (upload,) = oss_server.list_uploads(BUCKET)
+        assert sorted(p["part_number"] for p in upload["parts"]) == list(range(1, 25))
+        assert [p.crc64 for p in parts] == [crc64(p) for p in pieces]
+        ports = {entry["client_port"] for entry in ops(oss_server, "UploadPart")}
+        assert len(ports) <= 4  # connections are reused from a pool of pool_size
+
+    def test_lost_completion_answer_is_recognised(self, oss_server: LocalOssServer) -> None:
+        """The first Complete times out but completes on the server; the retry finds NoSuchUpload."""
+
+        def wait_for_the_first_completion(event: RetryEvent) -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if any(e["status"] == 200 for e in ops(oss_server, "CompleteMultipartUpload")):
+                    return
+                time.sleep(0.02)
+
+        data = b"q" * PART + b"tail"
+        with make_client(oss_server, on_retry=wait_for_the_first_completion, read_timeout=0.2) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "mp/lost")
+            parts = [
+                client.upload_part(BUCKET, "mp/lost", upload_id, 1, data[:PART]),
+                client.upload_part(BUCKET, "mp/lost", upload_id, 2, data[PART:]),
+            ]
+            oss_server.add_fault("CompleteMultipartUpload", "delay", delay=0.6)
+            done = client.complete_multipart_upload(
+                BUCKET, "mp/lost", upload_id, parts, expected_crc64=crc64(data)
+            )
+        assert done.crc64 == crc64(data)
+        assert [(e["status"], e["error_code"]) for e in ops(oss_server, "CompleteMultipartUpload")] == [
+            (200, None),
+            (404, "NoSuchUpload"),
+        ]
+        assert oss_server.object_bytes(BUCKET, "mp/lost") == data
+
+
+class TestPagination:
+    def test_list_parts_pages(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "page/parts")
+            for n in range(1, 6):
+                client.upload_part(BUCKET, "page/parts", upload_id, n, bytes([n]) * n)
+            oss_server.clear_request_log()
+            parts = list(client.list_parts(BUCKET, "page/parts", upload_id, page_size=2))
+        assert [(p.part_number, p.size, p.crc64) for p in parts] == [
+            (n, n, crc64(bytes([n]) * n)) for n in range(1, 6)
+        ]
+        assert all(p.last_modified is not None for p in parts)
+        assert len(ops(oss_server, "ListParts")) == 3
+
+    def test_list_multipart_uploads_pages(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            started = [
+                (key, client.initiate_multipart_upload(BUCKET, key))
+                for key in ["up/a", "up/a", "up/b c", "up/中", "other/x"]
+            ]
+            oss_server.clear_request_log()
+            listed = list(client.list_multipart_uploads(BUCKET, prefix="up/", page_size=2))
+            everything = list(client.list_multipart_uploads(BUCKET))
+        assert sorted((u.key, u.upload_id) for u in listed) == sorted(
+            s for s in started if s[0].startswith("up/")
+        )
+        assert all(u.initiated is not None for u in listed)
+        assert len(everything) == 5
+        assert len(ops(oss_server, "ListMultipartUploads")) == 3
+
+    def test_list_objects_v2_pages_and_decodes_keys(self, oss_server: LocalOssServer) -> None:
+        keys = ["a/1", "a/2 two", "a/3+three", "a/sub/4", "a/sub/5", "a/中文", "b/6", "top"]
+        with make_client(oss_server) as client:
+            for key in keys:
+                client.put_object(BUCKET, key, key.encode())
+            oss_server.clear_request_log()
+            listed = list(client.list_objects_v2(BUCKET, page_size=3))
+            assert [o.key for o in listed] == sorted(keys)
+            assert len(ops(oss_server, "ListObjectsV2")) == 3
+            assert [o.size for o in listed] == [len(k.encode()) for k in sorted(keys)]
+            assert all(o.etag and o.last_modified and o.storage_class == "Standard" for o in listed)
+
+            under_a = [o.key for o in client.list_objects_v2(BUCKET, prefix="a/", page_size=2)]
+            assert under_a == sorted(k for k in keys if k.startswith("a/"))
+            shallow = [o.key for o in client.list_objects_v2(BUCKET, prefix="a/", delimiter="/", page_size=2)]
+            assert shallow == ["a/1", "a/2 two", "a/3+three", "a/中文"]
+            after = [o.key for o in client.list_objects_v2(BUCKET, start_after="a/sub/5", page_size=2)]
+            assert after == ["a/中文", "b/6", "top"]
+            assert list(client.list_common_prefixes(BUCKET, prefix="")) == ["a/", "b/"]
+            assert list(client.list_common_prefixes(BUCKET, prefix="a/")) == ["a/sub/"]
+            assert list(client.list_objects_v2(BUCKET, prefix="none/")) == []
