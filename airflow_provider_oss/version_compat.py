@@ -9,9 +9,9 @@ from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
 try:
     from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
 except ImportError:  # pragma: no cover - Airflow 3.0 before the public SDK names settled
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models import BaseOperator  # type: ignore[no-redef]
-    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef,unused-ignore]
+    from airflow.models import BaseOperator  # type: ignore[attr-defined,no-redef,unused-ignore]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[attr-defined,no-redef,unused-ignore]
 
 try:
     from airflow.sdk.log import mask_secret as _mask_secret
@@ -22,9 +22,12 @@ except ImportError:  # pragma: no cover
         from airflow.utils.log.secrets_masker import mask_secret as _mask_secret  # type: ignore[no-redef]
 
 try:
-    from airflow.sdk import NEVER_EXPIRE
+    from airflow.sdk.execution_time.context import NEVER_EXPIRE as _NEVER_EXPIRE
 except ImportError:  # pragma: no cover - Airflow < 3.3 has no task state store
-    NEVER_EXPIRE = None  # type: ignore[assignment]
+    _NEVER_EXPIRE = None  # type: ignore[assignment,unused-ignore]
+
+#: ``task_state_store.set(..., retention=NEVER_EXPIRE)`` keeps a key until it is deleted (Airflow 3.3+).
+NEVER_EXPIRE = _NEVER_EXPIRE
 
 
 def _version_tuple(version: str) -> tuple[int, int]:

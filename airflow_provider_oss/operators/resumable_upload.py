@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
@@ -216,7 +217,7 @@ class ResumableUploadOperator(BaseOperator):
             multipart_threshold=self.multipart_threshold,
             replace=self.replace,
             abort_on_failure=self.abort_on_final_failure and final_try,
-            logger=self.log,
+            logger=cast("logging.Logger", self.log),
             traffic_limit=self.traffic_limit,
         )
         result = uploader.run()
