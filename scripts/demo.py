@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         fail_part = max(2, int(parts * args.fail_at))
         # The connection allows 1 retry per request, so 2 resets in a row on one part fail the try.
-        server.add_fault("UploadPart", "reset", nth=fail_part, times=2)
+        server.add_fault("UploadPart", "reset", part_number=fail_part, times=2)
         _say(
             f"Fault injected: the server resets the connection on UploadPart #{fail_part} of the first try "
             f"(twice, more than the connection's 1 retry), so try 1 fails part-way."

@@ -1,0 +1,273 @@
+"""
+Sending the parts of one multipart upload, ``parallelism`` at a time.
+
+Parts are submitted lazily (never more than ``parallelism`` in flight, so a 10,000-part plan does
+not make 10,000 futures), each read into one of ``parallelism`` reusable buffers, CRC-64'd, and
+either reused (an earlier try stored it with the same size and CRC-64) or sent, with one more send
+when OSS reports another CRC-64. The first failure stops the run: pending parts are cancelled, the
+ones in flight finish (so that the next try can reuse them), and the error is raised with the part
+and upload it concerns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oss.core import crc64 as crc
+from airflow_provider_oss.core.errors import CrcMismatchError, OssError, OssNotFoundError
+from airflow_provider_oss.upload.errors import PartUploadError, SourceChangedError
+from airflow_provider_oss.upload.plan import Part, PartPlan
+from airflow_provider_oss.upload.progress import ProgressTracker
+from airflow_provider_oss.upload.reader import BufferPool, PartReader
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.models import PartInfo
+
+
+@dataclass(frozen=True)
+class PartOutcome:
+    """
+    A part that OSS holds for the upload.
+
+    :param part: the planned part.
+    :param crc64: the CRC-64 of its local bytes (equal to OSS's).
+    :param etag: its ETag, for CompleteMultipartUpload.
+    :param reused: True when an earlier try had stored it.
+    :param sends: how many times this run sent it (0 when reused, 2 after a CRC-64 mismatch).
+    """
+
+    part: Part
+    crc64: int
+    etag: str
+    reused: bool
+    sends: int
+
+
+class UploadGone(Exception):  # noqa: N818  # an internal signal, turned into a result or UploadGoneError
+    """The upload ID vanished (NoSuchUpload) in the middle of the run."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+class _Stopped(Exception):  # noqa: N818  # an internal signal
+    """A part job that did not start because the run is stopping."""
+
+
+def is_no_such_upload(err: BaseException) -> bool:
+    """Whether ``err`` is OSS's ``NoSuchUpload``."""
+    return isinstance(err, OssNotFoundError) and getattr(err, "code", "") == "NoSuchUpload"
+
+
+class PartSender:
+    """
+    Sends (or reuses) every part of a plan for one upload ID.
+
+    :param client: the OSS client.
+    :param bucket: the bucket.
+    :param key: the object key.
+    :param upload_id: the multipart upload.
+    :param filename: the source file (for messages).
+    :param parallelism: parts in flight at once.
+    :param traffic_limit: per-request bandwidth cap in bit/s, or None.
+    :param logger: where to log.
+    """
+
+    def __init__(
+        self,
+        client: OssClient,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        filename: str,
+        *,
+        parallelism: int,
+        traffic_limit: int | None,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.upload_id = upload_id
+        self.filename = filename
+        self.parallelism = parallelism
+        self.traffic_limit = traffic_limit
+        self.logger = logger
+        self.target = f"oss://{bucket}/{key}"
+        self._stop = threading.Event()
+
+    def run(
+        self,
+        plan: PartPlan,
+        listed: dict[int, PartInfo],
+        reader: PartReader,
+        progress: ProgressTracker,
+        after_part: Callable[[], None],
+    ) -> list[PartOutcome]:
+        """
+        Make OSS hold every part of ``plan``; return the outcomes in part order.
+
+        :param plan: the parts.
+        :param listed: parts an earlier try stored (from ListParts), by number.
+        :param reader: the open source file.
+        :param progress: told about every finished part (from this thread).
+        :param after_part: called after every finished part (the source-change check); may raise.
+        :raises UploadGone: OSS answered NoSuchUpload.
+        :raises PartUploadError: a part failed (the original error is the ``__cause__``).
+        :raises CrcMismatchError: OSS reported another CRC-64 for a part twice.
+        :raises SourceChangedError: the file shrank or changed under a part.
+        """
+        pool = BufferPool(self.parallelism, plan.part_size)
+        parts = iter(plan)
+        in_flight: dict[Future[PartOutcome], Part] = {}
+        outcomes: dict[int, PartOutcome] = {}
+        executor = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="oss-upload-part")
+        interrupted = False
+
+        def fill() -> None:
+            while len(in_flight) < self.parallelism:
+                part = next(parts, None)
+                if part is None:
+                    return
+                future = executor.submit(self._part_job, part, listed.get(part.number), reader, pool)
+                in_flight[future] = part
+
+        try:
+            fill()
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: in_flight[f].number):
+                    part = in_flight.pop(future)
+                    error = future.exception()
+                    if error is not None:
+                        wrapped = self._wrap_error(part, plan, error)
+                        if wrapped is error:
+                            raise error
+                        raise wrapped from error
+                    outcome = future.result()
+                    outcomes[part.number] = outcome
+                    progress.part_done(part.number, part.size, reused=outcome.reused)
+                    after_part()
+                fill()
+        except BaseException as err:
+            interrupted = not isinstance(err, Exception)
+            self._stop.set()
+            for future in in_flight:
+                future.cancel()
+            if not interrupted:
+                # Let the requests already on the wire finish: the parts they carry are what the next
+                # try reuses. Their own errors are secondary to the one being raised.
+                wait(in_flight)
+                failed = sum(1 for f in in_flight if not f.cancelled() and f.exception() is not None)
+                if failed:
+                    self.logger.info("%d other part(s) in flight failed as well.", failed)
+            raise
+        finally:
+            executor.shutdown(wait=not interrupted, cancel_futures=True)
+            if interrupted:
+                reader.close_after(executor)
+        return [outcomes[n] for n in sorted(outcomes)]
+
+    def _wrap_error(self, part: Part, plan: PartPlan, error: BaseException) -> BaseException:
+        if is_no_such_upload(error):
+            return UploadGone(f"UploadPart {part.number}")
+        if isinstance(error, (SourceChangedError, CrcMismatchError, UploadGone)) or not isinstance(
+            error, Exception
+        ):
+            return error
+        what = "reading" if isinstance(error, OSError) and not isinstance(error, OssError) else "uploading"
+        return PartUploadError(
+            f"{what.capitalize()} part {part.number} of {plan.part_count} ({part.size} bytes at offset "
+            f"{part.offset}) of upload ID {self.upload_id} to {self.target} failed: {error}",
+            part_number=part.number,
+            upload_id=self.upload_id,
+        )
+
+    def _part_job(
+        self, part: Part, listed: PartInfo | None, reader: PartReader, pool: BufferPool
+    ) -> PartOutcome:
+        if self._stop.is_set():
+            raise _Stopped()
+        buffer = pool.acquire()
+        try:
+            view = memoryview(buffer)[: part.size]
+            local_crc = self._read(part, view, reader)
+            if listed is not None and listed.size == part.size and listed.crc64 == local_crc:
+                return PartOutcome(part, local_crc, listed.etag, reused=True, sends=0)
+            if listed is not None:
+                self.logger.info(
+                    "Part %d in OSS has CRC-64 %s but the local bytes have %s: sending it again.",
+                    part.number,
+                    listed.crc64,
+                    local_crc,
+                )
+            return self._send(part, view, local_crc, reader)
+        finally:
+            pool.release(buffer)
+
+    def _read(self, part: Part, view: memoryview, reader: PartReader) -> int:
+        """Fill ``view`` with the part's bytes and return their CRC-64."""
+        read = reader.read_into(view, part.offset)
+        if read != part.size:
+            file_size = reader.stat().st_size
+            raise SourceChangedError(
+                f"{self.filename} shrank while it was being uploaded to {self.target}: part {part.number} "
+                f"read {read} of {part.size} bytes (the file now has {file_size}). Upload ID {self.upload_id} "
+                "was not completed.",
+                upload_id=self.upload_id,
+                changes=[f"short read of part {part.number}"],
+            )
+        return crc.crc64(view)
+
+    def _send(self, part: Part, view: memoryview, local_crc: int, reader: PartReader) -> PartOutcome:
+        kwargs: dict[str, Any] = {"crc64": local_crc}
+        if self.traffic_limit is not None:
+            kwargs["traffic_limit"] = self.traffic_limit
+        for attempt in (1, 2):
+            if self._stop.is_set():
+                raise _Stopped()
+            server_crc: int | None
+            try:
+                uploaded = self.client.upload_part(
+                    self.bucket, self.key, self.upload_id, part.number, view, **kwargs
+                )
+                server_crc = uploaded.crc64
+            except CrcMismatchError as err:
+                server_crc = err.server_crc
+            else:
+                # The client already compares OSS's CRC-64 with ours; check its answer once more.
+                if server_crc is None or server_crc == local_crc:
+                    return PartOutcome(part, local_crc, uploaded.etag, reused=False, sends=attempt)
+            if attempt == 2:
+                raise CrcMismatchError(
+                    f"Part {part.number} of upload ID {self.upload_id} to {self.target}: OSS computed CRC-64 "
+                    f"{server_crc} but the local bytes have {local_crc}, twice. The bytes are being damaged on "
+                    "the way (proxy, network card, memory); the upload was not completed.",
+                    local_crc=local_crc,
+                    server_crc=server_crc if server_crc is not None else 0,
+                    key=self.key,
+                    part_number=part.number,
+                )
+            self.logger.warning(
+                "Part %d of upload ID %s: OSS computed CRC-64 %s but the local bytes have %s; reading it again "
+                "and sending it once more.",
+                part.number,
+                self.upload_id,
+                server_crc,
+                local_crc,
+            )
+            if self._read(part, view, reader) != local_crc:
+                raise SourceChangedError(
+                    f"{self.filename} changed while it was being uploaded to {self.target}: part {part.number} "
+                    f"reads differently now. Upload ID {self.upload_id} was not completed.",
+                    upload_id=self.upload_id,
+                    changes=[f"part {part.number} content"],
+                )
+        raise AssertionError("unreachable")

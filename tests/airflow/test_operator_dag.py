@@ -1,0 +1,128 @@
+"""
+ResumableUploadOperator in a real Airflow 3.3: ``dag.test()`` runs the DAG with retries against the
+local OSS server; the first try fails part-way and the retry continues the same upload ID.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_oss.core import crc64
+from airflow_provider_oss.testing import LocalOssServer
+
+PART = 100 * 1024
+
+DAG_TEMPLATE = """
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
+
+with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    ResumableUploadOperator(
+        task_id="upload",
+        filename="{{{{ dag_run.conf['filename'] }}}}",
+        bucket="test-bucket",
+        key="{{{{ dag_run.conf['key'] }}}}",
+        part_size={part_size},
+        parallelism=2,
+        checkpoint={checkpoint!r},
+        checkpoint_dir={checkpoint_dir!r},
+        retries={retries},
+        retry_delay=timedelta(seconds=0),
+    )
+"""
+
+
+def _write_dag(**params: Any) -> Any:
+    dag_id = f"oss_upload_{uuid.uuid4().hex[:8]}"
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, part_size=PART, **params))
+    spec = importlib.util.spec_from_file_location(dag_id, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def _state_rows(dag_id: str) -> list[tuple[str, str]]:
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT key, value FROM task_state_store WHERE dag_id = ?", (dag_id,)).fetchall()
+
+
+def _source(tmp_path: Path, size: int) -> tuple[Path, int]:
+    data = os.urandom(size)
+    path = tmp_path / "source.bin"
+    path.write_bytes(data)
+    return path, crc64.crc64(data)
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("checkpoint", ["state_store", "file"])
+def test_retry_continues_same_upload_id(
+    checkpoint: str,
+    airflow_db: str,
+    oss_server: LocalOssServer,
+    oss_connection_env: str,
+    tmp_path: Path,
+) -> None:
+    source, local_crc = _source(tmp_path, 20 * PART + 1234)  # 21 parts
+    checkpoint_dir = str(tmp_path / "checkpoints") if checkpoint == "file" else None
+    dag = _write_dag(checkpoint=checkpoint, checkpoint_dir=checkpoint_dir, retries=2)
+    # The connection allows 1 retry per request: two resets of part 8 in a row fail try 1.
+    oss_server.add_fault("UploadPart", "reset", part_number=8, times=2)
+
+    run = dag.test(run_conf={"filename": str(source), "key": "airflow/retry.bin"})
+
+    assert run.state == "success"
+    log = oss_server.request_log()
+    assert [e["op"] for e in log].count("InitiateMultipartUpload") == 1
+    upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
+    assert len(upload_ids) == 1, "the retry must continue the same upload ID"
+    first_list = next(i for i, e in enumerate(log) if e["op"] == "ListParts")
+    before = {e["part_number"] for e in log[:first_list] if e["op"] == "UploadPart" and e["status"] == 200}
+    after = [e["part_number"] for e in log[first_list:] if e["op"] == "UploadPart" and e["status"] == 200]
+    assert len(before) >= 5, "try 1 stored some parts before it failed"
+    assert not before & set(after), "no part stored by try 1 is sent again by the retry"
+    assert before | set(after) == set(range(1, 22))
+    stored = oss_server.object_bytes("test-bucket", "airflow/retry.bin")
+    assert stored == source.read_bytes()
+    assert crc64.crc64(stored) == local_crc
+    assert oss_server.list_uploads("test-bucket") == []
+    if checkpoint == "file":
+        assert list(Path(checkpoint_dir or "").glob("*.json")) == []
+    assert _state_rows(dag.dag_id) == []
+
+
+@pytest.mark.airflow
+def test_checkpoint_in_state_store_holds_no_secret(
+    airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    """A try that fails for good leaves its checkpoint in the metadata DB: upload ID yes, secret no."""
+    source, _ = _source(tmp_path, 6 * PART)
+    dag = _write_dag(checkpoint="state_store", checkpoint_dir=None, retries=0)
+    oss_server.add_fault("UploadPart", "status", nth=3, times=1000, status=503)
+
+    run = dag.test(run_conf={"filename": str(source), "key": "airflow/fails.bin"})
+
+    assert run.state == "failed"
+    rows = _state_rows(dag.dag_id)
+    assert len(rows) == 1
+    key, value = rows[0]
+    record = json.loads(value)
+    upload_ids = {e["upload_id"] for e in oss_server.request_log() if e.get("upload_id")}
+    assert json.dumps(record).count(upload_ids.pop()) == 1
+    assert oss_server.access_key_secret not in value
+    # Kept, not aborted: a manual re-run of the task can still resume it.
+    assert len(oss_server.list_uploads("test-bucket")) == 1
+    assert key == "oss_resumable_upload"

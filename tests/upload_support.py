@@ -1,0 +1,63 @@
+"""Helpers shared by the upload engine tests (tests/test_upload_*.py)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.testing import LocalOssServer
+
+BUCKET = "test-bucket"
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def make_client(server: LocalOssServer, **overrides: Any) -> OssClient:
+    """A client of the local server (path-style), with short backoffs so retries stay fast."""
+    settings: dict[str, Any] = {
+        "region": server.region,
+        "endpoint": server.endpoint,
+        "addressing_style": "path",
+        "backoff_base": 0.01,
+        "backoff_max": 0.05,
+        "pool_size": 8,
+    }
+    settings.update(overrides)
+    return OssClient(server.credentials, ClientConfig(**settings))
+
+
+def make_file(path: Path, size: int, seed: int = 1) -> bytes:
+    """Write ``size`` deterministic pseudo-random bytes to ``path`` and return them."""
+    data = random.Random(seed).randbytes(size)
+    path.write_bytes(data)
+    return data
+
+
+def entries(log: Iterable[dict[str, Any]], op: str, **match: Any) -> list[dict[str, Any]]:
+    """The request-log entries of operation ``op`` whose fields equal ``match``."""
+    return [e for e in log if e["op"] == op and all(e.get(k) == v for k, v in match.items())]
+
+
+def parts_stored(log: Iterable[dict[str, Any]]) -> set[int]:
+    """Part numbers of the UploadPart requests that OSS answered 200 (stored)."""
+    return {e["part_number"] for e in entries(log, "UploadPart") if e["status"] == 200}
+
+
+def part_requests(log: Iterable[dict[str, Any]]) -> list[int]:
+    """Part numbers of every UploadPart request, in log order (failed ones too)."""
+    return [e["part_number"] for e in entries(log, "UploadPart")]
+
+
+def since(log: list[dict[str, Any]], seq: int) -> list[dict[str, Any]]:
+    """The entries after sequence number ``seq``."""
+    return [e for e in log if e["seq"] > seq]
+
+
+def last_seq(server: LocalOssServer) -> int:
+    """The sequence number of the last logged request (0 when none)."""
+    log = server.request_log()
+    return max((e["seq"] for e in log), default=0)
