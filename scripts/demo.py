@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,14 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"({t['bytes_ok'] / MIB:.1f} MiB) stored"
                 + ("; then the connection reset and the try failed" if t["failed"] else "")
             )
-        interesting = [
-            line.strip()
-            for line in airflow_log.read_text(errors="replace").splitlines()
-            if "Resum" in line or "resum" in line or "Uploaded oss://" in line or "Task failed" in line
-        ]
-        for line in interesting[:12]:
-            _say(f"  log | {line[:220]}")
-
+        story = ("Started multipart upload", "failed and is kept", "Resuming upload ID", "Completed oss://")
+        for line in airflow_log.read_text(errors="replace").splitlines():
+            if any(marker in line for marker in story):
+                # Drop Airflow's timestamp/level prefix and logger suffix: keep the engine's sentence.
+                text = line.split("] ", 1)[-1] if "] " in line else line
+                text = text.rsplit(" [airflow.", 1)[0].strip()
+                _say(f"  task log | {text}")
+        _say()
         ok = proc.returncode == 0
         same_id = (
             len(tries) >= 2
