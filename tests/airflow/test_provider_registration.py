@@ -9,9 +9,9 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 
-import airflow
 from airflow_provider_oss.get_provider_info import get_provider_info
 
 
@@ -39,10 +39,11 @@ def test_provider_info_is_valid_for_airflow_schema() -> None:
 
 def test_providers_manager_loads_hook_and_form() -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     assert "airflow-provider-oss" in manager.providers
-    hook_info = manager.hooks["oss"]
+    hook_info = ProvidersManagerTaskRuntime().hooks["oss"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_oss.hooks.oss.OssHook"
     assert hook_info.connection_id_attribute_name == "oss_conn_id"
