@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.upload.checkpoint import (
@@ -14,6 +15,7 @@ from airflow_provider_oss.upload.checkpoint import (
     FileCheckpointStore,
     KeyValueCheckpointStore,
 )
+from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
 from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MIN_PART_SIZE
 from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
@@ -21,7 +23,7 @@ from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-CHECKPOINT_MODES = ("auto", "state_store", "file")
+CHECKPOINT_MODES = ("auto", "state_store", "file", "discover")
 STATE_STORE_KEY = "oss_resumable_upload"
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 ACLS = ("default", "private", "public-read", "public-read-write")
@@ -48,7 +50,9 @@ class ResumableUploadOperator(BaseOperator):
     :param parallelism: parts uploaded at once (1 to 64, default 4). Memory use is about
         ``parallelism * part_size``.
     :param checkpoint: ``"auto"`` (task_state_store when Airflow provides it, else a file under
-        ``checkpoint_dir``), ``"state_store"`` or ``"file"``.
+        ``checkpoint_dir`` when one is given, else ``"discover"``), ``"state_store"``, ``"file"``, or
+        ``"discover"``: keep nothing and find the upload to continue by asking OSS
+        (ListMultipartUploads + ListParts), for Airflow 3.0-3.2 without a shared volume.
     :param checkpoint_dir: directory for file checkpoints, on a volume shared by the workers (templated).
     :param multipart_threshold: files smaller than this go up in one PutObject (default: ``part_size``).
     :param content_type: the object's Content-Type.
@@ -168,12 +172,23 @@ class ResumableUploadOperator(BaseOperator):
             content_encoding=self.content_encoding,
         )
 
-    def checkpoint_store(self, context: Context, bucket: str) -> CheckpointStore:
+    def checkpoint_store(self, context: Context, bucket: str, client: OssClient) -> CheckpointStore:
         """Pick the checkpoint store for this try from ``checkpoint`` and what Airflow offers."""
         state_store = context.get("task_state_store")
         mode = self.checkpoint
         if mode == "auto":
-            mode = "state_store" if state_store is not None else "file"
+            if state_store is not None:
+                mode = "state_store"
+            elif self.checkpoint_dir:
+                mode = "file"
+            else:
+                mode = "discover"
+                self.log.info(
+                    "No task_state_store (Airflow < 3.3) and no checkpoint_dir: a retry will find this upload "
+                    "through OSS's list of in-progress uploads of the key."
+                )
+        if mode == "discover":
+            return UploadDiscoveryStore(client, bucket, self.key, self.filename, self.part_size)
         if mode == "state_store":
             if state_store is None:
                 raise ValueError(
@@ -192,7 +207,8 @@ class ResumableUploadOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         hook = OssHook(self.oss_conn_id)
         bucket = hook.resolve_bucket(self.bucket)
-        store = self.checkpoint_store(context, bucket)
+        client = hook.get_client(pool_size=self.parallelism)
+        store = self.checkpoint_store(context, bucket, client)
         ti = context.get("ti")
         final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
         self.log.info(
@@ -206,7 +222,7 @@ class ResumableUploadOperator(BaseOperator):
             getattr(ti, "try_number", "?"),
         )
         uploader = ResumableUploader(
-            hook.get_client(pool_size=self.parallelism),
+            client,
             bucket,
             self.key,
             self.filename,

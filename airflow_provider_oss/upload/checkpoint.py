@@ -229,7 +229,12 @@ def _validate(data: Any) -> None:
 
 @runtime_checkable
 class CheckpointStore(Protocol):
-    """Where the checkpoint of one upload (one bucket, key and source) is kept."""
+    """
+    Where the checkpoint of one upload (one bucket, key and source) is kept.
+
+    A store may also set a class attribute ``keeps_record = False`` when it stores nothing (its
+    ``load`` derives the checkpoint from OSS itself); the engine then skips re-reading it to delete it.
+    """
 
     def load(self) -> Checkpoint | None:
         """

@@ -276,8 +276,8 @@ class ResumableUploader:
     def _delete_checkpoint(self, only_upload_id: str | None = None) -> None:
         """Delete the checkpoint; with ``only_upload_id``, only if it still names that upload."""
         store = self.checkpoint_store
-        if store is None:
-            return
+        if store is None or not getattr(store, "keeps_record", True):
+            return  # nothing stored (UploadDiscoveryStore): nothing to re-read or delete
         try:
             if only_upload_id is not None:
                 try:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.core.endpoints import ClientConfig
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
+from airflow_provider_oss.upload.checkpoint import FileCheckpointStore, KeyValueCheckpointStore
+from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
 
 
 def _op(**kwargs: Any) -> ResumableUploadOperator:
@@ -47,3 +54,42 @@ def test_templated_fields_and_object_options() -> None:
     assert headers["x-oss-meta-owner"] == "etl"
     assert headers["x-oss-storage-class"] == "IA"
     assert headers["x-oss-object-acl"] == "private"
+
+
+class _FakeStateStore:
+    """Stands in for context["task_state_store"] (only its presence matters here)."""
+
+    def get(self, key: str, default: object = None) -> object:
+        return default
+
+    def set(self, key: str, value: object, **kwargs: object) -> None:
+        raise AssertionError("not called")
+
+    def delete(self, key: str) -> None:
+        raise AssertionError("not called")
+
+
+def _client() -> OssClient:
+    return OssClient(Credentials("ak", "sk"), ClientConfig(region="cn-hangzhou"))
+
+
+def test_auto_checkpoint_uses_task_state_store_when_airflow_has_it(tmp_path: Path) -> None:
+    store = _op(checkpoint_dir=str(tmp_path)).checkpoint_store(
+        {"task_state_store": _FakeStateStore()}, "b", _client()
+    )  # type: ignore[arg-type]
+    assert isinstance(store, KeyValueCheckpointStore)
+
+
+def test_auto_checkpoint_on_airflow_before_3_3(tmp_path: Path) -> None:
+    """Airflow 3.0-3.2 give no task_state_store: a shared checkpoint_dir if set, else OSS's own upload list."""
+    with_dir = _op(checkpoint_dir=str(tmp_path)).checkpoint_store({}, "b", _client())  # type: ignore[arg-type]
+    assert isinstance(with_dir, FileCheckpointStore)
+    assert os.path.dirname(with_dir.path) == str(tmp_path)
+    without = _op().checkpoint_store({}, "b", _client())  # type: ignore[arg-type]
+    assert isinstance(without, UploadDiscoveryStore)
+    assert (without.bucket, without.key) == ("b", "k")
+
+
+def test_state_store_mode_without_task_state_store_names_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"needs Airflow 3.3\+ .*Use checkpoint='file' with checkpoint_dir"):
+        _op(checkpoint="state_store").checkpoint_store({}, "b", _client())  # type: ignore[arg-type]

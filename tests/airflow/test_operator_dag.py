@@ -68,7 +68,7 @@ def _source(tmp_path: Path, size: int) -> tuple[Path, int]:
 
 
 @pytest.mark.airflow
-@pytest.mark.parametrize("checkpoint", ["state_store", "file"])
+@pytest.mark.parametrize("checkpoint", ["state_store", "file", "discover"])
 def test_retry_continues_same_upload_id(
     checkpoint: str,
     airflow_db: str,
