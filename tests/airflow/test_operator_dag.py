@@ -39,14 +39,19 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
         checkpoint_dir={checkpoint_dir!r},
         retries={retries},
         retry_delay=timedelta(seconds=0),
+        abort_on_final_failure={abort_on_final_failure!r},
     )
 """
 
 
-def _write_dag(**params: Any) -> Any:
+def _write_dag(*, abort_on_final_failure: bool = False, **params: Any) -> Any:
     dag_id = f"oss_upload_{uuid.uuid4().hex[:8]}"
     path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, part_size=PART, **params))
+    path.write_text(
+        DAG_TEMPLATE.format(
+            dag_id=dag_id, part_size=PART, abort_on_final_failure=abort_on_final_failure, **params
+        )
+    )
     spec = importlib.util.spec_from_file_location(dag_id, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -58,6 +63,17 @@ def _state_rows(dag_id: str) -> list[tuple[str, str]]:
     db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT key, value FROM task_state_store WHERE dag_id = ?", (dag_id,)).fetchall()
+
+
+def _xcom_result(dag_id: str) -> dict[str, Any]:
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        (value,) = conn.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = 'upload' AND key = 'return_value'",
+            (dag_id,),
+        ).fetchone()
+    result = json.loads(value)
+    return result if isinstance(result, dict) else json.loads(result)
 
 
 def _source(tmp_path: Path, size: int) -> tuple[Path, int]:
@@ -101,6 +117,32 @@ def test_retry_continues_same_upload_id(
     assert oss_server.list_uploads("test-bucket") == []
     if checkpoint == "file":
         assert list(Path(checkpoint_dir or "").glob("*.json")) == []
+    assert _state_rows(dag.dag_id) == []
+    result = _xcom_result(dag.dag_id)
+    assert result["upload_id"] == next(iter(upload_ids))
+    assert result["resumed"] is True
+    assert (result["parts_reused"], result["parts_sent"]) == (len(before), 21 - len(before))
+    assert result["crc64"] == local_crc and result["size"] == 20 * PART + 1234
+
+
+@pytest.mark.airflow
+def test_abort_on_final_failure_aborts_only_after_the_last_try(
+    airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    source, _ = _source(tmp_path, 6 * PART)
+    dag = _write_dag(checkpoint="state_store", checkpoint_dir=None, retries=1, abort_on_final_failure=True)
+    oss_server.add_fault("UploadPart", "status", part_number=4, times=1000, status=503)
+
+    run = dag.test(run_conf={"filename": str(source), "key": "airflow/aborted.bin"})
+
+    assert run.state == "failed"
+    ops = [e["op"] for e in oss_server.request_log()]
+    assert ops.count("InitiateMultipartUpload") == 1, "try 2 continued the upload of try 1"
+    assert ops.count("ListParts") == 1
+    assert ops.count("AbortMultipartUpload") == 1
+    # Try 1 failed without aborting (a retry remained); only the final try aborted.
+    assert ops.index("AbortMultipartUpload") > ops.index("ListParts")
+    assert oss_server.list_uploads("test-bucket") == []
     assert _state_rows(dag.dag_id) == []
 
 
