@@ -709,20 +709,8 @@ class ResumableUploader:
             raise
         self._delete_checkpoint(only_upload_id=upload_id)
         progress.finish()
-        result = UploadResult(
-            bucket=self.bucket,
-            key=self.key,
-            etag=etag,
-            crc64=object_crc,
-            size=plan.file_size,
-            upload_id=upload_id,
-            parts_total=plan.part_count,
-            parts_reused=progress.parts_reused,
-            parts_sent=progress.parts_sent,
-            bytes_sent=progress.bytes_sent,
-            bytes_reused=progress.bytes_reused,
-            resumed=resumed,
-            seconds=time.monotonic() - self._started,
+        result = self._multipart_result(
+            upload_id, plan, progress, resumed, etag=etag, crc64=object_crc, size=plan.file_size
         )
         resends = sum(o.sends for o in outcomes if not o.reused) - progress.parts_sent
         self.logger.info(
@@ -774,12 +762,36 @@ class ResumableUploader:
             info.crc64,
             upload_id,
         )
-        return UploadResult(
-            bucket=self.bucket,
-            key=self.key,
+        return self._multipart_result(
+            upload_id,
+            plan,
+            progress,
+            resumed,
             etag=info.etag,
             crc64=info.crc64,
             size=info.size,
+            already_complete=True,
+        )
+
+    def _multipart_result(
+        self,
+        upload_id: str,
+        plan: PartPlan,
+        progress: ProgressTracker,
+        resumed: bool,
+        *,
+        etag: str,
+        crc64: int | None,
+        size: int,
+        already_complete: bool = False,
+    ) -> UploadResult:
+        """The result of a multipart run: the object's identity plus what this run sent and reused."""
+        return UploadResult(
+            bucket=self.bucket,
+            key=self.key,
+            etag=etag,
+            crc64=crc64,
+            size=size,
             upload_id=upload_id,
             parts_total=plan.part_count,
             parts_reused=progress.parts_reused,
@@ -788,7 +800,7 @@ class ResumableUploader:
             bytes_reused=progress.bytes_reused,
             resumed=resumed,
             seconds=time.monotonic() - self._started,
-            already_complete=True,
+            already_complete=already_complete,
         )
 
     def _complete(self, upload_id: str, outcomes: list[PartOutcome], expected: int) -> tuple[int, str]:
