@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench soak clean constraints
+.PHONY: install demo test lint clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,8 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
-
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo .bench
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
 
 constraints: $(STAMP)
 	(echo "# Pinned versions that CI and 'make' install with (regenerate: make constraints)."; \

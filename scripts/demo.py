@@ -135,13 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         default="state_store",
         help="where the checkpoint lives (Airflow's task_state_store, or a file)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep .demo/ (file, Airflow home, logs)")
+    parser.add_argument("--keep", action="store_true", help="keep .demo/ (the file, Airflow home and logs)")
     args = parser.parse_args(argv)
     if args.size_mb < 1 or args.part_size_mb < 1:
         parser.error("--size-mb and --part-size-mb must be at least 1")
 
     work = REPO / ".demo"
-    shutil.rmtree(work / "run", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     (work / "run").mkdir(parents=True, exist_ok=True)
     source = work / "run" / "big-file.bin"
     checkpoint_dir = work / "run" / "checkpoints" if args.checkpoint == "file" else None
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         env["OSS_DEMO_PART_SIZE"] = str(part_size)
         db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
         if not db.exists():
-            _say("Preparing Airflow's metadata database (SQLite, first run only) ...")
+            _say("Preparing a throw-away Airflow metadata database (SQLite) ...")
             subprocess.run(
                 [sys.executable, "-m", "airflow", "db", "migrate"],
                 env=env,
@@ -237,11 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"Object byte-identical to the file: {'yes' if identical else 'NO'}")
         _say(f"In-progress uploads left on the server: {len(server.list_uploads(BUCKET))}")
         _say(
-            f"Total time: {time.monotonic() - started:.1f} s; Airflow's full output: {airflow_log.relative_to(REPO)}"
+            f"Total time: {time.monotonic() - started:.1f} s; Airflow's full output: "
+            + (str(airflow_log.relative_to(REPO)) if args.keep else "removed (run with --keep to keep it)")
         )
         success = ok and same_id and server_crc == local_crc and identical
     if not args.keep:
-        shutil.rmtree(work / "run", ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     _say("Demo " + ("succeeded." if success else "FAILED: see the lines above."))
     return 0 if success else 1
 
