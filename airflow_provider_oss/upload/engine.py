@@ -381,7 +381,22 @@ class ResumableUploader:
         target = self._stale_target(checkpoint, corrupt)
         if target is not None and upload_exists:
             self._abort_quietly(target[0], target[1], why)
+        elif target is None and corrupt is not None and upload_exists:
+            # The damaged record no longer names its upload: find it in OSS rather than orphan its parts.
+            for upload_id in self._in_progress_upload_ids():
+                self._abort_quietly(
+                    self.key, upload_id, f"{why}; found in OSS's in-progress uploads of the key"
+                )
         self._delete_checkpoint()
+
+    def _in_progress_upload_ids(self) -> list[str]:
+        """The IDs of the in-progress multipart uploads of exactly this key (ListMultipartUploads)."""
+        try:
+            uploads = self.client.list_multipart_uploads(self.bucket, prefix=self.key)
+            return [u.upload_id for u in uploads if u.key == self.key]
+        except OssError as err:
+            self.logger.warning("Could not list the in-progress uploads of %s: %s", self.target, err)
+            return []
 
     def _stale(
         self,

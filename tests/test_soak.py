@@ -1,0 +1,13 @@
+"""The short form of the fault soak (the full form: ``make soak``, 50 runs)."""
+
+from __future__ import annotations
+
+from tests.soak_harness import FAULTS, KiB, MiB, soak
+
+
+def test_short_soak_every_fault_kind_ends_with_the_right_object() -> None:
+    summary = soak(len(FAULTS), seed=7, size=4 * MiB, part=256 * KiB, time_budget=300)
+    assert {r.fault for r in summary.runs} == set(FAULTS), "each kind of fault ran once"
+    assert summary.failures == [], summary.text()
+    resumable = [r for r in summary.runs if r.fault not in ("no_such_upload", "truncated_checkpoint")]
+    assert all(r.same_upload_id for r in resumable), summary.text()
