@@ -14,6 +14,7 @@ import re
 import secrets
 import selectors
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,9 @@ class LocalOssServer:
     :param etag_mode: ``md5`` (quoted upper-case hex MD5, like OSS) or ``crc`` (cheap, for benchmarks).
     :param allow_v1: accept V1 (HMAC-SHA1) signatures.
     :param max_skew_seconds: how far a request's time may be from the server clock.
+    :param tls_cert: serve HTTPS with this PEM certificate (in-process servers only; see
+        :func:`airflow_provider_oss.testing.tls.make_self_signed_cert`).
+    :param tls_key: the certificate's PEM private key.
     """
 
     def __init__(
@@ -87,7 +91,13 @@ class LocalOssServer:
         etag_mode: str = "md5",
         allow_v1: bool = True,
         max_skew_seconds: int = 900,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key.")
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
         if etag_mode not in ETAG_MODES:
             raise ValueError(f"etag_mode must be one of {', '.join(ETAG_MODES)}; got {etag_mode!r}.")
         if not access_key_id:
@@ -150,7 +160,8 @@ class LocalOssServer:
     def endpoint(self) -> str:
         """``http://127.0.0.1:PORT``: the endpoint clients use (path-style addressing)."""
         host = self._client_host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://[{host}]:{self.port}" if ":" in host else f"{scheme}://{host}:{self.port}"
 
     @property
     def credentials(self) -> Credentials:
@@ -200,6 +211,10 @@ class LocalOssServer:
             if self.default_bucket and not state.store.bucket_exists(self.default_bucket):
                 state.store.create_bucket(self.default_bucket)
             httpd = OssHTTPServer((self.host, self.port), state)
+            if self.tls_cert and self.tls_key:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(self.tls_cert, self.tls_key)
+                httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         except BaseException:
             self._remove_root()
             raise
@@ -293,6 +308,8 @@ class LocalOssServer:
     def _spawn(self, startup_timeout: float) -> None:
         if self.running:
             raise RuntimeError("This LocalOssServer is already running.")
+        if self.tls_cert:
+            raise ValueError("TLS is supported for in-process servers (start()), not spawn().")
         env = dict(os.environ)
         env[ENV_SECRET] = self.access_key_secret
         env.pop(ENV_TOKEN, None)
@@ -403,7 +420,14 @@ class LocalOssServer:
             raise RuntimeError("The local OSS server is not running: call start() or spawn() first.")
         url = "/_local/" + path + ("?" + urlencode(params, quote_via=quote) if params else "")
         body = json.dumps(payload).encode("utf-8") if payload is not None else None
-        conn = http.client.HTTPConnection(self._client_host, self.port, timeout=60)
+        conn: http.client.HTTPConnection
+        if self.tls_cert:
+            # The control API of our own loopback server, on the certificate this object was given.
+            context = ssl.create_default_context(cafile=self.tls_cert)
+            context.check_hostname = False
+            conn = http.client.HTTPSConnection(self._client_host, self.port, timeout=60, context=context)
+        else:
+            conn = http.client.HTTPConnection(self._client_host, self.port, timeout=60)
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
             conn.request(method, url, body=body, headers=headers)

@@ -76,6 +76,14 @@ def _xcom_result(dag_id: str) -> dict[str, Any]:
     return result if isinstance(result, dict) else json.loads(result)
 
 
+def _assert_task_output_has_no_secret(capfd: pytest.CaptureFixture[str], server: LocalOssServer) -> None:
+    """Everything Airflow printed for the run (task logs included) mentions the upload, never the secret."""
+    out, err = capfd.readouterr()
+    output = out + err
+    assert "multipart upload ID" in output, "the task log was captured"
+    assert server.access_key_secret not in output
+
+
 def _source(tmp_path: Path, size: int) -> tuple[Path, int]:
     data = os.urandom(size)
     path = tmp_path / "source.bin"
@@ -91,6 +99,7 @@ def test_retry_continues_same_upload_id(
     oss_server: LocalOssServer,
     oss_connection_env: str,
     tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     source, local_crc = _source(tmp_path, 20 * PART + 1234)  # 21 parts
     checkpoint_dir = str(tmp_path / "checkpoints") if checkpoint == "file" else None
@@ -123,6 +132,7 @@ def test_retry_continues_same_upload_id(
     assert result["resumed"] is True
     assert (result["parts_reused"], result["parts_sent"]) == (len(before), 21 - len(before))
     assert result["crc64"] == local_crc and result["size"] == 20 * PART + 1234
+    _assert_task_output_has_no_secret(capfd, oss_server)
 
 
 @pytest.mark.airflow
@@ -148,7 +158,11 @@ def test_abort_on_final_failure_aborts_only_after_the_last_try(
 
 @pytest.mark.airflow
 def test_checkpoint_in_state_store_holds_no_secret(
-    airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+    airflow_db: str,
+    oss_server: LocalOssServer,
+    oss_connection_env: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """A try that fails for good leaves its checkpoint in the metadata DB: upload ID yes, secret no."""
     source, _ = _source(tmp_path, 6 * PART)
@@ -168,3 +182,4 @@ def test_checkpoint_in_state_store_holds_no_secret(
     # Kept, not aborted: a manual re-run of the task can still resume it.
     assert len(oss_server.list_uploads("test-bucket")) == 1
     assert key == "oss_resumable_upload"
+    _assert_task_output_has_no_secret(capfd, oss_server)
