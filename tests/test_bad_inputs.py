@@ -133,3 +133,21 @@ def test_unicode_key_round_trips(oss_server: LocalOssServer, tmp_path: Path) -> 
     key = "报表/2026 年/données ✓.bin"
     result = ResumableUploader(make_client(oss_server), BUCKET, key, path, part_size=100 * 1024).run()
     assert oss_server.object_bytes(BUCKET, key) == data and result.parts_total == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"part_size": 10}, r"part_size 10 is below OSS's minimum part size of 102400 bytes \(100 KiB\)"),
+        ({"part_size": 6 * 1024**3}, "5 GiB"),
+        ({"parallelism": 0}, "parallelism must be an int of at least 1; got 0"),
+    ],
+)
+def test_invalid_part_size_or_parallelism(
+    oss_server: LocalOssServer, tmp_path: Path, kwargs: dict[str, int], message: str
+) -> None:
+    path = tmp_path / "f.bin"
+    make_file(path, 1024)
+    with pytest.raises(ValueError, match=message):
+        ResumableUploader(make_client(oss_server), BUCKET, "k", path, **kwargs).run()
+    assert oss_server.request_log() == []

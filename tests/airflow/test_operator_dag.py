@@ -132,6 +132,7 @@ def test_retry_continues_same_upload_id(
     assert result["resumed"] is True
     assert (result["parts_reused"], result["parts_sent"]) == (len(before), 21 - len(before))
     assert result["crc64"] == local_crc and result["size"] == 20 * PART + 1234
+    assert oss_server.access_key_secret not in json.dumps(result)
     _assert_task_output_has_no_secret(capfd, oss_server)
 
 
