@@ -129,7 +129,7 @@ class OssHook(BaseHook):
     @cached_property
     def _settings(self) -> tuple[Credentials, dict[str, Any]]:
         conn = self.get_connection(self.oss_conn_id)
-        if conn.conn_type and conn.conn_type not in ("oss", "aliyun_oss_resumable"):
+        if conn.conn_type and conn.conn_type != self.conn_type:
             log.warning(
                 "Connection %r has conn_type %r; OssHook expects 'oss'.", self.oss_conn_id, conn.conn_type
             )
