@@ -168,6 +168,22 @@ class Authenticator:
             ) from None
         return parsed.timestamp()
 
+    def _accept(
+        self,
+        scheme: str,
+        access_key_id: str,
+        expected: str,
+        given: str,
+        token: str | None,
+        string_to_sign: str,
+        canonical: str,
+    ) -> AuthResult:
+        """Compare the signature in constant time, then check the STS token; the result on success."""
+        if not hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace")):
+            raise self._mismatch(string_to_sign, canonical, token)
+        self._check_token(access_key_id, token)
+        return AuthResult(scheme, access_key_id)
+
     @staticmethod
     def _mismatch(string_to_sign: str, canonical: str, token: str | None) -> OssApiError:
         shown = canonical.replace(token, _TOKEN_MASK) if token else canonical
@@ -221,12 +237,9 @@ class Authenticator:
         additional = [name.lower() for name in auth.additional_headers]
         canonical = signing.v4_canonical_request(method, bucket, key, query, headers, additional)
         expected = signing.v4_signature(secret, auth.region, timestamp, canonical)
+        sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(auth.date, auth.region), canonical)
         token = headers.get("x-oss-security-token")
-        if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("utf-8", "replace")):
-            sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(auth.date, auth.region), canonical)
-            raise self._mismatch(sts, canonical, token)
-        self._check_token(auth.access_key_id, token)
-        return AuthResult("v4", auth.access_key_id)
+        return self._accept("v4", auth.access_key_id, expected, auth.signature, token, sts, canonical)
 
     def _v4_presigned(
         self,
@@ -289,14 +302,10 @@ class Authenticator:
         unsigned = [(n, v) for n, v in query if n != "x-oss-signature"]
         canonical = signing.v4_canonical_request(method, bucket, key, unsigned, headers, additional)
         expected = signing.v4_signature(secret, region, timestamp, canonical)
+        sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(date, region), canonical)
         token = params.get("x-oss-security-token")
-        if not hmac.compare_digest(
-            expected.encode("ascii"), params["x-oss-signature"].encode("utf-8", "replace")
-        ):
-            sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(date, region), canonical)
-            raise self._mismatch(sts, canonical, token)
-        self._check_token(access_key_id, token)
-        return AuthResult("v4-presigned", access_key_id)
+        given = params["x-oss-signature"]
+        return self._accept("v4-presigned", access_key_id, expected, given, token, sts, canonical)
 
     # -- V1 --------------------------------------------------------------------------------------
 
@@ -326,10 +335,7 @@ class Authenticator:
         string_to_sign = signing.v1_string_to_sign(method, bucket, key, query, headers, date)
         expected = signing.v1_signature(secret, string_to_sign)
         token = headers.get("x-oss-security-token")
-        if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace")):
-            raise self._mismatch(string_to_sign, "", token)
-        self._check_token(access_key_id, token)
-        return AuthResult("v1", access_key_id)
+        return self._accept("v1", access_key_id, expected, signature, token, string_to_sign, "")
 
     def _v1_presigned(
         self,
@@ -362,7 +368,5 @@ class Authenticator:
         string_to_sign = signing.v1_string_to_sign(method, bucket, key, unsigned, headers, params["Expires"])
         expected = signing.v1_signature(secret, string_to_sign)
         token = params.get("security-token")
-        if not hmac.compare_digest(expected.encode("ascii"), params["Signature"].encode("utf-8", "replace")):
-            raise self._mismatch(string_to_sign, "", token)
-        self._check_token(access_key_id, token)
-        return AuthResult("v1-presigned", access_key_id)
+        given = params["Signature"]
+        return self._accept("v1-presigned", access_key_id, expected, given, token, string_to_sign, "")
