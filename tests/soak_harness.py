@@ -312,7 +312,7 @@ def _attempt(args: argparse.Namespace) -> int:
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.credentials import Credentials
     from airflow_provider_oss.core.endpoints import ClientConfig
-    from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader
+    from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
 
     config = ClientConfig(
         region=args.region,
@@ -322,7 +322,7 @@ def _attempt(args: argparse.Namespace) -> int:
         read_timeout=args.read_timeout,
         backoff_base=0.01,
         backoff_max=0.05,
-        pool_size=args.parallelism + 1,
+        pool_size=recommended_pool_size(args.parallelism),
     )
     client = OssClient(Credentials(args.access_key_id, os.environ[SECRET_ENV]), config)
     store = FileCheckpointStore(args.checkpoint_dir, BUCKET, args.key, args.source)

@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader
+from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader, recommended_pool_size
 from tests.upload_support import BUCKET, MiB, make_client, parts_stored
 
 
@@ -46,7 +46,7 @@ def test_peak_memory_is_about_parallelism_times_part_size(
     path = tmp_path / "big.bin"
     file_crc = write_big_file(path, size)
     parallelism, part_size = 4, MiB
-    client = make_client(spawned_server, pool_size=parallelism + 1)
+    client = make_client(spawned_server, pool_size=recommended_pool_size(parallelism))
     uploader = ResumableUploader(
         client,
         BUCKET,

@@ -16,7 +16,7 @@ from airflow_provider_oss.upload.checkpoint import (
     KeyValueCheckpointStore,
 )
 from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
-from airflow_provider_oss.upload.engine import ResumableUploader
+from airflow_provider_oss.upload.engine import ResumableUploader, recommended_pool_size
 from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MIN_PART_SIZE
 from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
 
@@ -197,17 +197,16 @@ class ResumableUploadOperator(BaseOperator):
                 )
             set_kwargs = {"retention": NEVER_EXPIRE} if NEVER_EXPIRE is not None else {}
             return KeyValueCheckpointStore(state_store, key=STATE_STORE_KEY, set_kwargs=set_kwargs)
-        if not self.checkpoint_dir:
+        if not self.checkpoint_dir:  # checked at construction; a template can still render it empty
             raise ValueError(
-                "No checkpoint store: this Airflow has no task_state_store (3.3+), so set checkpoint_dir to a "
-                "directory shared by the workers, or the upload could not resume after a failed try."
+                "checkpoint='file' but checkpoint_dir rendered empty: give a directory shared by the workers."
             )
         return FileCheckpointStore(self.checkpoint_dir, bucket, self.key, os.path.abspath(self.filename))
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = OssHook(self.oss_conn_id)
         bucket = hook.resolve_bucket(self.bucket)
-        client = hook.get_client(pool_size=self.parallelism)
+        client = hook.get_client(pool_size=recommended_pool_size(self.parallelism))
         store = self.checkpoint_store(context, bucket, client)
         ti = context.get("ti")
         final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
