@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
-
 try:
     from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
 except ImportError:  # pragma: no cover - Airflow 3.0 before the public SDK names settled
@@ -30,14 +28,6 @@ except ImportError:  # pragma: no cover - Airflow < 3.3 has no task state store
 NEVER_EXPIRE = _NEVER_EXPIRE
 
 
-def _version_tuple(version: str) -> tuple[int, int]:
-    major, minor = [*version.split("."), "0"][:2]
-    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
-
-
-AIRFLOW_V_3_3_PLUS = _version_tuple(AIRFLOW_VERSION) >= (3, 3)
-
-
 def mask_secret(secret: Any) -> None:
     """Register a value with Airflow's secrets masker so it is redacted from task logs."""
     if secret:
@@ -45,7 +35,6 @@ def mask_secret(secret: Any) -> None:
 
 
 __all__ = [
-    "AIRFLOW_V_3_3_PLUS",
     "NEVER_EXPIRE",
     "BaseHook",
     "BaseOperator",
