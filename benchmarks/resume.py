@@ -80,8 +80,8 @@ def _stored(server: LocalOssServer) -> set[int]:
 
 
 def _check(server: LocalOssServer, size: int, expected: int) -> None:
-    path = server.object_path(BUCKET, KEY)
-    if os.path.getsize(path) != size or crc64.crc64_of_file(path) != expected:
+    info = server.object_info(BUCKET, KEY)
+    if info["size"] != size or server.stored_crc64(BUCKET, KEY) != expected:
         raise RuntimeError("the object in the server is not the file")
     if server.list_uploads(BUCKET):
         raise RuntimeError("an upload was left in progress")

@@ -153,7 +153,7 @@ def verify(server: LocalOssServer, client: str, size: int, expected_crc: int, re
         raise BenchmarkError(
             f"{client}: the server's CRC-64 {info['crc64']} differs from the file's {expected_crc}"
         )
-    on_disk = crc64.crc64_of_file(str(info["path"]))
+    on_disk = server.stored_crc64(BUCKET, KEY)
     if on_disk != expected_crc:
         raise BenchmarkError(
             f"{client}: the stored bytes' CRC-64 {on_disk} differs from the file's {expected_crc}"

@@ -270,4 +270,7 @@ def test_state_survives_a_restart_on_the_same_root(tmp_path: os.PathLike[str]) -
         )
         assert done.status_code == 200
         assert server.object_bytes(B, "resumed.bin") == b"1" * PART + b"2"
+    with LocalOssServer(root_dir=root) as server, RawClient(server) as client:  # its parts are its segments
+        assert server.object_info(B, "resumed.bin")["segments"] == 2
+        assert client.request("GET", B, "resumed.bin").content == b"1" * PART + b"2"
     assert os.path.isdir(root), "a root_dir given by the caller is not removed"

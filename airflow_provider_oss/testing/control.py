@@ -13,8 +13,9 @@ DELETE     /_local/log                       clear the request log
 GET / PUT  /_local/clock                     ``{"offset": seconds}``: the server clock runs ahead
 GET        /_local/buckets                   -> the buckets
 POST       /_local/buckets                   ``{"name", "public_read"}`` create (or update) a bucket
-GET        /_local/object?bucket=&key=       -> the object's record (``path``, size, ETag, CRC...)
+GET        /_local/object?bucket=&key=       -> the object's record (size, ETag, CRC, files...)
 GET        /_local/object/data?bucket=&key=  -> the object's bytes
+GET        /_local/object/file?bucket=&key=  -> ``{"path"}``: one file with its bytes (joined if need be)
 GET        /_local/uploads?bucket=           -> in-progress multipart uploads with their parts
 POST       /_local/uploads/expire            ``{"bucket", "upload_id"}``: abort, as a lifecycle rule would
 =========  ================================  ===================================================
@@ -89,7 +90,8 @@ def _object_dict(state: ServerState, bucket: str, key: str) -> dict[str, Any]:
     return {
         "bucket": bucket,
         "key": record.key,
-        "path": record.data_file,
+        "segments": len(record.segments),
+        "files": [[segment.path, segment.size] for segment in record.segments],
         "size": record.size,
         "etag": record.etag,
         "crc64": record.crc64,
@@ -182,15 +184,17 @@ def _route(
                 )
             store.create_bucket(name, public_read=bool(spec.get("public_read", False)))
             return 200, {"name": name}
-    if path in ("object", "object/data") and method == "GET":
+    if path in ("object", "object/data", "object/file") and method == "GET":
         bucket, key = params.get("bucket", ""), params.get("key", "")
         if not bucket or not key:
             raise ControlError(400, "Give the object as ?bucket=...&key=...")
         if path == "object":
             return 200, _object_dict(state, bucket, key)
-        _, f = store.open_object(bucket, key)
-        with f:
-            data = f.read()
+        if path == "object/file":
+            return 200, {"path": store.object_file(bucket, key)}
+        _, reader = store.open_object(bucket, key)
+        with reader:
+            data = reader.read()
         return 200, data
     if path == "uploads" and method == "GET":
         bucket = params.get("bucket", "")

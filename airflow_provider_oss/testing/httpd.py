@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_oss.testing import control, ops
@@ -26,6 +26,9 @@ from airflow_provider_oss.testing.faults import FaultRule
 from airflow_provider_oss.testing.routing import Target, parse_query, resolve_op, resolve_target, split_host
 from airflow_provider_oss.testing.state import ServerState
 from airflow_provider_oss.testing.xmlresp import document, error_document, http_time
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.testing.objectdata import ObjectReader
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +182,10 @@ class Exchange:
         all_headers.update(headers or {})
         self.respond(200, all_headers, document(root, children))
 
-    def respond_file(
-        self, status: int, headers: dict[str, str], f: IO[bytes], offset: int, length: int
+    def respond_object(
+        self, status: int, headers: dict[str, str], reader: ObjectReader, offset: int, length: int
     ) -> None:
-        """Answer with ``length`` bytes of an open file (``sendfile``); headers only for HEAD."""
+        """Answer with ``length`` bytes of a stored object from ``offset``; headers only for HEAD."""
         self.body.drain()
         self.start_response(status, dict(headers), length)
         if self.method == "HEAD":
@@ -191,7 +194,7 @@ class Exchange:
         if self.reset_after_bytes is not None:
             to_send = min(length, self.reset_after_bytes)
         if to_send:
-            self.handler.connection.sendfile(f, offset, to_send)
+            reader.send(self.handler.connection, offset, to_send)
         if to_send < length:
             self.reset()
 

@@ -17,7 +17,8 @@ from xml.etree import ElementTree
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 from airflow_provider_oss.testing.body import chunk_buffer
-from airflow_provider_oss.testing.store import PartRecord, write_all
+from airflow_provider_oss.testing.objectdata import write_all
+from airflow_provider_oss.testing.store import PartRecord
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.httpd import Exchange

@@ -31,7 +31,7 @@ from airflow_provider_oss.testing.ops_common import (
     url_encoding_requested,
     want_md5,
 )
-from airflow_provider_oss.testing.store import PartRecord, copy_file_into
+from airflow_provider_oss.testing.store import PartRecord
 from airflow_provider_oss.testing.xmlresp import el, iso_time, url_encode
 
 if TYPE_CHECKING:
@@ -164,24 +164,17 @@ def complete_multipart_upload(ex: Exchange) -> None:
     if "x-oss-object-acl" in ex.headers:
         meta["x-oss-object-acl"] = meta_from_headers(ex.headers, ex.key)["x-oss-object-acl"]
     snapshot = ex.store.begin_complete(ex.bucket, upload_id, ex.key)
-    temp = ex.store.new_temp()
     try:
         chosen = _choose_parts(upload_id, snapshot, requested)
-        with open(temp, "wb", buffering=0) as out:
-            for part in chosen:
-                copy_file_into(part.data_file, out, part.size)
-        crc = crc64_mod.combine_all([(p.crc64, p.size) for p in chosen])
     except BaseException:
-        ex.store.discard(temp)
         ex.store.cancel_complete(ex.bucket, upload_id)
         raise
     record = ex.store.finish_complete(
         ex.bucket,
         upload_id,
-        temp,
-        size=sum(p.size for p in chosen),
+        chosen,
         etag=multipart_etag(chosen),
-        crc64=crc,
+        crc64=crc64_mod.combine_all([(p.crc64, p.size) for p in chosen]),
         meta=meta,
         forbid_overwrite=forbid,
     )

@@ -32,7 +32,7 @@ from airflow_provider_oss.testing.ops_common import (
     url_encoding_requested,
     want_md5,
 )
-from airflow_provider_oss.testing.store import ObjectRecord, copy_open_file_into
+from airflow_provider_oss.testing.store import ObjectRecord
 from airflow_provider_oss.testing.xmlresp import el, http_time, iso_time, owner, url_encode
 
 if TYPE_CHECKING:
@@ -147,8 +147,8 @@ def _object_headers(record: ObjectRecord) -> dict[str, str]:
 
 def get_object(ex: Exchange) -> None:
     """GetObject (with ``Range``) and HeadObject."""
-    record, f = ex.store.open_object(ex.bucket, ex.key)
-    with f:
+    record, reader = ex.store.open_object(ex.bucket, ex.key)
+    with reader:
         if not _preconditions(ex, record):
             return
         headers = _object_headers(record)
@@ -169,7 +169,7 @@ def get_object(ex: Exchange) -> None:
         for param, header in RESPONSE_OVERRIDES.items():
             if param in ex.params:
                 headers[header] = ex.params[param]
-        ex.respond_file(status, headers, f, start, length)
+        ex.respond_object(status, headers, reader, start, length)
 
 
 def get_object_meta(ex: Exchange) -> None:
@@ -204,8 +204,8 @@ def copy_object(ex: Exchange) -> None:
             "x-oss-metadata-directive must be COPY or REPLACE.", "x-oss-metadata-directive", directive
         )
     forbid = forbid_overwrite(ex.headers)
-    record, f = ex.store.open_object(src_bucket, src_key)
-    with f:
+    record, reader = ex.store.open_object(src_bucket, src_key)
+    with reader:
         if directive == "REPLACE":
             meta = meta_from_headers(ex.headers, ex.key)
         else:
@@ -220,7 +220,7 @@ def copy_object(ex: Exchange) -> None:
         temp = ex.store.new_temp()
         try:
             with open(temp, "wb", buffering=0) as out:
-                copy_open_file_into(f, out, record.size)
+                reader.copy_into(out)
             copied = ex.store.commit_object(
                 ex.bucket,
                 ex.key,

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import quote, urlencode
 
+from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.testing.routing import valid_bucket_name
 from airflow_provider_oss.testing.state import ETAG_MODES, ServerConfig, ServerState
@@ -533,12 +534,26 @@ class LocalOssServer:
         self._control("POST", "buckets", {"name": name, "public_read": public_read})
 
     def object_info(self, bucket: str, key: str) -> dict[str, Any]:
-        """An object's record: ``path``, ``size``, ``etag``, ``crc64``, ``object_type``, ``meta``..."""
+        """
+        An object's record: ``size``, ``etag``, ``crc64``, ``object_type``, ``meta``, ``segments``
+        (how many files hold its bytes: a completed multipart upload keeps its parts as segments) and
+        ``files`` (``[path, size]`` of each, in order).
+        """
         return dict(self._control("GET", "object", params={"bucket": bucket, "key": key}))
 
     def object_path(self, bucket: str, key: str) -> str:
-        """The file holding the object's bytes (a new file each time the object is rewritten)."""
-        return str(self.object_info(bucket, key)["path"])
+        """
+        One file holding the object's bytes (a new file each time the object is rewritten). The
+        segments of a multipart object are joined into one file first, a copy of every byte.
+        """
+        return str(self._control("GET", "object/file", params={"bucket": bucket, "key": key})["path"])
+
+    def stored_crc64(self, bucket: str, key: str) -> int:
+        """The CRC-64 of the bytes in the object's files on disk (read now, not the server's record)."""
+        value = 0
+        for path, size in self.object_info(bucket, key)["files"]:
+            value = crc64_mod.combine(value, crc64_mod.crc64_of_file(path, 0, size), size)
+        return value
 
     def object_bytes(self, bucket: str, key: str) -> bytes:
         """The object's bytes (read it from :meth:`object_path` for big objects)."""

@@ -7,14 +7,18 @@ so a reader never sees half a file)::
     tmp/                                    request bodies being received, JSON being written
     buckets/<bucket>/bucket.json            creation time, public_read
     buckets/<bucket>/objects/<hh>/<sha>.json         object record (key, size, ETag, CRC, metadata)
-    buckets/<bucket>/objects/<hh>/<sha>.<token>.data the object's bytes (a new file per version)
+    buckets/<bucket>/objects/<hh>/<sha>.<token>.data the bytes of a simple object (a file per version)
+    buckets/<bucket>/objects/<hh>/<sha>.<token>.parts/part-<n>.data  a multipart object's segments
     buckets/<bucket>/uploads/<upload_id>/upload.json           key, initiation time, metadata
     buckets/<bucket>/uploads/<upload_id>/part-<n>.json         part record
     buckets/<bucket>/uploads/<upload_id>/part-<n>.<token>.data part bytes
 
-The index lives in memory and is rebuilt from the JSON records when a server starts on an existing
-root directory. A reader opens an object's data file under the store lock; a later write renames a
-new file into place, so the reader keeps reading the version it opened.
+Completing a multipart upload moves its part files into the object's ``.parts`` folder: the object
+is read across them (:class:`~airflow_provider_oss.testing.objectdata.ObjectReader`), so completion
+costs metadata, not a copy of every byte. The index lives in memory and is rebuilt from the JSON
+records when a server starts on an existing root directory. A reader registers with the object's
+record under the store lock; a replaced or deleted version's files stay until its last reader is
+closed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from airflow_provider_oss.testing.apierror import (
     OssApiError,
@@ -38,20 +42,52 @@ from airflow_provider_oss.testing.apierror import (
     no_such_key,
     no_such_upload,
 )
+from airflow_provider_oss.testing.objectdata import (
+    ObjectReader,
+    Segment,
+    remove_segments,
+)
 
 
 @dataclass
 class ObjectRecord:
-    """An object: where its bytes are, its size, ETag (quoted), CRC-64 and metadata headers."""
+    """
+    An object version: the segment files holding its bytes, its size, ETag (quoted), CRC-64 and
+    metadata headers; ``readers`` open readers, ``retired`` once replaced or deleted.
+    """
 
     key: str
-    data_file: str
+    segments: list[Segment]
     size: int
     etag: str
     crc64: int
     last_modified: float
     object_type: str
     meta: dict[str, str]
+    readers: int = 0
+    retired: bool = False
+
+    def saved(self, folder: str) -> dict[str, Any]:
+        """The JSON record, with segment paths relative to ``folder``."""
+        return {
+            "key": self.key,
+            "segments": [[os.path.relpath(s.path, folder), s.size] for s in self.segments],
+            "size": self.size,
+            "etag": self.etag,
+            "crc64": self.crc64,
+            "last_modified": self.last_modified,
+            "object_type": self.object_type,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def loaded(cls, data: dict[str, Any], folder: str) -> ObjectRecord:
+        """The record saved by :meth:`saved` in ``folder``."""
+        fields = dict(data)
+        fields["segments"] = [
+            Segment(os.path.join(folder, path), int(size)) for path, size in data["segments"]
+        ]
+        return cls(**fields)
 
 
 @dataclass
@@ -119,58 +155,6 @@ def new_upload_id() -> str:
     return f"{time.time_ns():016X}{secrets.token_hex(8).upper()}"
 
 
-def copy_file_into(src_path: str, dst: IO[bytes], size: int) -> None:
-    """Append the first ``size`` bytes of the file ``src_path`` to the open file ``dst``."""
-    with open(src_path, "rb") as src:
-        copy_open_file_into(src, dst, size)
-
-
-def copy_open_file_into(src: IO[bytes], dst: IO[bytes], size: int) -> None:
-    """
-    Append ``size`` bytes of the open file ``src`` (from its start) at the position of the open
-    file ``dst`` (unbuffered), in the kernel when possible (``copy_file_range``, then
-    ``sendfile``), else by reading and writing.
-    """
-    dst.flush()
-    remaining = size
-    src.seek(0)
-    src_fd, dst_fd = src.fileno(), dst.fileno()
-    for name in ("copy_file_range", "sendfile"):
-        func = getattr(os, name, None)
-        if func is None:
-            continue
-        try:
-            while remaining > 0:
-                if name == "copy_file_range":
-                    sent = func(src_fd, dst_fd, min(remaining, 1 << 30))
-                else:
-                    sent = func(dst_fd, src_fd, None, min(remaining, 1 << 30))
-                if sent <= 0:
-                    break
-                remaining -= sent
-        except OSError:
-            pass
-        if remaining == 0:
-            return
-    src.seek(size - remaining)
-    while remaining > 0:
-        chunk = src.read(min(remaining, 1 << 20))
-        if not chunk:
-            raise OSError(f"{getattr(src, 'name', 'a stored file')} is shorter than its record says")
-        write_all(dst, chunk)
-        remaining -= len(chunk)
-
-
-def write_all(f: IO[bytes], data: bytes | memoryview) -> None:
-    """Write every byte of ``data`` to ``f`` (an unbuffered file may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        written = f.write(view)
-        if written is None:  # only non-blocking files return None
-            raise OSError("write would block")
-        view = view[written:]
-
-
 class Store:
     """
     Thread-safe on-disk storage.
@@ -232,8 +216,8 @@ class Store:
                     if entry.endswith(".json"):
                         data = self._read_json(os.path.join(objects_dir, sub, entry))
                         if data is not None:
-                            data["data_file"] = os.path.join(objects_dir, sub, data["data_file"])
-                            bucket.objects[data["key"]] = ObjectRecord(**data)
+                            record = ObjectRecord.loaded(data, os.path.join(objects_dir, sub))
+                            bucket.objects[record.key] = record
             bucket.keys = sorted(bucket.objects)
             uploads_dir = os.path.join(directory, "uploads")
             for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
@@ -328,6 +312,27 @@ class Store:
 
         :raises OssApiError: ``NoSuchBucket``; ``FileAlreadyExists`` with ``forbid_overwrite``.
         """
+
+        def place(stem: str) -> list[Segment]:
+            data_file = f"{stem}.data"
+            os.replace(temp, data_file)
+            return [Segment(data_file, size)]
+
+        return self._commit(bucket_name, key, place, size, etag, crc64, meta, object_type, forbid_overwrite)
+
+    def _commit(
+        self,
+        bucket_name: str,
+        key: str,
+        place: Callable[[str], list[Segment]],
+        size: int,
+        etag: str,
+        crc64: int,
+        meta: dict[str, str],
+        object_type: str,
+        forbid_overwrite: bool,
+    ) -> ObjectRecord:
+        """Install a new object version whose files ``place(stem)`` moves into the store."""
         with self._lock:
             bucket = self.bucket(bucket_name)
             if forbid_overwrite and key in bucket.objects:
@@ -336,19 +341,28 @@ class Store:
                 )
             directory, stem = self._object_paths(bucket, key)
             os.makedirs(directory, exist_ok=True)
-            data_file = f"{stem}.{_token()}.data"
-            os.replace(temp, data_file)
-            record = ObjectRecord(key, data_file, size, etag, crc64, self._clock(), object_type, dict(meta))
-            saved = asdict(record)
-            saved["data_file"] = os.path.basename(data_file)
-            self._write_json(stem + ".json", saved)
+            segments = place(f"{stem}.{_token()}")
+            record = ObjectRecord(key, segments, size, etag, crc64, self._clock(), object_type, dict(meta))
+            self._write_json(stem + ".json", record.saved(directory))
             old = bucket.objects.get(key)
             bucket.objects[key] = record
             if old is None:
                 bisect.insort(bucket.keys, key)
             else:
-                self.discard(old.data_file)
+                self._retire(old)
             return record
+
+    def _retire(self, record: ObjectRecord) -> None:
+        """A version was replaced or deleted: remove its files now, or when its last reader closes."""
+        record.retired = True
+        if record.readers == 0:
+            remove_segments(record.segments)
+
+    def _reader_closed(self, record: ObjectRecord) -> None:
+        with self._lock:
+            record.readers -= 1
+            if record.retired and record.readers == 0:
+                remove_segments(record.segments)
 
     def get_object(self, bucket_name: str, key: str) -> ObjectRecord:
         """An object's record; ``NoSuchBucket`` or ``NoSuchKey`` when missing."""
@@ -358,11 +372,50 @@ class Store:
                 raise no_such_key(key)
             return record
 
-    def open_object(self, bucket_name: str, key: str) -> tuple[ObjectRecord, IO[bytes]]:
-        """An object's record and its data file opened for reading (consistent with each other)."""
+    def open_object(self, bucket_name: str, key: str) -> tuple[ObjectRecord, ObjectReader]:
+        """
+        An object's record and a reader of that version's bytes (the caller closes it; until then,
+        the version's files stay even if the object is replaced).
+        """
         with self._lock:
             record = self.get_object(bucket_name, key)
-            return record, open(record.data_file, "rb")  # the caller closes it
+            record.readers += 1
+            return record, ObjectReader(record.segments, lambda: self._reader_closed(record))
+
+    def object_file(self, bucket_name: str, key: str) -> str:
+        """
+        One file holding the object's whole content. A multipart object is joined into one file
+        first (its record then points at that file; size, ETag and CRC-64 are unchanged).
+        """
+        record, reader = self.open_object(bucket_name, key)
+        with reader:
+            if len(record.segments) == 1:
+                return record.segments[0].path
+            temp = self.new_temp()
+            with open(temp, "wb", buffering=0) as out:
+                reader.copy_into(out)
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            if bucket.objects.get(key) is not record:  # replaced meanwhile: use the newer one
+                self.discard(temp)
+                return self.object_file(bucket_name, key)
+            directory, stem = self._object_paths(bucket, key)
+            data_file = f"{stem}.{_token()}.data"
+            os.replace(temp, data_file)
+            joined = ObjectRecord(
+                key,
+                [Segment(data_file, record.size)],
+                record.size,
+                record.etag,
+                record.crc64,
+                record.last_modified,
+                record.object_type,
+                record.meta,
+            )
+            self._write_json(stem + ".json", joined.saved(directory))
+            bucket.objects[key] = joined
+            self._retire(record)
+            return data_file
 
     def delete_object(self, bucket_name: str, key: str) -> bool:
         """Delete an object; False when there was none."""
@@ -375,7 +428,7 @@ class Store:
             del bucket.keys[index]
             _, stem = self._object_paths(bucket, key)
             self.discard(stem + ".json")
-            self.discard(record.data_file)
+            self._retire(record)
             return True
 
     def list_objects(
@@ -522,35 +575,46 @@ class Store:
         self,
         bucket_name: str,
         upload_id: str,
-        temp: str,
+        chosen: list[PartRecord],
         *,
-        size: int,
         etag: str,
         crc64: int,
         meta: dict[str, str],
         forbid_overwrite: bool,
     ) -> ObjectRecord:
-        """Turn an assembled upload into its object and forget the upload."""
+        """
+        Turn an upload into its object, whose segments are the ``chosen`` parts' files (moved, not
+        copied), and forget the upload.
+        """
+
+        def place(stem: str) -> list[Segment]:
+            folder = f"{stem}.parts"
+            os.makedirs(folder)
+            segments = []
+            for index, part in enumerate(chosen, 1):
+                path = os.path.join(folder, f"part-{index}.data")
+                os.replace(part.data_file, path)
+                segments.append(Segment(path, part.size))
+            return segments
+
         with self._lock:
             bucket = self.bucket(bucket_name)
             upload = bucket.uploads.get(upload_id)
             if upload is None:
-                self.discard(temp)
                 raise no_such_upload(upload_id, "It was aborted while it was being completed.")
             try:
-                record = self.commit_object(
+                record = self._commit(
                     bucket_name,
                     upload.key,
-                    temp,
-                    size=size,
-                    etag=etag,
-                    crc64=crc64,
-                    meta=meta,
-                    object_type="Multipart",
-                    forbid_overwrite=forbid_overwrite,
+                    place,
+                    sum(p.size for p in chosen),
+                    etag,
+                    crc64,
+                    meta,
+                    "Multipart",
+                    forbid_overwrite,
                 )
             except OssApiError:
-                self.discard(temp)
                 upload.completing = False
                 self._release(upload)
                 raise
