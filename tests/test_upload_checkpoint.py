@@ -64,7 +64,7 @@ class DictKV:
 
 
 def test_round_trip_through_json() -> None:
-    cp = make_checkpoint()
+    cp = make_checkpoint(confirmed_parts={1: 0, 2: 2**64 - 1, 5: 12345})
     text = cp.to_json()
     assert Checkpoint.from_json(text) == cp
     data = json.loads(text)
@@ -80,7 +80,35 @@ def test_round_trip_through_json() -> None:
         "source_path",
         "created_at",
         "options_digest",
+        "confirmed_parts",
     }
+
+
+def test_confirmed_parts_are_packed_compactly() -> None:
+    every = {n: (n * 0x9E3779B97F4A7C15) % 2**64 for n in range(1, 10_001)}
+    cp = make_checkpoint(confirmed_parts=every)
+    text = cp.to_json()
+    assert len(text) < 170_000  # 12 bytes a part, base64: the largest upload fits a 256 KiB record
+    assert Checkpoint.from_json(text).confirmed_parts == every
+    assert cp.with_confirmed({3: 7}).confirmed_parts == {3: 7}
+    assert cp.confirmed_parts == every  # with_confirmed makes a new record
+
+
+def test_a_version_1_record_still_reads() -> None:
+    data = make_checkpoint().to_dict()
+    del data["confirmed_parts"]
+    data["version"] = 1
+    cp = Checkpoint.from_dict(data)
+    assert (cp.confirmed_parts, cp.version) == ({}, FORMAT_VERSION)
+    data["confirmed_parts"] = ""
+    with pytest.raises(CheckpointCorruptError, match="unknown field"):
+        Checkpoint.from_dict(data)
+
+
+@pytest.mark.parametrize("confirmed", [{0: 1}, {10_001: 1}, {1: -1}, {1: 2**64}])
+def test_out_of_range_confirmed_parts_are_refused(confirmed: dict[int, int]) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        make_checkpoint(confirmed_parts=confirmed)
 
 
 def test_record_has_no_credentials_or_endpoint() -> None:
@@ -105,7 +133,7 @@ def test_created_at_defaults_to_now_utc() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(version=2), "unknown format version 2"),
+        (lambda d: d.update(version=3), "unknown format version 3"),
         (lambda d: d.pop("version"), "unknown format version None"),
         (lambda d: d.update(version="1"), "unknown format version"),
         (lambda d: d.pop("upload_id"), "missing field"),
@@ -124,6 +152,11 @@ def test_created_at_defaults_to_now_utc() -> None:
         (lambda d: d.update(created_at="yesterday"), "created_at"),
         (lambda d: d.update(created_at="2026-11-23T08:00:00"), "time zone"),
         (lambda d: d.update(options_digest="xyz"), "options_digest"),
+        (lambda d: d.pop("confirmed_parts"), "missing field"),
+        (lambda d: d.update(confirmed_parts="not base64!"), "not base64"),
+        (lambda d: d.update(confirmed_parts="AAAA"), "whole"),
+        (lambda d: d.update(confirmed_parts=[1, 2]), "must be a string"),
+        (lambda d: d.update(confirmed_parts="AgAAAAAAAAAAAAAAAQAAAAAAAAAAAAAA"), "out of order"),
     ],
 )
 def test_invalid_records_raise_checkpoint_corrupt(mutate: Any, message: str) -> None:

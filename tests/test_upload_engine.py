@@ -48,10 +48,21 @@ class RecordingStore(MemoryCheckpointStore):
         super().__init__()
         self.server = server
         self.ops_at_save: list[list[str]] = []
+        self.stored_at_save: list[dict[int, int]] = []
+        self.confirmed_at_save: list[dict[int, int]] = []
         self.deletes = 0
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self.ops_at_save.append([e["op"] for e in self.server.request_log()])
+        log = self.server.request_log()
+        self.ops_at_save.append([e["op"] for e in log])
+        self.stored_at_save.append(
+            {
+                p["part_number"]: p["crc64"]
+                for upload in self.server.list_uploads(BUCKET)
+                for p in upload["parts"]
+            }
+        )
+        self.confirmed_at_save.append(dict(checkpoint.confirmed_parts))
         super().save(checkpoint)
 
     def delete(self) -> None:
@@ -86,8 +97,13 @@ def test_fresh_upload_stores_the_exact_bytes_and_crc(oss_server: LocalOssServer,
     assert entries(log, "ListParts") == []  # a fresh upload has nothing to list
     assert sorted(part_requests(log)) == list(range(1, 8))
     assert {e["upload_id"] for e in entries(log, "UploadPart")} == {result.upload_id}
-    # the checkpoint was saved once, after InitiateMultipartUpload and before any part
-    assert store.ops_at_save == [["InitiateMultipartUpload"]]
+    # the checkpoint was saved after InitiateMultipartUpload and before any part, then updated with
+    # parts OSS had acknowledged (each confirmed with the CRC-64 that OSS computed), never completion
+    assert store.ops_at_save[0] == ["InitiateMultipartUpload"] and store.confirmed_at_save[0] == {}
+    assert len(store.ops_at_save) > 1, "7 parts make batches of 1: the checkpoint is updated"
+    for stored, confirmed in zip(store.stored_at_save, store.confirmed_at_save, strict=True):
+        assert confirmed.items() <= stored.items()
+    assert all("CompleteMultipartUpload" not in ops for ops in store.ops_at_save)
     assert store.text is None  # deleted on success
     assert oss_server.list_uploads(BUCKET) == []
     info = make_client(oss_server).head_object(BUCKET, "dir/fresh.bin")

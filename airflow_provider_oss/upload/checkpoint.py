@@ -1,11 +1,15 @@
 """
 The checkpoint of a resumable upload, and where it is kept.
 
-A :class:`Checkpoint` is written once, right after InitiateMultipartUpload and before any part is
-sent: it names the upload (bucket, key, upload ID), how the file is cut (part size, file size) and
-which file it is (a :class:`~airflow_provider_oss.upload.fingerprint.SourceFingerprint`). It lists
-no parts: a retry asks OSS (ListParts), which is the truth, so a checkpoint can never claim a part
-that was not stored. It never holds credentials, endpoints or tokens.
+A :class:`Checkpoint` is written right after InitiateMultipartUpload, before any part is sent: it
+names the upload (bucket, key, upload ID), how the file is cut (part size, file size) and which
+file it is (a :class:`~airflow_provider_oss.upload.fingerprint.SourceFingerprint`). A retry asks
+OSS which parts it holds (ListParts), which is the truth, so a checkpoint can never make a part
+count as stored. While parts go up, the record is rewritten now and then with ``confirmed_parts``:
+the CRC-64 of each part that OSS acknowledged with the CRC-64 of the local bytes. A retry reuses a
+listed part whose CRC-64 equals its confirmed one without reading it again (the file's fingerprint
+already matched); any other listed part is read and CRC-checked first. It never holds credentials,
+endpoints or tokens.
 
 Stores implement :class:`CheckpointStore`: :class:`FileCheckpointStore` (a JSON file written
 atomically, for a directory every worker shares), :class:`KeyValueCheckpointStore` (any
@@ -15,13 +19,17 @@ atomically, for a directory every worker shares), :class:`KeyValueCheckpointStor
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import dataclasses
 import glob
 import hashlib
 import json
 import os
 import re
 import secrets
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_oss.upload.errors import CheckpointCorruptError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
-from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MIN_PART_SIZE
+from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,8 +50,10 @@ __all__ = [
     "MemoryCheckpointStore",
 ]
 
-#: The checkpoint format this code writes and reads.
-FORMAT_VERSION = 1
+#: The checkpoint format this code writes (2 added ``confirmed_parts``).
+FORMAT_VERSION = 2
+#: The formats this code reads.
+READABLE_VERSIONS = (1, 2)
 #: A checkpoint record larger than this is not one of ours.
 MAX_RECORD_BYTES = 256 * 1024
 #: Temp files of a killed writer older than this are removed by the next save.
@@ -61,6 +71,9 @@ _FIELDS = (
     "created_at",
     "options_digest",
 )
+_FIELDS_V2 = (*_FIELDS, "confirmed_parts")
+#: One confirmed part in ``confirmed_parts``: part number (uint32) and CRC-64 (uint64), little-endian.
+_CONFIRMED = struct.Struct("<IQ")
 _UPLOAD_ID_RE = re.compile(r"^[\x21-\x7e]{1,1024}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -85,6 +98,8 @@ class Checkpoint:
     :param created_at: ISO-8601 UTC time of the upload's start.
     :param options_digest: SHA-256 of the object options sent at initiate (type, metadata, storage
         class...), so that a retry with different options does not complete an object with the old ones.
+    :param confirmed_parts: part number -> CRC-64 of the parts OSS acknowledged with the local
+        bytes' CRC-64 (kept packed: 10,000 parts take ~160 KB).
     :param version: the record format version.
     """
 
@@ -97,6 +112,7 @@ class Checkpoint:
     source_path: str
     created_at: str = field(default_factory=_utc_now)
     options_digest: str | None = None
+    confirmed_parts: dict[int, int] = field(default_factory=dict)
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -117,6 +133,7 @@ class Checkpoint:
             "source_path": self.source_path,
             "created_at": self.created_at,
             "options_digest": self.options_digest,
+            "confirmed_parts": encode_confirmed(self.confirmed_parts),
         }
 
     def to_json(self) -> str:
@@ -141,7 +158,8 @@ class Checkpoint:
             source_path=data["source_path"],
             created_at=data["created_at"],
             options_digest=data["options_digest"],
-            version=data["version"],
+            confirmed_parts=decode_confirmed(data.get("confirmed_parts", "")),
+            version=FORMAT_VERSION,
         )
 
     @classmethod
@@ -157,12 +175,53 @@ class Checkpoint:
             raise CheckpointCorruptError(f"the checkpoint is not valid JSON ({err})") from None
         return cls.from_dict(data)
 
+    def with_confirmed(self, confirmed: dict[int, int]) -> Checkpoint:
+        """This checkpoint with ``confirmed_parts`` replaced by (a copy of) ``confirmed``."""
+        return dataclasses.replace(self, confirmed_parts=dict(confirmed))
+
     def describe(self) -> str:
         """A one-line description for logs."""
         return (
             f"upload ID {self.upload_id} of oss://{self.bucket}/{self.key} "
             f"({self.file_size} bytes in parts of {self.part_size}, started {self.created_at})"
         )
+
+
+def encode_confirmed(confirmed: dict[int, int]) -> str:
+    """
+    ``confirmed_parts`` as stored: base64 of (part number, CRC-64) pairs in part order.
+
+    :raises ValueError: a part number outside 1..10000 or a CRC-64 outside 64 bits.
+    """
+    for number, value in confirmed.items():
+        if not (_is_int(number) and 1 <= number <= MAX_PARTS and _is_int(value) and 0 <= value < 1 << 64):
+            raise ValueError(f"confirmed part {number!r} with CRC-64 {value!r} is out of range")
+    packed = b"".join(_CONFIRMED.pack(number, confirmed[number]) for number in sorted(confirmed))
+    return base64.b64encode(packed).decode("ascii")
+
+
+def decode_confirmed(text: Any) -> dict[int, int]:
+    """
+    The inverse of :func:`encode_confirmed`, strictly.
+
+    :raises ValueError: not base64 of whole pairs, or part numbers not ascending within 1..10000.
+    """
+    if not isinstance(text, str):
+        raise ValueError("confirmed_parts must be a string")
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise ValueError("confirmed_parts is not base64") from None
+    if len(packed) % _CONFIRMED.size:
+        raise ValueError("confirmed_parts does not hold whole (part number, CRC-64) pairs")
+    confirmed: dict[int, int] = {}
+    last = 0
+    for number, value in _CONFIRMED.iter_unpack(packed):
+        if not last < number <= MAX_PARTS:
+            raise ValueError(f"confirmed_parts lists part {number} out of order or beyond {MAX_PARTS}")
+        confirmed[number] = value
+        last = number
+    return confirmed
 
 
 def _salvage(data: dict[str, Any]) -> dict[str, str]:
@@ -189,12 +248,13 @@ def _validate(data: Any) -> None:
         return CheckpointCorruptError(f"invalid checkpoint: {reason}", salvage=salvage)
 
     version = data.get("version")
-    if version != FORMAT_VERSION or not _is_int(version):
-        raise bad(f"unknown format version {version!r} (this code reads version {FORMAT_VERSION})")
-    missing = [name for name in _FIELDS if name not in data]
+    if version not in READABLE_VERSIONS or not _is_int(version):
+        raise bad(f"unknown format version {version!r} (this code reads versions 1 and 2)")
+    fields = _FIELDS if version == 1 else _FIELDS_V2
+    missing = [name for name in fields if name not in data]
     if missing:
         raise bad(f"missing field(s) {', '.join(missing)}")
-    extra = sorted(set(data) - set(_FIELDS))
+    extra = sorted(set(data) - set(fields))
     if extra:
         raise bad(f"unknown field(s) {', '.join(map(str, extra))}")
     for name in ("bucket", "key", "source_path", "created_at"):
@@ -225,6 +285,11 @@ def _validate(data: Any) -> None:
         raise bad("created_at must be an ISO-8601 time") from None
     if created.tzinfo is None:
         raise bad("created_at must carry a time zone")
+    if version == 2:
+        try:
+            decode_confirmed(data["confirmed_parts"])
+        except ValueError as err:
+            raise bad(str(err)) from None
 
 
 @runtime_checkable

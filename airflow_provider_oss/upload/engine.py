@@ -34,6 +34,7 @@ from airflow_provider_oss.core import crc64 as crc
 from airflow_provider_oss.core.errors import CrcMismatchError, OssError, OssNotFoundError
 from airflow_provider_oss.core.models import validate_traffic_limit
 from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CheckpointStore
+from airflow_provider_oss.upload.confirmations import DEFAULT_SAVE_INTERVAL, ConfirmationRecorder
 from airflow_provider_oss.upload.errors import (
     ObjectExistsError,
     SourceChangedError,
@@ -125,6 +126,12 @@ class ResumableUploader:
     :param logger: where to log (default: this module's logger).
     :param traffic_limit: per-request bandwidth cap in bit/s (``x-oss-traffic-limit``) for parts.
     :param progress_interval: seconds between progress log lines at most.
+    :param verify_reused_parts: when True, a resumed run reads and CRC-checks every part an earlier
+        try stored, even those the checkpoint confirms (for a file that may be rewritten in place
+        without any change to its size and modification time). By default, a listed part whose
+        CRC-64 equals the one the checkpoint confirmed is reused without reading it again.
+    :param checkpoint_save_interval: seconds between checkpoint updates (the confirmed parts) at
+        most; an update also happens after every 1/32 of the parts.
     """
 
     def __init__(
@@ -145,6 +152,8 @@ class ResumableUploader:
         logger: LoggerLike | None = None,
         traffic_limit: int | None = None,
         progress_interval: float = 10.0,
+        verify_reused_parts: bool = False,
+        checkpoint_save_interval: float = DEFAULT_SAVE_INTERVAL,
     ) -> None:
         validate_part_size(part_size)
         if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
@@ -180,6 +189,8 @@ class ResumableUploader:
         self.logger: LoggerLike = logger or log
         self.traffic_limit = traffic_limit
         self.progress_interval = progress_interval
+        self.verify_reused_parts = verify_reused_parts
+        self.checkpoint_save_interval = checkpoint_save_interval
         self._upload_id: str | None = None
         self._started = 0.0
         self._check_pool_size()
@@ -593,19 +604,18 @@ class ResumableUploader:
             kwargs["options"] = self.object_options
         upload_id = self.client.initiate_multipart_upload(self.bucket, self.key, **kwargs)
         self._upload_id = upload_id
+        checkpoint = Checkpoint(
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=upload_id,
+            part_size=plan.part_size,
+            file_size=plan.file_size,
+            fingerprint=fingerprint,
+            source_path=self.filename,
+            options_digest=options_digest(self.object_options),
+        )
         try:
-            self._save_checkpoint(
-                Checkpoint(
-                    bucket=self.bucket,
-                    key=self.key,
-                    upload_id=upload_id,
-                    part_size=plan.part_size,
-                    file_size=plan.file_size,
-                    fingerprint=fingerprint,
-                    source_path=self.filename,
-                    options_digest=options_digest(self.object_options),
-                )
-            )
+            self._save_checkpoint(checkpoint)
         except BaseException as err:
             # No later run could find this upload: abort it rather than leave billed parts behind.
             self._abort_quietly(self.key, upload_id, "its checkpoint could not be saved")
@@ -628,7 +638,7 @@ class ResumableUploader:
         )
         if self.checkpoint_store is None:
             self.logger.info("No checkpoint store: a failed run cannot be resumed and aborts its upload.")
-        return self._upload(plan, fingerprint, {}, resumed=False)
+        return self._upload(plan, fingerprint, {}, checkpoint, resumed=False)
 
     def _resume(self, checkpoint: Checkpoint, plan: PartPlan, fingerprint: SourceFingerprint) -> UploadResult:
         upload_id = checkpoint.upload_id
@@ -678,7 +688,35 @@ class ResumableUploader:
                 "%d listed part(s) are outside the plan, of another size, or without a CRC-64: they are sent again.",
                 odd,
             )
-        return self._upload(plan, fingerprint, by_number, resumed=True)
+        return self._upload(plan, fingerprint, by_number, checkpoint, resumed=True)
+
+    def _recorder(self, checkpoint: Checkpoint, plan: PartPlan) -> ConfirmationRecorder | None:
+        """Records confirmed parts in the checkpoint, when the store keeps one."""
+        store = self.checkpoint_store
+        if store is None or not getattr(store, "keeps_record", True):
+            return None
+        return ConfirmationRecorder(
+            checkpoint,
+            self._save_confirmed,
+            part_count=plan.part_count,
+            logger=self.logger,
+            interval=self.checkpoint_save_interval,
+        )
+
+    def _save_confirmed(self, checkpoint: Checkpoint) -> None:
+        """Save an update of this run's checkpoint, unless another try has replaced it meanwhile."""
+        store = self.checkpoint_store
+        assert store is not None
+        try:
+            current = store.load()
+        except CheckpointCorruptError:
+            current = None
+        if current is None or current.upload_id != checkpoint.upload_id:
+            raise RuntimeError(
+                f"the {store.describe()} no longer names upload ID {checkpoint.upload_id} (another try "
+                "replaced or removed it)"
+            )
+        store.save(checkpoint)
 
     def _progress(self, total: int, parts: int) -> ProgressTracker:
         return ProgressTracker(
@@ -691,13 +729,21 @@ class ResumableUploader:
         )
 
     def _upload(
-        self, plan: PartPlan, fingerprint: SourceFingerprint, listed: dict[int, PartInfo], *, resumed: bool
+        self,
+        plan: PartPlan,
+        fingerprint: SourceFingerprint,
+        listed: dict[int, PartInfo],
+        checkpoint: Checkpoint,
+        *,
+        resumed: bool,
     ) -> UploadResult:
         upload_id = self._upload_id
         assert upload_id is not None
         progress = self._progress(plan.file_size, plan.part_count)
         outcomes: list[PartOutcome] = []
         expected: int | None = None
+        recorder = self._recorder(checkpoint, plan)
+        trusted = {} if self.verify_reused_parts else checkpoint.confirmed_parts
         try:
             with PartReader(self.filename) as reader:
                 self._check_source_quick(fingerprint, reader)
@@ -711,15 +757,25 @@ class ResumableUploader:
                     traffic_limit=self.traffic_limit,
                     logger=self.logger,
                 )
-                outcomes = sender.run(
-                    plan, listed, reader, progress, lambda: self._check_source_quick(fingerprint, reader)
-                )
+
+                def after_part(outcome: PartOutcome) -> None:
+                    self._check_source_quick(fingerprint, reader)
+                    if recorder is not None:
+                        recorder.confirm(outcome.part.number, outcome.crc64)
+
+                outcomes = sender.run(plan, listed, reader, progress, after_part, trusted)
                 self._check_source_full(fingerprint, reader)
+            if recorder is not None:
+                recorder.close(flush=False)  # before completing: the checkpoint goes right after
             expected = crc.combine_all([(o.crc64, o.part.size) for o in outcomes])
             object_crc, etag = self._complete(upload_id, outcomes, expected)
         except UploadGone as gone:
+            if recorder is not None:
+                recorder.close(flush=False)
             return self._after_upload_gone(gone, fingerprint, expected, progress, plan, resumed)
         except BaseException as err:
+            if recorder is not None:
+                recorder.close(flush=isinstance(err, Exception))  # so that the retry reads less
             self._on_failure(err)
             raise
         self._delete_checkpoint(only_upload_id=upload_id)
@@ -728,9 +784,11 @@ class ResumableUploader:
             upload_id, plan, progress, resumed, etag=etag, crc64=object_crc, size=plan.file_size
         )
         resends = sum(o.sends for o in outcomes if not o.reused) - progress.parts_sent
+        trusted_count = result.parts_reused_without_reading = sum(1 for o in outcomes if o.trusted)
         self.logger.info(
             "Completed %s from upload ID %s: %d bytes, CRC-64 %s verified; %d part(s) sent (%d bytes), "
-            "%d reused (%d bytes)%s, in %.1f s.",
+            "%d reused (%d bytes; %d on the checkpoint's confirmation, %d after reading them again)%s, "
+            "in %.1f s.",
             self.target,
             upload_id,
             plan.file_size,
@@ -739,6 +797,8 @@ class ResumableUploader:
             result.bytes_sent,
             result.parts_reused,
             result.bytes_reused,
+            trusted_count,
+            result.parts_reused - trusted_count,
             f", {resends} re-sent after a CRC-64 mismatch" if resends else "",
             result.seconds,
         )

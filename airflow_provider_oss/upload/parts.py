@@ -2,18 +2,20 @@
 Sending the parts of one multipart upload, ``parallelism`` at a time.
 
 Parts are submitted lazily (never more than ``parallelism`` in flight, so a 10,000-part plan does
-not make 10,000 futures), each read into one of ``parallelism`` reusable buffers, CRC-64'd, and
-either reused (an earlier try stored it with the same size and CRC-64) or sent, with one more send
-when OSS reports another CRC-64. The first failure stops the run: pending parts are cancelled, the
+not make 10,000 futures), the ones OSS lacks first. A part an earlier try stored is reused without
+reading it when the checkpoint confirms its CRC-64; else its local bytes are CRC-64'd in small
+chunks and it is reused when they match. Any other part is read into one of ``parallelism``
+reusable buffers, CRC-64'd and sent, with one more send when OSS reports another CRC-64. The first failure stops the run: pending parts are cancelled, the
 ones in flight finish (so that the next try can reuse them), and the error is raised with the part
 and upload it concerns.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ class PartOutcome:
     :param etag: its ETag, for CompleteMultipartUpload.
     :param reused: True when an earlier try had stored it.
     :param sends: how many times this run sent it (0 when reused, 2 after a CRC-64 mismatch).
+    :param trusted: reused on the checkpoint's confirmation, without reading the local bytes.
     """
 
     part: Part
@@ -47,6 +50,7 @@ class PartOutcome:
     etag: str
     reused: bool
     sends: int
+    trusted: bool = False
 
 
 class UploadGone(Exception):  # noqa: N818  # an internal signal, turned into a result or UploadGoneError
@@ -109,7 +113,8 @@ class PartSender:
         listed: dict[int, PartInfo],
         reader: PartReader,
         progress: ProgressTracker,
-        after_part: Callable[[], None],
+        after_part: Callable[[PartOutcome], None],
+        confirmed: Mapping[int, int] | None = None,
     ) -> list[PartOutcome]:
         """
         Make OSS hold every part of ``plan``; return the outcomes in part order.
@@ -118,14 +123,22 @@ class PartSender:
         :param listed: parts an earlier try stored (from ListParts), by number.
         :param reader: the open source file.
         :param progress: told about every finished part (from this thread).
-        :param after_part: called after every finished part (the source-change check); may raise.
+        :param after_part: called with every finished part's outcome (the source-change check and
+            the checkpoint's confirmations); may raise.
+        :param confirmed: part number -> CRC-64 that an earlier try confirmed (the checkpoint's):
+            a listed part with that CRC-64 and the planned size is reused without being read.
         :raises UploadGone: OSS answered NoSuchUpload.
         :raises PartUploadError: a part failed (the original error is the ``__cause__``).
         :raises CrcMismatchError: OSS reported another CRC-64 for a part twice.
         :raises SourceChangedError: the file shrank or changed under a part.
         """
         pool = BufferPool(self.parallelism, plan.part_size)
-        parts = iter(plan)
+        trusted = dict(confirmed or {})
+        # The parts OSS lacks go first: their sends wait on the network, while checking the listed
+        # parts against the local bytes is local work that fills the gaps between them.
+        parts = itertools.chain(
+            (p for p in plan if p.number not in listed), (p for p in plan if p.number in listed)
+        )
         in_flight: dict[Future[PartOutcome], Part] = {}
         outcomes: dict[int, PartOutcome] = {}
         executor = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="oss-upload-part")
@@ -136,7 +149,9 @@ class PartSender:
                 part = next(parts, None)
                 if part is None:
                     return
-                future = executor.submit(self._part_job, part, listed.get(part.number), reader, pool)
+                future = executor.submit(
+                    self._part_job, part, listed.get(part.number), trusted.get(part.number), reader, pool
+                )
                 in_flight[future] = part
 
         try:
@@ -154,7 +169,7 @@ class PartSender:
                     outcome = future.result()
                     outcomes[part.number] = outcome
                     progress.part_done(part.number, part.size, reused=outcome.reused)
-                    after_part()
+                    after_part(outcome)
                 fill()
         except BaseException as err:
             interrupted = not isinstance(err, Exception)
@@ -191,39 +206,61 @@ class PartSender:
         )
 
     def _part_job(
-        self, part: Part, listed: PartInfo | None, reader: PartReader, pool: BufferPool
+        self,
+        part: Part,
+        listed: PartInfo | None,
+        confirmed_crc: int | None,
+        reader: PartReader,
+        pool: BufferPool,
     ) -> PartOutcome:
         if self._stop.is_set():
             raise _Stopped()
+        if (
+            listed is not None
+            and confirmed_crc is not None
+            and listed.size == part.size
+            and listed.crc64 == confirmed_crc
+        ):
+            return PartOutcome(part, confirmed_crc, listed.etag, reused=True, sends=0, trusted=True)
+        if listed is not None:
+            local_crc = self._crc_of(part, reader)  # no part buffer: most listed parts are reused
+            if listed.size == part.size and listed.crc64 == local_crc:
+                return PartOutcome(part, local_crc, listed.etag, reused=True, sends=0)
+            self.logger.info(
+                "Part %d in OSS has CRC-64 %s but the local bytes have %s: sending it again.",
+                part.number,
+                listed.crc64,
+                local_crc,
+            )
         buffer = pool.acquire()
         try:
             view = memoryview(buffer)[: part.size]
-            local_crc = self._read(part, view, reader)
-            if listed is not None and listed.size == part.size and listed.crc64 == local_crc:
-                return PartOutcome(part, local_crc, listed.etag, reused=True, sends=0)
-            if listed is not None:
-                self.logger.info(
-                    "Part %d in OSS has CRC-64 %s but the local bytes have %s: sending it again.",
-                    part.number,
-                    listed.crc64,
-                    local_crc,
-                )
-            return self._send(part, view, local_crc, reader)
+            return self._send(part, view, self._read(part, view, reader), reader)
         finally:
             pool.release(buffer)
+
+    def _crc_of(self, part: Part, reader: PartReader) -> int:
+        """The CRC-64 of the part's bytes in the file, read in small chunks."""
+        value, read = reader.crc64_of(part.offset, part.size)
+        if read != part.size:
+            raise self._shrank(part, read, reader)
+        return value
+
+    def _shrank(self, part: Part, read: int, reader: PartReader) -> SourceChangedError:
+        file_size = reader.stat().st_size
+        return SourceChangedError(
+            f"{self.filename} shrank while it was being uploaded to {self.target}: part {part.number} "
+            f"read {read} of {part.size} bytes (the file now has {file_size}). Upload ID {self.upload_id} "
+            "was not completed.",
+            upload_id=self.upload_id,
+            changes=[f"short read of part {part.number}"],
+        )
 
     def _read(self, part: Part, view: memoryview, reader: PartReader) -> int:
         """Fill ``view`` with the part's bytes and return their CRC-64."""
         read = reader.read_into(view, part.offset)
         if read != part.size:
-            file_size = reader.stat().st_size
-            raise SourceChangedError(
-                f"{self.filename} shrank while it was being uploaded to {self.target}: part {part.number} "
-                f"read {read} of {part.size} bytes (the file now has {file_size}). Upload ID {self.upload_id} "
-                "was not completed.",
-                upload_id=self.upload_id,
-                changes=[f"short read of part {part.number}"],
-            )
+            raise self._shrank(part, read, reader)
         return crc.crc64(view)
 
     def _send(self, part: Part, view: memoryview, local_crc: int, reader: PartReader) -> PartOutcome:

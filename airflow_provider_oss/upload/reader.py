@@ -13,6 +13,13 @@ import queue
 import threading
 from concurrent.futures import Executor
 
+from airflow_provider_oss.core import crc64 as crc
+
+#: The chunk of :meth:`PartReader.crc64_of`: small enough to stay in the CPU cache between the read
+#: and the CRC. Reading a page-cached GiB this way and CRC-ing it takes ~0.2 s here, against ~0.5 s
+#: for the same work through a part-sized buffer, which spills to memory.
+CRC_CHUNK = 128 * 1024
+
 
 class PartReader:
     """
@@ -28,6 +35,7 @@ class PartReader:
         self._preadv = getattr(os, "preadv", None)
         self._lock = threading.Lock()
         self._deferred = False
+        self._scratch = threading.local()
 
     def stat(self) -> os.stat_result:
         """``fstat`` of the open file."""
@@ -54,6 +62,28 @@ class PartReader:
                 break
             total += n
         return total
+
+    def crc64_of(self, offset: int, length: int) -> tuple[int, int]:
+        """
+        The CRC-64 of ``length`` bytes at ``offset``, read in cache-sized chunks through a small
+        per-thread buffer (no part-sized buffer needed); returns ``(crc, bytes read)``, fewer bytes
+        only at the end of the file.
+
+        :param offset: the first byte.
+        :param length: how many bytes.
+        """
+        scratch = getattr(self._scratch, "view", None)
+        if scratch is None:
+            scratch = self._scratch.view = memoryview(bytearray(CRC_CHUNK))
+        value = 0
+        done = 0
+        while done < length:
+            n = self.read_into(scratch[: min(CRC_CHUNK, length - done)], offset + done)
+            if n == 0:
+                break
+            value = crc.update(value, scratch[:n])
+            done += n
+        return value, done
 
     def close(self) -> None:
         """Close the file (unless :meth:`close_after` already arranged it)."""

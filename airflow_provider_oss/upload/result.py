@@ -25,6 +25,8 @@ class UploadResult:
     :param resumed: True when this run continued an upload an earlier try had started.
     :param seconds: the run's duration.
     :param already_complete: True when an earlier try had already completed the object (nothing sent).
+    :param parts_reused_without_reading: of ``parts_reused``, those the checkpoint had confirmed
+        with the CRC-64 OSS lists, so the file was not read again for them.
     """
 
     bucket: str
@@ -41,6 +43,7 @@ class UploadResult:
     resumed: bool
     seconds: float
     already_complete: bool = False
+    parts_reused_without_reading: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for XCom); ``crc64`` is an int, ``seconds`` rounded to ms."""
