@@ -78,18 +78,32 @@ def default_work_root(size: int) -> str | None:
 
 def run_child(client: str, target: Target, timeout: float) -> dict[str, Any]:
     """
-    Run one upload in a child process and return its measurements.
+    Run one upload in a child process (:mod:`benchmarks.child`) and return its measurements.
 
     :param client: a key of :data:`~benchmarks.clients.CLIENTS`.
     :param target: where and how to upload.
     :param timeout: seconds before the child is killed.
     """
-    spec = json.dumps({"client": client, **asdict(target)})
+    return run_module(
+        "benchmarks.child", {"client": client, **asdict(target)}, timeout, f"the {client} upload"
+    )
+
+
+def run_module(module: str, spec: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+    """
+    Run ``python -m module`` with ``spec`` as JSON on stdin (never on the command line: it holds
+    the secret) and return the last JSON line it prints.
+
+    :param module: a module of this repository.
+    :param spec: what the child reads.
+    :param timeout: seconds before the child is killed.
+    :param what: names the child in errors.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.run(  # our own interpreter and module
-        [sys.executable, "-m", "benchmarks.child"],
-        input=spec,
+        [sys.executable, "-m", module],
+        input=json.dumps(spec),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -98,14 +112,10 @@ def run_child(client: str, target: Target, timeout: float) -> dict[str, Any]:
         check=False,
     )
     if proc.returncode != 0:
-        raise BenchmarkError(
-            f"the {client} upload failed (exit code {proc.returncode}):\n{proc.stderr[-4000:]}"
-        )
+        raise BenchmarkError(f"{what} failed (exit code {proc.returncode}):\n{proc.stderr[-4000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise BenchmarkError(
-            f"the {client} upload printed no result:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-        )
+        raise BenchmarkError(f"{what} printed no result:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 

@@ -117,6 +117,7 @@ def _x2n_table() -> tuple[int, ...]:
     return tuple(table)
 
 
+@lru_cache(maxsize=256)  # parts mostly share one length: a 10,000-part combine computes it once
 def _x8nmodp(length: int) -> int:
     """``x^(8*length)`` modulo the polynomial: the operator that shifts a CRC past ``length`` zero bytes."""
     table = _x2n_table()
