@@ -27,14 +27,18 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale and CRC-64 library figures.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.resume
+	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m benchmarks.crc_libraries
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak_harness --runs 50 --seed 1 $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo .bench .bench-cache
 
 constraints: $(STAMP)
 	(echo "# Pinned versions that CI and 'make' install with (regenerate: make constraints)."; \
