@@ -155,6 +155,11 @@ def measure(size: int, part_size: int, parallelism: int, repeat: int, kill_at: f
                         "in_flight_at_kill_sent_again": len(set(after) & (in_flight - before)),
                         "bytes_sent_by_resume": resumed["bytes_sent"],
                         "parts_read_back": resumed["parts_reused"] - resumed["parts_reused_without_reading"],
+                        "mib_sent_again": sum(
+                            min(part_size, size - (n - 1) * part_size)
+                            for n in set(after) & (before | in_flight)
+                        )
+                        / MIB,
                     }
                 )
                 _delete(server)
@@ -200,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "| full upload s (median) | resume s (median) | resume / full | target <= 0.20 | parts stored at kill "
-        "| parts sent by resume | parts read back by resume | stored parts sent again | in-flight parts sent again |"
+        "| parts sent by resume | parts read back by resume | stored parts sent again | in-flight parts sent again | MiB sent again |"
     )
-    print("|---:|---:|---:|---|---|---|---|---|---|")
+    print("|---:|---:|---:|---|---|---|---|---|---|---|")
     rows = figures["rows"]
 
     def cells(field: str) -> str:
@@ -212,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| {figures['full_s']:.2f} | {figures['resume_s']:.2f} | {figures['ratio']:.2f} | {verdict} | "
         f"{cells('stored_at_kill')} | {cells('resume_parts_sent')} | {cells('parts_read_back')} | "
-        f"{cells('stored_parts_sent_again')} | {cells('in_flight_at_kill_sent_again')} |"
+        f"{cells('stored_parts_sent_again')} | {cells('in_flight_at_kill_sent_again')} | "
+        f"{', '.join(format(r['mib_sent_again'], '.0f') for r in rows)} |"
     )
     return 0
 

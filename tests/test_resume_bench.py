@@ -22,6 +22,7 @@ def test_resume_after_a_kill_at_90_percent() -> None:
         assert row["stored_at_kill"] >= 29  # 90% of 32 parts
         assert row["stored_parts_sent_again"] == 0
         assert row["in_flight_at_kill_sent_again"] <= parallelism
+        assert row["mib_sent_again"] <= parallelism * 4
         missing = 32 - row["stored_at_kill"]  # a part in flight may still land after the count
         assert missing - parallelism <= row["resume_parts_sent"] <= missing
         # the checkpoint confirms parts as they are acknowledged: only the last few are read back
