@@ -67,6 +67,8 @@ class RunReport:
     bytes_resent: int = 0
     seconds: float = 0.0
     problem: str = ""
+    #: the first attempt completed the object before the retry began (so nothing was left to continue)
+    first_attempt_finished: bool = False
 
 
 @dataclass
@@ -158,6 +160,23 @@ def _wait_for_parts(
         time.sleep(0.02)
 
 
+def _completed_before(log: list[dict[str, Any]], first_id: str | None, new_id: str | None) -> bool:
+    """
+    Whether the first attempt completed ``first_id`` (and so removed its checkpoint) before any
+    request of ``new_id``: an orphaned attempt that finishes before the retry starts leaves it
+    nothing to continue, and a new upload is then right.
+    """
+    seqs = [e["seq"] for e in log if new_id and e.get("upload_id") == new_id]
+    first_new = min(seqs, default=None)
+    return any(
+        e["op"] == "CompleteMultipartUpload"
+        and e["status"] == 200
+        and e.get("upload_id") == first_id
+        and (first_new is None or e["seq"] < first_new)
+        for e in log
+    )
+
+
 def _first_upload_id(server: LocalOssServer, key: str) -> str | None:
     """The upload ID of the first attempt: the first one any request for ``key`` names."""
     for entry in server.request_log():
@@ -205,7 +224,7 @@ def one_run(
     elif fault in ("sigkill", "truncated_checkpoint", "orphan_still_uploading"):
         # Slow parts keep the first attempt mid-upload while it is killed or while the retry starts.
         server.add_fault(
-            "UploadPart", "delay", times=10_000, delay=0.15 if fault == "orphan_still_uploading" else 0.03
+            "UploadPart", "delay", times=10_000, delay=0.3 if fault == "orphan_still_uploading" else 0.03
         )
         proc = subprocess.Popen(
             _attempt_command(server, source, key, checkpoints, max_retries=1, **common),
@@ -268,7 +287,13 @@ def _check(
     first_id = _first_upload_id(server, key)
     report.resumed = bool(retry.get("resumed"))
     report.same_upload_id = retry.get("upload_id") == first_id
-    if fault not in NEW_UPLOAD_ALLOWED and not report.same_upload_id and not retry.get("already_complete"):
+    report.first_attempt_finished = _completed_before(server.request_log(), first_id, retry.get("upload_id"))
+    if (
+        fault not in NEW_UPLOAD_ALLOWED
+        and not report.same_upload_id
+        and not retry.get("already_complete")
+        and not report.first_attempt_finished
+    ):
         problems.append(f"a new upload ID {retry.get('upload_id')} instead of continuing {first_id}")
     uploads = [
         e for e in server.request_log() if e["op"] == "UploadPart" and e["key"] == key and e["status"] == 200
@@ -300,7 +325,8 @@ def soak(runs: int, seed: int, size: int, part: int, *, time_budget: float = 180
             print(
                 f"run {number:3d} {fault:24s} {'ok' if report.ok else 'FAILED'} "
                 f"resumed={report.resumed} same_id={report.same_upload_id} "
-                f"resent={report.bytes_resent} {report.seconds:.1f}s {report.problem}",
+                f"resent={report.bytes_resent} {report.seconds:.1f}s {report.problem}"
+                f"{' (the first attempt finished before the retry began)' if report.first_attempt_finished else ''}",
                 flush=True,
             )
             (work / f"source-{number:03d}.bin").unlink(missing_ok=True)

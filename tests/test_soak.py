@@ -10,4 +10,6 @@ def test_short_soak_every_fault_kind_ends_with_the_right_object() -> None:
     assert {r.fault for r in summary.runs} == set(FAULTS), "each kind of fault ran once"
     assert summary.failures == [], summary.text()
     resumable = [r for r in summary.runs if r.fault not in ("no_such_upload", "truncated_checkpoint")]
-    assert all(r.same_upload_id for r in resumable), summary.text()
+    # an orphaned first attempt may finish before the retry starts (a loaded machine): then there is
+    # nothing to continue, and the retry's new upload is right
+    assert all(r.same_upload_id or r.first_attempt_finished for r in resumable), summary.text()
