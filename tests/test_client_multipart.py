@@ -20,6 +20,7 @@ from airflow_provider_oss.core.errors import (
     CrcMismatchError,
     OssClientError,
     OssNotFoundError,
+    OssPreconditionError,
     OssServiceError,
 )
 from airflow_provider_oss.core.transport import RetryEvent
@@ -268,3 +269,58 @@ class TestPagination:
             assert list(client.list_common_prefixes(BUCKET, prefix="")) == ["a/", "b/"]
             assert list(client.list_common_prefixes(BUCKET, prefix="a/")) == ["a/sub/"]
             assert list(client.list_objects_v2(BUCKET, prefix="none/")) == []
+
+
+class TestForbidOverwrite:
+    def test_put_and_complete_refuse_an_existing_key_atomically(self, oss_server: LocalOssServer) -> None:
+        with make_client(oss_server) as client:
+            client.put_object(BUCKET, "taken.bin", b"first")
+            with pytest.raises(OssPreconditionError) as put_refused:
+                client.put_object(BUCKET, "taken.bin", b"second", forbid_overwrite=True)
+            assert (put_refused.value.status, put_refused.value.code) == (409, "FileAlreadyExists")
+            upload_id = client.initiate_multipart_upload(BUCKET, "taken.bin")
+            part = client.upload_part(BUCKET, "taken.bin", upload_id, 1, b"third")
+            with pytest.raises(OssPreconditionError, match="FileAlreadyExists"):
+                client.complete_multipart_upload(
+                    BUCKET, "taken.bin", upload_id, [part], forbid_overwrite=True
+                )
+            assert client.get_object(BUCKET, "taken.bin") == b"first"
+            assert [u.upload_id for u in client.list_multipart_uploads(BUCKET)] == [upload_id]  # still there
+            client.complete_multipart_upload(BUCKET, "taken.bin", upload_id, [part])  # the default replaces
+            assert client.get_object(BUCKET, "taken.bin") == b"third"
+            assert len(ops(oss_server, "PutObject")) == 2
+
+    @pytest.mark.parametrize("retry_answer", ["NoSuchUpload", "FileAlreadyExists"])
+    def test_a_retried_complete_that_meets_its_own_object_succeeds(
+        self, oss_server: LocalOssServer, retry_answer: str
+    ) -> None:
+        """
+        The first Complete times out but completes on the server. Its retry meets NoSuchUpload (the
+        local server's answer) or, with forbid_overwrite, possibly FileAlreadyExists (injected here):
+        either way the object is this upload's own, so the call succeeds.
+        """
+
+        def wait_for_the_first_completion(event: RetryEvent) -> None:
+            deadline = time.monotonic() + 10
+            while not any(e["status"] == 200 for e in ops(oss_server, "CompleteMultipartUpload")):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+
+        data = os.urandom(PART + 10)
+        with make_client(oss_server, on_retry=wait_for_the_first_completion, read_timeout=0.2) as client:
+            upload_id = client.initiate_multipart_upload(BUCKET, "lost-answer.bin")
+            parts = [
+                client.upload_part(BUCKET, "lost-answer.bin", upload_id, 1, data[:PART]),
+                client.upload_part(BUCKET, "lost-answer.bin", upload_id, 2, data[PART:]),
+            ]
+            oss_server.add_fault("CompleteMultipartUpload", "delay", delay=0.6)
+            if retry_answer == "FileAlreadyExists":
+                oss_server.add_fault(
+                    "CompleteMultipartUpload", "status", nth=2, status=409, code=retry_answer
+                )
+            done = client.complete_multipart_upload(
+                BUCKET, "lost-answer.bin", upload_id, parts, expected_crc64=crc64(data), forbid_overwrite=True
+            )
+        assert done.crc64 == crc64(data)
+        assert [e["error_code"] for e in ops(oss_server, "CompleteMultipartUpload")] == [None, retry_answer]
+        assert oss_server.object_bytes(BUCKET, "lost-answer.bin") == data

@@ -29,6 +29,7 @@ from airflow_provider_oss.core.errors import (
     OssClientError,
     OssConnectionError,
     OssNotFoundError,
+    OssPreconditionError,
 )
 from airflow_provider_oss.core.models import (
     CompletedUpload,
@@ -209,6 +210,7 @@ class OssClient:
         *,
         options: ObjectOptions | None = None,
         crc64: int | None = None,
+        forbid_overwrite: bool = False,
     ) -> PutObjectResult:
         """
         Upload an object in one request.
@@ -218,6 +220,8 @@ class OssClient:
         :param data: the bytes (bytes, bytearray or memoryview; sent without a copy).
         :param options: content type, metadata, storage class, ACL, encryption...
         :param crc64: the data's CRC-64 when already known (computed here otherwise).
+        :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
+            when the key exists, atomically in OSS (``x-oss-forbid-overwrite``).
         :raises CrcMismatchError: when OSS's CRC-64 differs from the local one.
         """
         _check_object(bucket, key)
@@ -226,6 +230,8 @@ class OssClient:
         assert payload is not None
         local = crc64 if crc64 is not None else crc64_mod.crc64(payload)
         headers = options.to_headers() if options is not None else {}
+        if forbid_overwrite:
+            headers["x-oss-forbid-overwrite"] = "true"
         response = self._transport.send("PUT", bucket, key, headers=headers, body=payload, op="PutObject")
         server = self._verify_crc(local, response, bucket, key)
         return PutObjectResult(
@@ -615,6 +621,7 @@ class OssClient:
         parts: Sequence[PartRef],
         *,
         expected_crc64: int | None = None,
+        forbid_overwrite: bool = False,
     ) -> CompletedUpload:
         """
         Complete a multipart upload from its parts (sorted here by part number).
@@ -622,6 +629,9 @@ class OssClient:
         :param parts: the parts, as :class:`UploadedPart`, :class:`PartInfo` or ``(number, etag)``.
         :param expected_crc64: the whole object's CRC-64 (the combine of the parts' CRCs); compared
             with the one OSS reports.
+        :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
+            when the key exists, atomically in OSS (``x-oss-forbid-overwrite``); the upload stays in
+            progress.
         :raises CrcMismatchError: when OSS's CRC-64 of the object differs from ``expected_crc64``.
         """
         _check_object(bucket, key)
@@ -635,15 +645,21 @@ class OssClient:
                 bucket,
                 key,
                 query=[("uploadId", upload_id), ("encoding-type", "url")],
-                headers={"Content-Type": "application/xml"},
+                headers={"Content-Type": "application/xml"}
+                | ({"x-oss-forbid-overwrite": "true"} if forbid_overwrite else {}),
                 body=body,
                 op="CompleteMultipartUpload",
                 stats=stats,
             )
-        except OssNotFoundError as err:
-            # An earlier attempt may have completed the upload before its answer was lost: accept
-            # the object when it carries exactly the expected content.
-            if err.code == "NoSuchUpload" and stats.attempts > 1 and expected_crc64 is not None:
+        except (OssNotFoundError, OssPreconditionError) as err:
+            # An earlier attempt may have completed the upload before its answer was lost (the
+            # retry then meets NoSuchUpload, or FileAlreadyExists with forbid_overwrite): accept the
+            # object when it carries exactly the expected content.
+            if (
+                err.code in ("NoSuchUpload", "FileAlreadyExists")
+                and stats.attempts > 1
+                and expected_crc64 is not None
+            ):
                 try:
                     info = self.head_object(bucket, key)
                 except OssNotFoundError:

@@ -163,6 +163,6 @@ def service_error_class(status: int, code: str) -> type[OssServiceError]:
         return OssNotFoundError
     if status == 403 or code in AUTH_CODES:
         return OssAuthError
-    if status in (304, 412):
+    if status in (304, 412) or code == "FileAlreadyExists":  # x-oss-forbid-overwrite refused
         return OssPreconditionError
     return OssServiceError

@@ -65,7 +65,9 @@ class ResumableUploadOperator(BaseOperator):
     :param content_disposition: the object's Content-Disposition.
     :param content_encoding: the object's Content-Encoding.
     :param traffic_limit: per-request bandwidth cap in bit/s (``x-oss-traffic-limit``).
-    :param replace: when False, fail before uploading if the key already exists.
+    :param replace: when False, fail before uploading if the key already exists; an object that
+        someone else writes during the upload is never replaced either (OSS enforces it atomically
+        at completion with ``x-oss-forbid-overwrite``).
     :param abort_on_final_failure: when True, the last failed try aborts the multipart upload so its
         parts stop costing storage. Default False: the parts are kept (so a manual re-run can still
         resume) and the log says how to abort them or which lifecycle rule removes them.

@@ -79,10 +79,13 @@ class ConfirmationRecorder:
         """
         Stop the background thread (waiting for a save in progress); with ``flush``, save what is
         pending first. Call it before the checkpoint is deleted, so that no save can recreate it.
+        Only the first call counts.
 
         :param flush: save pending confirmations (a failed run, so that the retry reads less).
         """
         with self._wake:
+            if self._closed:
+                return  # closed already: a later call (the failure path) must not save again
             self._closed = True
             self._wake.notify()
         self._thread.join()

@@ -31,7 +31,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc
-from airflow_provider_oss.core.errors import CrcMismatchError, OssError, OssNotFoundError
+from airflow_provider_oss.core.errors import (
+    CrcMismatchError,
+    OssError,
+    OssNotFoundError,
+    OssPreconditionError,
+)
 from airflow_provider_oss.core.models import validate_traffic_limit
 from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CheckpointStore
 from airflow_provider_oss.upload.confirmations import DEFAULT_SAVE_INTERVAL, ConfirmationRecorder
@@ -118,7 +123,10 @@ class ResumableUploader:
         whole, so keep the threshold modest.
     :param replace: when False and the object exists, raise :class:`ObjectExistsError` before
         uploading (unless an earlier try of this same upload, per the checkpoint, created it from
-        this very file).
+        this very file). The final PutObject or CompleteMultipartUpload also carries
+        ``x-oss-forbid-overwrite``, so an object written by someone else during the upload is never
+        replaced: the upload is then aborted and :class:`ObjectExistsError` raised (unless that
+        object is this very file).
     :param abort_on_failure: when True, a failure aborts the multipart upload and deletes the
         checkpoint. Pass it only when no retry will follow.
     :param progress_callback: called with a :class:`ProgressEvent` after every part, from the
@@ -569,7 +577,20 @@ class ResumableUploader:
         if options is not None:
             kwargs["options"] = options
         self.logger.info("Uploading %s (%d bytes) to %s in one PutObject.", self.filename, size, self.target)
-        result = self.client.put_object(self.bucket, self.key, view, **kwargs)
+        try:
+            result = self.client.put_object(
+                self.bucket, self.key, view, forbid_overwrite=not self.replace, **kwargs
+            )
+        except OssPreconditionError as err:
+            if err.code != "FileAlreadyExists":
+                raise
+            raise ObjectExistsError(
+                f"{self.target} was created by someone else just before this file's PutObject, and "
+                f"replace=False: OSS refused to overwrite it (FileAlreadyExists, request ID {err.request_id}). "
+                "Delete the object, choose another key, or set replace=True.",
+                bucket=self.bucket,
+                key=self.key,
+            ) from err
         if result.crc64 is not None and result.crc64 != local_crc:
             raise CrcMismatchError(
                 f"PutObject {self.target}: OSS computed CRC-64 {result.crc64} but the file's is {local_crc}; "
@@ -882,12 +903,21 @@ class ResumableUploader:
         parts = [(o.part.number, o.etag) for o in outcomes]
         try:
             completed = self.client.complete_multipart_upload(
-                self.bucket, self.key, upload_id, parts, expected_crc64=expected
+                self.bucket,
+                self.key,
+                upload_id,
+                parts,
+                expected_crc64=expected,
+                forbid_overwrite=not self.replace,
             )
         except OssNotFoundError as err:
             if is_no_such_upload(err):
                 raise UploadGone("CompleteMultipartUpload") from err
             raise
+        except OssPreconditionError as err:
+            if err.code != "FileAlreadyExists":
+                raise
+            return self._appeared_during_upload(upload_id, expected, sum(o.part.size for o in outcomes), err)
         except CrcMismatchError as err:
             raise CrcMismatchError(
                 f"{self.target} was completed from upload ID {upload_id}, but OSS reports CRC-64 "
@@ -916,6 +946,39 @@ class ResumableUploader:
                 key=self.key,
             )
         return server_crc, completed.etag
+
+    def _appeared_during_upload(
+        self, upload_id: str, expected: int, size: int, err: OssPreconditionError
+    ) -> tuple[int, str]:
+        """
+        With ``replace=False``, OSS refused to complete because the key was written meanwhile. The
+        upload can never complete, so it is aborted; the run succeeds only if the object that
+        appeared is this very file (size and CRC-64).
+        """
+        self._abort_quietly(self.key, upload_id, "the key was written by someone else and replace=False")
+        self._delete_checkpoint(only_upload_id=upload_id)
+        try:
+            info = self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            info = None
+        if info is not None and info.size == size and info.crc64 == expected:
+            self.logger.info(
+                "%s was written by someone else during the upload, with exactly this file's bytes (CRC-64 %s): "
+                "upload ID %s was aborted and the object is kept.",
+                self.target,
+                expected,
+                upload_id,
+            )
+            return expected, info.etag
+        self._upload_id = None  # aborted: nothing is left for a retry
+        raise ObjectExistsError(
+            f"{self.target} was created by someone else while this file was being uploaded, and replace=False: "
+            f"OSS refused to complete upload ID {upload_id} (FileAlreadyExists, request ID {err.request_id}), "
+            "so the other object is kept and the upload was aborted. Delete the object, choose another key, or "
+            "set replace=True.",
+            bucket=self.bucket,
+            key=self.key,
+        ) from err
 
     def _on_failure(self, err: BaseException) -> None:
         upload_id = self._upload_id
