@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import (
     Checkpoint,
@@ -238,3 +239,37 @@ def test_recorder_stops_saving_after_a_failed_save(caplog: pytest.LogCaptureFixt
     recorder.close(flush=True)
     assert len(calls) == 1
     assert "Could not update the checkpoint with confirmed parts (disk full)" in caplog.text
+
+
+class KeptCheckpointStore(MemoryCheckpointStore):
+    """A store whose delete never happens: the try was killed right after completing."""
+
+    def delete(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_an_object_completed_by_a_killed_try_is_checked_without_reading_the_file(
+    oss_server: LocalOssServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: bool
+) -> None:
+    path = tmp_path / "src.bin"
+    data = make_file(path, 6 * PART + 7)
+    store = KeptCheckpointStore()
+    first = uploader(oss_server, path, store, "done.bin").run()
+    checkpoint = store.load()
+    assert checkpoint is not None and len(checkpoint.confirmed_parts) == 7  # all saved before completing
+
+    whole_file_reads: list[str] = []
+    original = crc64_mod.crc64_of_file
+
+    def spy(name: str, *args: Any, **kwargs: Any) -> int:
+        whole_file_reads.append(name)
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(crc64_mod, "crc64_of_file", spy)
+    mark = last_seq(oss_server)
+    again = uploader(oss_server, path, store, "done.bin", verify_reused_parts=verify).run()
+    assert again.already_complete and again.crc64 == first.crc64
+    assert part_requests(since(oss_server.request_log(), mark)) == []
+    assert whole_file_reads == ([str(path)] if verify else [])
+    assert oss_server.object_bytes(BUCKET, "done.bin") == data

@@ -425,13 +425,17 @@ class ResumableUploader:
         checkpoint: Checkpoint | None = None,
         corrupt: CheckpointCorruptError | None = None,
         upload_exists: bool = True,
+        expected_crc: int | None = None,
     ) -> UploadResult | None:
         """
         Handle a checkpoint that cannot be resumed: return a result when the object already equals
         the file (nothing to send), else abort the stale upload, delete the checkpoint and return None.
+
+        :param expected_crc: the file's CRC-64 when known without reading it (else it is computed
+            if an object of the file's size exists).
         """
         self.logger.warning("Not resuming from the %s: %s.", self._describe_store(), reason)
-        info = self._object_equal_to_file(fingerprint)
+        info = self._object_equal_to_file(fingerprint, expected_crc)
         if info is not None:
             target = self._stale_target(checkpoint, corrupt)
             if target is not None and upload_exists:
@@ -448,6 +452,19 @@ class ResumableUploader:
         self._discard_stale(checkpoint, corrupt, reason, upload_exists=upload_exists)
         self.logger.info("Starting a clean upload of %s to %s.", self.filename, self.target)
         return None
+
+    def _confirmed_file_crc(self, checkpoint: Checkpoint, plan: PartPlan) -> int | None:
+        """
+        The file's CRC-64 combined from the checkpoint's confirmed parts when they cover the whole
+        plan (the checkpoint already matched the file), so that checking an object completed by an
+        earlier try costs no read of the file; None otherwise or with ``verify_reused_parts``.
+        """
+        confirmed = checkpoint.confirmed_parts
+        if self.verify_reused_parts or len(confirmed) != plan.part_count:
+            return None
+        if any(part.number not in confirmed for part in plan):
+            return None
+        return crc.combine_all([(confirmed[part.number], part.size) for part in plan])
 
     def _object_equal_to_file(
         self, fingerprint: SourceFingerprint, expected_crc: int | None = None
@@ -674,6 +691,7 @@ class ResumableUploader:
                 fingerprint,
                 checkpoint=checkpoint,
                 upload_exists=False,
+                expected_crc=self._confirmed_file_crc(checkpoint, plan),
             )
             return done if done is not None else self._fresh(plan, fingerprint)
         self._upload_id = upload_id
@@ -787,7 +805,9 @@ class ResumableUploader:
                 outcomes = sender.run(plan, listed, reader, progress, after_part, trusted)
                 self._check_source_full(fingerprint, reader)
             if recorder is not None:
-                recorder.close(flush=False)  # before completing: the checkpoint goes right after
+                # Every part's CRC-64 is saved before completing: a try killed between completing and
+                # deleting the checkpoint leaves a retry that checks the object without reading the file.
+                recorder.close(flush=True)
             expected = crc.combine_all([(o.crc64, o.part.size) for o in outcomes])
             object_crc, etag = self._complete(upload_id, outcomes, expected)
         except UploadGone as gone:
