@@ -709,7 +709,8 @@ class ResumableUploader:
         have_bytes = sum(p.size for p in by_number.values())
         self.logger.info(
             "Resuming upload ID %s of %s to %s (checkpoint: %s, started %s): %d of %d parts (%d of %d bytes) "
-            "already in OSS, each reused once its CRC-64 matches the local bytes; sending %d part(s) (%d bytes).",
+            "already in OSS, each reused when its CRC-64 is the one the checkpoint confirmed or matches the "
+            "local bytes; sending %d part(s) (%d bytes).",
             upload_id,
             self.filename,
             self.target,
@@ -802,7 +803,17 @@ class ResumableUploader:
                     if recorder is not None:
                         recorder.confirm(outcome.part.number, outcome.crc64)
 
-                outcomes = sender.run(plan, listed, reader, progress, after_part, trusted)
+                outcomes = sender.run(
+                    plan,
+                    listed,
+                    reader,
+                    progress,
+                    after_part,
+                    trusted,
+                    on_late_part=None
+                    if recorder is None
+                    else lambda o: recorder.confirm(o.part.number, o.crc64),
+                )
                 self._check_source_full(fingerprint, reader)
             if recorder is not None:
                 # Every part's CRC-64 is saved before completing: a try killed between completing and

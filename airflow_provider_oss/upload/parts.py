@@ -115,6 +115,7 @@ class PartSender:
         progress: ProgressTracker,
         after_part: Callable[[PartOutcome], None],
         confirmed: Mapping[int, int] | None = None,
+        on_late_part: Callable[[PartOutcome], None] | None = None,
     ) -> list[PartOutcome]:
         """
         Make OSS hold every part of ``plan``; return the outcomes in part order.
@@ -127,6 +128,8 @@ class PartSender:
             the checkpoint's confirmations); may raise.
         :param confirmed: part number -> CRC-64 that an earlier try confirmed (the checkpoint's):
             a listed part with that CRC-64 and the planned size is reused without being read.
+        :param on_late_part: told about each part that was in flight when the run failed and was
+            stored all the same (so that its confirmation is kept for the next try).
         :raises UploadGone: OSS answered NoSuchUpload.
         :raises PartUploadError: a part failed (the original error is the ``__cause__``).
         :raises CrcMismatchError: OSS reported another CRC-64 for a part twice.
@@ -180,6 +183,10 @@ class PartSender:
                 # Let the requests already on the wire finish: the parts they carry are what the next
                 # try reuses. Their own errors are secondary to the one being raised.
                 wait(in_flight)
+                if on_late_part is not None:
+                    for future in in_flight:
+                        if not future.cancelled() and future.exception() is None:
+                            on_late_part(future.result())
                 failed = sum(1 for f in in_flight if not f.cancelled() and f.exception() is not None)
                 if failed:
                     self.logger.info("%d other part(s) in flight failed as well.", failed)
