@@ -70,6 +70,13 @@ def is_no_such_upload(err: BaseException) -> bool:
     return isinstance(err, OssNotFoundError) and getattr(err, "code", "") == "NoSuchUpload"
 
 
+def _trusted_outcome(part: Part, listed: PartInfo | None, confirmed_crc: int | None) -> PartOutcome | None:
+    """The outcome of a listed part that OSS holds with its confirmed CRC-64 (reused unread), or None."""
+    if listed is None or confirmed_crc is None or listed.size != part.size or listed.crc64 != confirmed_crc:
+        return None
+    return PartOutcome(part, confirmed_crc, listed.etag, reused=True, sends=0, trusted=True)
+
+
 class PartSender:
     """
     Sends (or reuses) every part of a plan for one upload ID.
@@ -147,14 +154,21 @@ class PartSender:
         executor = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="oss-upload-part")
         interrupted = False
 
+        def settle(part: Part, outcome: PartOutcome) -> None:
+            outcomes[part.number] = outcome
+            progress.part_done(part.number, part.size, reused=outcome.reused)
+            after_part(outcome)
+
         def fill() -> None:
             while len(in_flight) < self.parallelism:
                 part = next(parts, None)
                 if part is None:
                     return
-                future = executor.submit(
-                    self._part_job, part, listed.get(part.number), trusted.get(part.number), reader, pool
-                )
+                known = _trusted_outcome(part, listed.get(part.number), trusted.get(part.number))
+                if known is not None:  # no file access: settled here, without a thread
+                    settle(part, known)
+                    continue
+                future = executor.submit(self._part_job, part, listed.get(part.number), reader, pool)
                 in_flight[future] = part
 
         try:
@@ -169,10 +183,7 @@ class PartSender:
                         if wrapped is error:
                             raise error
                         raise wrapped from error
-                    outcome = future.result()
-                    outcomes[part.number] = outcome
-                    progress.part_done(part.number, part.size, reused=outcome.reused)
-                    after_part(outcome)
+                    settle(part, future.result())
                 fill()
         except BaseException as err:
             interrupted = not isinstance(err, Exception)
@@ -213,22 +224,10 @@ class PartSender:
         )
 
     def _part_job(
-        self,
-        part: Part,
-        listed: PartInfo | None,
-        confirmed_crc: int | None,
-        reader: PartReader,
-        pool: BufferPool,
+        self, part: Part, listed: PartInfo | None, reader: PartReader, pool: BufferPool
     ) -> PartOutcome:
         if self._stop.is_set():
             raise _Stopped()
-        if (
-            listed is not None
-            and confirmed_crc is not None
-            and listed.size == part.size
-            and listed.crc64 == confirmed_crc
-        ):
-            return PartOutcome(part, confirmed_crc, listed.etag, reused=True, sends=0, trusted=True)
         if listed is not None:
             local_crc = self._crc_of(part, reader)  # no part buffer: most listed parts are reused
             if listed.size == part.size and listed.crc64 == local_crc:
