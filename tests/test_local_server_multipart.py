@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -274,3 +276,15 @@ def test_state_survives_a_restart_on_the_same_root(tmp_path: os.PathLike[str]) -
         assert server.object_info(B, "resumed.bin")["segments"] == 2
         assert client.request("GET", B, "resumed.bin").content == b"1" * PART + b"2"
     assert os.path.isdir(root), "a root_dir given by the caller is not removed"
+
+
+def test_a_root_written_before_segments_still_loads(tmp_path: os.PathLike[str]) -> None:
+    root = str(tmp_path)
+    with LocalOssServer(root_dir=root) as server, RawClient(server) as client:
+        client.request("PUT", B, "old.txt", data=b"old format")
+    [record_path] = Path(root, "buckets", B, "objects").rglob("*.json")
+    record = json.loads(record_path.read_text())
+    [[name, _]] = record.pop("segments")
+    record_path.write_text(json.dumps({**record, "data_file": name}))  # how records used to look
+    with LocalOssServer(root_dir=root) as server, RawClient(server) as client:
+        assert client.request("GET", B, "old.txt").content == b"old format"

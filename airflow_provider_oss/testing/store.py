@@ -84,8 +84,10 @@ class ObjectRecord:
     def loaded(cls, data: dict[str, Any], folder: str) -> ObjectRecord:
         """The record saved by :meth:`saved` in ``folder``."""
         fields = dict(data)
+        if "data_file" in fields:  # a record from before segments: one file
+            fields["segments"] = [[fields.pop("data_file"), fields["size"]]]
         fields["segments"] = [
-            Segment(os.path.join(folder, path), int(size)) for path, size in data["segments"]
+            Segment(os.path.join(folder, path), int(size)) for path, size in fields["segments"]
         ]
         return cls(**fields)
 
