@@ -642,17 +642,17 @@ class ResumableUploader:
             kwargs["options"] = self.object_options
         upload_id = self.client.initiate_multipart_upload(self.bucket, self.key, **kwargs)
         self._upload_id = upload_id
-        checkpoint = Checkpoint(
-            bucket=self.bucket,
-            key=self.key,
-            upload_id=upload_id,
-            part_size=plan.part_size,
-            file_size=plan.file_size,
-            fingerprint=fingerprint,
-            source_path=self.filename,
-            options_digest=options_digest(self.object_options),
-        )
         try:
+            checkpoint = Checkpoint(
+                bucket=self.bucket,
+                key=self.key,
+                upload_id=upload_id,
+                part_size=plan.part_size,
+                file_size=plan.file_size,
+                fingerprint=fingerprint,
+                source_path=self.filename,
+                options_digest=options_digest(self.object_options),
+            )
             self._save_checkpoint(checkpoint)
         except BaseException as err:
             # No later run could find this upload: abort it rather than leave billed parts behind.
@@ -798,22 +798,17 @@ class ResumableUploader:
                     logger=self.logger,
                 )
 
-                def after_part(outcome: PartOutcome) -> None:
-                    if not outcome.trusted:  # a trusted part read nothing; the end checks the file anyway
-                        self._check_source_quick(fingerprint, reader)
+                def confirm(outcome: PartOutcome) -> None:
                     if recorder is not None:
                         recorder.confirm(outcome.part.number, outcome.crc64)
 
+                def after_part(outcome: PartOutcome) -> None:
+                    if not outcome.trusted:  # a trusted part read nothing; the end checks the file anyway
+                        self._check_source_quick(fingerprint, reader)
+                    confirm(outcome)
+
                 outcomes = sender.run(
-                    plan,
-                    listed,
-                    reader,
-                    progress,
-                    after_part,
-                    trusted,
-                    on_late_part=None
-                    if recorder is None
-                    else lambda o: recorder.confirm(o.part.number, o.crc64),
+                    plan, listed, reader, progress, after_part, trusted, on_late_part=confirm
                 )
                 self._check_source_full(fingerprint, reader)
             if recorder is not None:
