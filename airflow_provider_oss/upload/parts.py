@@ -5,9 +5,9 @@ Parts are submitted lazily (never more than ``parallelism`` in flight, so a 10,0
 not make 10,000 futures), the ones OSS lacks first. A part an earlier try stored is reused without
 reading it when the checkpoint confirms its CRC-64; else its local bytes are CRC-64'd in small
 chunks and it is reused when they match. Any other part is read into one of ``parallelism``
-reusable buffers, CRC-64'd and sent, with one more send when OSS reports another CRC-64. The first failure stops the run: pending parts are cancelled, the
-ones in flight finish (so that the next try can reuse them), and the error is raised with the part
-and upload it concerns.
+reusable buffers, CRC-64'd and sent, with one more send when OSS reports another CRC-64. The
+first failure stops the run: pending parts are cancelled, the ones in flight finish (so that the
+next try can reuse them), and the error is raised with the part and upload it concerns.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class PartSender:
         :raises SourceChangedError: the file shrank or changed under a part.
         """
         pool = BufferPool(self.parallelism, plan.part_size)
-        trusted = dict(confirmed or {})
+        trusted = confirmed or {}
         # The parts OSS lacks go first: their sends wait on the network, while checking the listed
         # parts against the local bytes is local work that fills the gaps between them.
         parts = itertools.chain(
