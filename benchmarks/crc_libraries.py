@@ -34,9 +34,9 @@ from typing import Any
 from airflow_provider_oss.core import crc64
 from benchmarks.crc_child import GIL_RELEASED, stream_bytes
 from benchmarks.machine import describe
+from benchmarks.run import REPO_ROOT, run_module
 
 MIB = 1024 * 1024
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO_ROOT / ".bench-cache" / "crc-libs"
 #: The streaming check's bytes: seeded, so the parent computes the reference on the same bytes.
 STREAM_SEED = 20261
@@ -255,24 +255,13 @@ def run_child(candidate: Candidate, target: Path | None, args: argparse.Namespac
         "slow_size": args.slow_size_mb * MIB,
         "repeat": args.repeat,
     }
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(target) if target else str(REPO_ROOT)
-    proc = subprocess.run(  # our own interpreter and module
-        [sys.executable, "-m", "benchmarks.crc_child"],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        timeout=args.timeout,
-        cwd=REPO_ROOT,
-        env=env,
-        check=False,
+    return run_module(
+        "benchmarks.crc_child",
+        spec,
+        args.timeout,
+        f"the {candidate.label} child",
+        pythonpath=str(target) if target else str(REPO_ROOT),
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
-        raise RuntimeError(f"child failed (exit {proc.returncode}): {tail}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 def isolation_error(candidate: Candidate, target: Path | None, result: dict[str, Any]) -> str | None:
@@ -315,7 +304,10 @@ def measure(candidate: Candidate, args: argparse.Namespace) -> Row:
     try:
         row.result = run_child(candidate, target, args)
     except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-        row.error = str(exc)
+        lines = str(exc).strip().splitlines() or ["no output"]
+        row.error = (
+            lines[0] if len(lines) == 1 else f"{lines[0].rstrip(':')}: {lines[-1].strip()}"
+        )  # a table cell
         return row
     row.error = isolation_error(candidate, target, row.result)
     return row

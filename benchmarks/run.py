@@ -89,18 +89,25 @@ def run_child(client: str, target: Target, timeout: float) -> dict[str, Any]:
     )
 
 
-def run_module(module: str, spec: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+def run_module(
+    module: str, spec: dict[str, Any], timeout: float, what: str, *, pythonpath: str | None = None
+) -> dict[str, Any]:
     """
-    Run ``python -m module`` with ``spec`` as JSON on stdin (never on the command line: it holds
-    the secret) and return the last JSON line it prints.
+    Run ``python -m module`` (from the repository root) with ``spec`` as JSON on stdin (never on
+    the command line: it may hold the secret) and return the last JSON line it prints.
 
     :param module: a module of this repository.
     :param spec: what the child reads.
     :param timeout: seconds before the child is killed.
     :param what: names the child in errors.
+    :param pythonpath: the child's whole ``PYTHONPATH`` (default: the repository, then the current one).
+    :raises BenchmarkError: the child failed or printed no result; the message's first line says so
+        and its last line is the child's last line of output.
     """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    if pythonpath is None:
+        pythonpath = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = pythonpath
     proc = subprocess.run(  # our own interpreter and module
         [sys.executable, "-m", module],
         input=json.dumps(spec),

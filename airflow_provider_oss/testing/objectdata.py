@@ -25,12 +25,6 @@ class Segment:
     size: int
 
 
-def copy_file_into(src_path: str, dst: IO[bytes], size: int) -> None:
-    """Append the first ``size`` bytes of the file ``src_path`` to the open file ``dst``."""
-    with open(src_path, "rb") as src:
-        copy_open_file_into(src, dst, size)
-
-
 def copy_open_file_into(src: IO[bytes], dst: IO[bytes], size: int, offset: int = 0) -> None:
     """
     Append ``size`` bytes of the open file ``src`` (from ``offset``) at the position of the open
@@ -145,11 +139,10 @@ class ObjectReader:
             with open(path, "rb") as f:
                 copy_open_file_into(f, dst, count, at)
 
-    def read(self, offset: int = 0, length: int | None = None) -> bytes:
-        """The object's bytes from ``offset`` (all of them by default)."""
-        length = self.size - offset if length is None else length
+    def read(self) -> bytes:
+        """Every byte of the object (for small objects: the control API)."""
         out = bytearray()
-        for path, at, count in self._pieces(offset, length):
+        for path, at, count in self._pieces(0, self.size):
             with open(path, "rb") as f:
                 f.seek(at)
                 out += f.read(count)

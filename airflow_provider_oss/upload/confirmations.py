@@ -55,7 +55,6 @@ class ConfirmationRecorder:
         self._saved_at = time.monotonic()
         self._closed = False
         self._failed = False
-        self.saves = 0
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="oss-upload-checkpoint", daemon=True)
         self._thread.start()
@@ -129,4 +128,3 @@ class ConfirmationRecorder:
             )
             return
         self.checkpoint = record
-        self.saves += 1
