@@ -45,7 +45,7 @@ class ConfirmationRecorder:
         logger: logging.Logger | logging.LoggerAdapter[Any],
         interval: float = DEFAULT_SAVE_INTERVAL,
     ) -> None:
-        self.checkpoint = checkpoint
+        self._base = checkpoint  # the record each save rewrites with every confirmation so far
         self._save = save
         self._logger = logger
         self._interval = interval
@@ -112,7 +112,7 @@ class ConfirmationRecorder:
         with self._wake:
             if not self._pending or self._failed:
                 return
-            record = self.checkpoint.with_confirmed(self._confirmed)
+            record = self._base.with_confirmed(self._confirmed)
             self._pending = 0
             self._saved_at = time.monotonic()
         try:
@@ -126,5 +126,3 @@ class ConfirmationRecorder:
                 "will read and CRC-check the parts it finds in OSS instead.",
                 err,
             )
-            return
-        self.checkpoint = record
