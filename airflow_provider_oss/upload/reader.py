@@ -16,8 +16,8 @@ from concurrent.futures import Executor
 from airflow_provider_oss.core import crc64 as crc
 
 #: The chunk of :meth:`PartReader.crc64_of`: small enough to stay in the CPU cache between the read
-#: and the CRC. Reading a page-cached GiB this way and CRC-ing it takes ~0.2 s here, against ~0.5 s
-#: for the same work through a part-sized buffer, which spills to memory.
+#: and the CRC, and no part-sized buffer is held for a part that is only checked. Reading and
+#: CRC-ing a page-cached GiB takes ~0.2 s on one core here either way (~0.11 s on two).
 CRC_CHUNK = 128 * 1024
 
 
