@@ -57,8 +57,8 @@ def prepare_ours() -> None:
 def upload_ours(target: Target) -> int | None:
     """This project's :class:`ResumableUploader` with an in-memory checkpoint store."""
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.core.endpoints import ClientConfig
     from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader, recommended_pool_size
 
     config = ClientConfig(

@@ -33,7 +33,7 @@ CHILD = """
 import json, sys, time
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
 spec = json.loads(sys.stdin.readline())
 config = ClientConfig(region=spec["region"], endpoint=spec["endpoint"], addressing_style="path",
@@ -177,7 +177,7 @@ def measure(size: int, part_size: int, parallelism: int, repeat: int, kill_at: f
 
 def _delete(server: LocalOssServer) -> None:
     from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.core.endpoints import ClientConfig
+    from airflow_provider_oss.core.client_config import ClientConfig
 
     config = ClientConfig(region=server.region, endpoint=server.endpoint, addressing_style="path")
     with OssClient(server.credentials, config) as admin:

@@ -29,7 +29,7 @@ import psutil
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.core.client import OssClient
-from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.testing.server import LocalOssServer
 from benchmarks.clients import CLIENTS, Target
 from benchmarks.machine import describe

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_oss.core.client import OssClient
-from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.testing.server import LocalOssServer
 from airflow_provider_oss.upload import MIN_PART_SIZE
 from benchmarks.clients import Target

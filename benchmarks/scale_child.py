@@ -23,8 +23,8 @@ import time
 from typing import Any
 
 from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig
 from airflow_provider_oss.upload import (
     FileCheckpointStore,
     PartUploadError,

@@ -336,8 +336,8 @@ def soak(runs: int, seed: int, size: int, part: int, *, time_budget: float = 180
 def _attempt(args: argparse.Namespace) -> int:
     """One upload attempt (a separate process, like an Airflow try); prints its result as JSON."""
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.core.endpoints import ClientConfig
     from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
 
     config = ClientConfig(

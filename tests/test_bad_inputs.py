@@ -29,7 +29,7 @@ UNREADABLE_SCRIPT = textwrap.dedent(
     import json, os, sys
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.core.endpoints import ClientConfig
+    from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.upload import ResumableUploader, SourceFileError
     args = json.loads(sys.argv[1])
     client = OssClient(Credentials(args["ak"], os.environ["SECRET"]), ClientConfig(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_oss.core.client import OssClient
-from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.errors import OssConnectionError
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.testing.tls import make_self_signed_cert

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oss.core import crc64
-from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.errors import CrcMismatchError, OssConnectionError, OssNotFoundError
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.testing import LocalOssServer

@@ -118,7 +118,7 @@ KILL_SCRIPT = textwrap.dedent(
     import logging, os, sys
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.core.endpoints import ClientConfig
+    from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader
 
     logging.basicConfig(level=logging.INFO)

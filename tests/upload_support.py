@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_oss.core.client import OssClient
-from airflow_provider_oss.core.endpoints import ClientConfig
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.testing import LocalOssServer
 
 BUCKET = "test-bucket"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig
 from airflow_provider_oss.core.models import (
     CompletedUpload,
     CopyResult,

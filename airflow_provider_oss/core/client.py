@@ -22,8 +22,9 @@ import requests
 import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig, validate_bucket_name, validate_object_key
+from airflow_provider_oss.core.endpoints import validate_bucket_name, validate_object_key
 from airflow_provider_oss.core.errors import (
     CrcMismatchError,
     OssClientError,

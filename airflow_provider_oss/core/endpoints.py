@@ -1,25 +1,15 @@
 """
-Client settings (:class:`ClientConfig`), endpoint derivation, virtual-hosted and path-style URL
-building, and bucket / object key validation.
-
-A URL is built from the *decoded* bucket, key and query pairs with the same encoding the signer
-uses (:func:`~airflow_provider_oss.core.signing.uri_encode`), so that what is sent is exactly what
-was signed.
+Endpoint facts (regions, default endpoints, host syntax), query encoding, and bucket / object key
+validation. The settings of a client live in :mod:`airflow_provider_oss.core.client_config`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import platform
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
-from airflow_provider_oss import __version__
 from airflow_provider_oss.core.errors import OssClientError
 from airflow_provider_oss.core.signing import uri_encode
 
@@ -29,8 +19,6 @@ SCHEMES = ("https", "http")
 
 #: The longest object key OSS accepts, in bytes of UTF-8.
 MAX_KEY_BYTES = 1023
-
-DEFAULT_USER_AGENT = f"airflow-provider-oss/{__version__} python/{platform.python_version()}"
 
 _REGION_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -109,13 +97,18 @@ def default_endpoint(region: str, internal: bool = False) -> str:
     return f"oss-{region}{'-internal' if internal else ''}.aliyuncs.com"
 
 
-def _split_host_port(netloc: str) -> tuple[str, str]:
+def split_host_port(netloc: str) -> tuple[str, str]:
     """Split ``host[:port]`` (IPv6 in brackets) into the host (brackets kept) and ``:port`` or ``""``."""
     if netloc.startswith("["):
         end = netloc.find("]")
         return netloc[: end + 1], netloc[end + 1 :]
     host, sep, port = netloc.partition(":")
     return host, (sep + port if sep else "")
+
+
+def is_valid_host(endpoint: str) -> bool:
+    """True when ``endpoint`` is ``host[:port]`` (a name, an IPv4 address or a bracketed IPv6 address)."""
+    return bool(_HOST_RE.match(endpoint))
 
 
 def is_ip_or_localhost(host: str) -> bool:
@@ -128,230 +121,6 @@ def is_ip_or_localhost(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class RequestTarget:
-    """
-    Where to send a request.
-
-    :param url: the URL to connect to (its host is an IP when ``resolve`` mapped it).
-    :param host_header: the ``Host`` header to send when the URL's host was resolved, else None.
-    """
-
-    url: str
-    host_header: str | None = None
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """
-    Settings of an :class:`~airflow_provider_oss.core.client.OssClient`.
-
-    :param region: the region id, such as ``cn-hangzhou`` (``oss-cn-hangzhou`` is accepted).
-    :param endpoint: a host (``oss-cn-hangzhou.aliyuncs.com``, ``oss-local.test:9000``) or URL
-        (``http://127.0.0.1:9000``); derived from the region when None.
-    :param internal: derive the VPC-internal endpoint (``oss-<region>-internal.aliyuncs.com``).
-    :param scheme: ``https`` (default) or ``http``; taken from the endpoint URL when it has one.
-    :param addressing_style: ``virtual`` (``bucket.endpoint/key``, what real OSS requires) or
-        ``path`` (``endpoint/bucket/key``). An IP or ``localhost`` endpoint always uses path-style.
-    :param signature_version: ``v4`` (default) or ``v1`` (legacy, for old buckets).
-    :param connect_timeout: seconds to wait for a TCP/TLS connection.
-    :param read_timeout: seconds to wait for the server between bytes of the response.
-    :param max_retries: retries after the first attempt, for connection errors, timeouts, 5xx and 429.
-    :param backoff_base: the first backoff ceiling in seconds (doubling per retry, full jitter).
-    :param backoff_max: the largest backoff in seconds.
-    :param pool_size: the most connections kept open to a host (set it to the upload parallelism).
-    :param verify: verify TLS certificates (True), not (False: insecure), or a CA bundle path.
-    :param resolve: host name -> IP address, like ``curl --resolve``: the connection goes to the IP
-        while the ``Host`` header (and TLS server name) carries the name. A key ``*.domain``
-        matches every sub-domain (every bucket of a virtual-hosted endpoint).
-    :param user_agent: the ``User-Agent`` header.
-    """
-
-    region: str
-    endpoint: str | None = None
-    internal: bool = False
-    scheme: str | None = None
-    addressing_style: str = "virtual"
-    signature_version: str = "v4"
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-    max_retries: int = 5
-    backoff_base: float = 0.5
-    backoff_max: float = 20.0
-    pool_size: int = 10
-    verify: bool | str = True
-    resolve: Mapping[str, str] | None = field(default=None, hash=False)
-    user_agent: str = DEFAULT_USER_AGENT
-
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "region", normalize_region(self.region))
-        scheme = self.scheme.lower().strip() if isinstance(self.scheme, str) else None
-        if scheme is not None and scheme not in SCHEMES:
-            raise OssClientError(f"Invalid scheme {self.scheme!r}: use 'https' or 'http'.")
-        endpoint = self.endpoint.strip() if isinstance(self.endpoint, str) else ""
-        if not endpoint:
-            endpoint = default_endpoint(self.region, self.internal)
-        elif "://" in endpoint:
-            parts = urlsplit(endpoint)
-            url_scheme = parts.scheme.lower()
-            if url_scheme not in SCHEMES:
-                raise OssClientError(
-                    f"Invalid endpoint {self.endpoint!r}: the URL scheme must be 'https' or 'http'."
-                )
-            if scheme is not None and scheme != url_scheme:
-                raise OssClientError(
-                    f"The endpoint {self.endpoint!r} says {url_scheme!r} but scheme={self.scheme!r}: "
-                    "give one or make them agree."
-                )
-            if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-                raise OssClientError(
-                    f"Invalid endpoint {self.endpoint!r}: give only scheme://host[:port], without a path, "
-                    "query or user info (the bucket is a separate argument)."
-                )
-            scheme = url_scheme
-            endpoint = parts.netloc
-        endpoint = endpoint.rstrip("/").lower()
-        if not _HOST_RE.match(endpoint):
-            raise OssClientError(
-                f"Invalid endpoint {self.endpoint!r}: expected a host such as 'oss-cn-hangzhou.aliyuncs.com', "
-                "'host:port' or a URL such as 'http://127.0.0.1:9000'."
-            )
-        set_(self, "endpoint", endpoint)
-        set_(self, "scheme", scheme or "https")
-        style = str(self.addressing_style).strip().lower()
-        if style not in ADDRESSING_STYLES:
-            raise OssClientError(
-                f"Unknown addressing_style {self.addressing_style!r}: use 'virtual' (bucket.endpoint, "
-                "required by real OSS) or 'path' (endpoint/bucket, for IP endpoints)."
-            )
-        set_(self, "addressing_style", style)
-        version = str(self.signature_version).strip().lower()
-        if version in ("4", "1"):
-            version = "v" + version
-        if version not in SIGNATURE_VERSIONS:
-            raise OssClientError(
-                f"Unknown signature_version {self.signature_version!r}: use 'v4' (default) or 'v1'."
-            )
-        set_(self, "signature_version", version)
-        for name in ("connect_timeout", "read_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise OssClientError(f"{name} must be a positive number of seconds; got {value!r}.")
-        for name in ("backoff_base", "backoff_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise OssClientError(f"{name} must be a number of seconds >= 0; got {value!r}.")
-        if (
-            isinstance(self.max_retries, bool)
-            or not isinstance(self.max_retries, int)
-            or self.max_retries < 0
-        ):
-            raise OssClientError(
-                f"max_retries must be an integer >= 0 (retries after the first attempt); got {self.max_retries!r}."
-            )
-        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 1:
-            raise OssClientError(f"pool_size must be an integer >= 1; got {self.pool_size!r}.")
-        if isinstance(self.verify, str):
-            if not self.verify or not os.path.exists(self.verify):
-                raise OssClientError(
-                    f"verify={self.verify!r}: the CA bundle path does not exist; give an existing file or "
-                    "directory, True (system CAs) or False (no verification, insecure)."
-                )
-        elif not isinstance(self.verify, bool):
-            raise OssClientError(f"verify must be True, False or a CA bundle path; got {self.verify!r}.")
-        if self.resolve is not None:
-            resolved: dict[str, str] = {}
-            for name, address in dict(self.resolve).items():
-                try:
-                    ipaddress.ip_address(str(address).strip("[]"))
-                except ValueError:
-                    raise OssClientError(
-                        f"resolve[{name!r}] = {address!r} is not an IP address: map host names to IPs, "
-                        "like curl --resolve."
-                    ) from None
-                resolved[str(name).lower()] = str(address).strip("[]")
-            set_(self, "resolve", MappingProxyType(resolved))
-        if not isinstance(self.user_agent, str) or not self.user_agent or "\n" in self.user_agent:
-            raise OssClientError("user_agent must be a non-empty single-line string.")
-
-    # -- derived facts ---------------------------------------------------------------------------
-
-    @property
-    def endpoint_host(self) -> str:
-        """The endpoint as ``host[:port]``."""
-        assert self.endpoint is not None  # set by __post_init__
-        return self.endpoint
-
-    @property
-    def endpoint_url(self) -> str:
-        """The endpoint as ``scheme://host[:port]`` (for messages and logs)."""
-        return f"{self.scheme}://{self.endpoint_host}"
-
-    @property
-    def effective_addressing_style(self) -> str:
-        """``path`` for an IP or ``localhost`` endpoint (no bucket sub-domains there), else the configured style."""
-        host, _ = _split_host_port(self.endpoint_host)
-        return "path" if is_ip_or_localhost(host) else self.addressing_style
-
-    def host_for(self, bucket: str | None) -> str:
-        """The ``host[:port]`` a request for ``bucket`` is addressed to (``bucket.endpoint`` when virtual-hosted)."""
-        if bucket and self.effective_addressing_style == "virtual":
-            return f"{bucket}.{self.endpoint_host}"
-        return self.endpoint_host
-
-    def resolved_address(self, host: str) -> str | None:
-        """The IP that ``resolve`` maps a host name to, or None."""
-        if not self.resolve:
-            return None
-        name, _ = _split_host_port(host)
-        name = name.lower()
-        if host.lower() in self.resolve:
-            return self.resolve[host.lower()]
-        if name in self.resolve:
-            return self.resolve[name]
-        labels = name.split(".")
-        for i in range(1, len(labels)):
-            wildcard = "*." + ".".join(labels[i:])
-            if wildcard in self.resolve:
-                return self.resolve[wildcard]
-        return None
-
-    def build_target(
-        self,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]] = (),
-        *,
-        apply_resolve: bool = True,
-    ) -> RequestTarget:
-        """
-        The URL (and ``Host`` header) of a request.
-
-        :param bucket: the bucket, or None for a service-level request (ListBuckets).
-        :param key: the object key, or None for a bucket-level request.
-        :param query: decoded ``(name, value)`` pairs; a flag such as ``uploads`` has the value ``""``.
-        :param apply_resolve: connect to the ``resolve`` IP (False for presigned URLs handed to others).
-        """
-        host = self.host_for(bucket)
-        path = "/"
-        if bucket and self.effective_addressing_style == "path":
-            path += bucket + "/"
-        if key:
-            path += uri_encode(key, safe="/")
-        url_host = host
-        host_header = None
-        address = self.resolved_address(host) if apply_resolve else None
-        if address is not None:
-            _, port = _split_host_port(host)
-            url_host = (f"[{address}]" if ":" in address else address) + port
-            host_header = host
-        url = f"{self.scheme}://{url_host}{path}"
-        if query:
-            url += "?" + encode_query(query)
-        return RequestTarget(url, host_header)
 
 
 def encode_query(query: Sequence[tuple[str, str]]) -> str:

@@ -6,7 +6,23 @@ from typing import Any
 
 
 class OssError(Exception):
-    """Base class of every error raised by this package's OSS client."""
+    """
+    Base class of every error this package raises for a user to catch.
+
+    Errors cross process boundaries in Airflow (a task's exception is pickled to its supervisor),
+    so every subclass, whatever its constructor, round-trips through :mod:`pickle`: the base pickles
+    the message arguments and the attributes, not the constructor's parameters.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[OssError], args: tuple[Any, ...], state: dict[str, Any]) -> OssError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class OssClientError(OssError, ValueError):
@@ -120,17 +136,6 @@ class OssServiceError(OssError):
     def retryable(self) -> bool:
         """True when sending the same request again may succeed (5xx, 429, throttling)."""
         return self.status >= 500 or self.status == 429 or self.code in RETRYABLE_CODES
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keep the keyword-only constructor picklable (errors cross process boundaries in Airflow).
-        return (_rebuild_service_error, (type(self), self.__dict__.copy()))
-
-
-def _rebuild_service_error(cls: type[OssServiceError], state: dict[str, Any]) -> OssServiceError:
-    err = cls.__new__(cls)
-    err.__dict__.update(state)
-    Exception.__init__(err, err._describe())
-    return err
 
 
 class OssNotFoundError(OssServiceError):

@@ -26,8 +26,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_oss.core import signing
+from airflow_provider_oss.core.client_config import ClientConfig, RequestTarget
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig, RequestTarget
 from airflow_provider_oss.core.errors import (
     OssClientError,
     OssConnectionError,
@@ -522,7 +522,7 @@ def _connection_reason(err: Exception, read_timeout: float) -> str:
 
 def _warn_insecure(endpoint: str) -> None:
     with _insecure_lock:
-        if _insecure_warned:
+        if endpoint in _insecure_warned:
             return
         _insecure_warned.add(endpoint)
     log.warning(

@@ -8,9 +8,9 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig
-from airflow_provider_oss.core.errors import OssError
+from airflow_provider_oss.core.errors import OssClientError, OssError
 from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions, PutObjectResult
 from airflow_provider_oss.version_compat import BaseHook, mask_secret
 
@@ -38,7 +38,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class OssConnectionConfigError(ValueError):
+class OssConnectionConfigError(OssClientError):
     """The ``oss`` connection is incomplete or has an invalid extra; the message names the field."""
 
 

@@ -59,7 +59,7 @@ from airflow_provider_oss.upload.result import UploadResult
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.core.endpoints import ClientConfig
+    from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions, PartInfo
 
 log = logging.getLogger(__name__)

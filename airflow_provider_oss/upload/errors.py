@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_provider_oss.core.errors import OssError
 
 
@@ -32,9 +30,6 @@ class SourceChangedError(UploadError):
         self.upload_id = upload_id
         self.changes = list(changes or [])
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
-
 
 class ObjectExistsError(UploadError):
     """``replace=False`` and the destination object already exists."""
@@ -43,9 +38,6 @@ class ObjectExistsError(UploadError):
         super().__init__(message)
         self.bucket = bucket
         self.key = key
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
 
 
 class PartUploadError(UploadError):
@@ -63,9 +55,6 @@ class PartUploadError(UploadError):
         self.part_number = part_number
         self.upload_id = upload_id
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
-
 
 class UploadGoneError(UploadError):
     """
@@ -76,9 +65,6 @@ class UploadGoneError(UploadError):
     def __init__(self, message: str, *, upload_id: str) -> None:
         super().__init__(message)
         self.upload_id = upload_id
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
 
 
 class CheckpointCorruptError(UploadError, ValueError):
@@ -94,13 +80,3 @@ class CheckpointCorruptError(UploadError, ValueError):
     def __init__(self, message: str, *, salvage: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.salvage = dict(salvage or {})
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
-
-
-def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
-    err = cls.__new__(cls)
-    BaseException.__init__(err, *args)
-    err.__dict__.update(state)
-    return err

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from airflow_provider_oss.core.errors import OssClientError
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -31,7 +33,7 @@ GROWTH_GRANULARITY = MiB
 MAX_OBJECT_SIZE = MAX_PART_SIZE * MAX_PARTS
 
 
-class PartPlanError(ValueError):
+class PartPlanError(OssClientError):
     """A part size or file size outside OSS's multipart limits."""
 
 

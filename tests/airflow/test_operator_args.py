@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
-from airflow_provider_oss.core.endpoints import ClientConfig
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
 from airflow_provider_oss.upload.checkpoint import FileCheckpointStore, KeyValueCheckpointStore
 from airflow_provider_oss.upload.discovery import UploadDiscoveryStore

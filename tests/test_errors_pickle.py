@@ -1,0 +1,108 @@
+"""Every error a user can catch derives from ``OssError`` and survives pickling (Airflow pickles a
+task's exception to its supervisor process), attributes and message included."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import pkgutil
+
+import pytest
+
+import airflow_provider_oss
+from airflow_provider_oss.core.errors import (
+    CrcMismatchError,
+    OssAuthError,
+    OssClientError,
+    OssConnectionError,
+    OssError,
+    OssNotFoundError,
+    OssPreconditionError,
+    OssServiceError,
+)
+from airflow_provider_oss.core.xmlutil import OssXmlError
+from airflow_provider_oss.hooks.oss import OssConnectionConfigError
+from airflow_provider_oss.upload.errors import (
+    CheckpointCorruptError,
+    ObjectExistsError,
+    PartUploadError,
+    SourceChangedError,
+    SourceFileError,
+    UploadError,
+    UploadGoneError,
+)
+from airflow_provider_oss.upload.plan import PartPlanError
+
+
+def _service(cls: type[OssServiceError]) -> OssServiceError:
+    return cls(
+        status=404,
+        code="NoSuchKey",
+        message="The specified key does not exist.",
+        request_id="RID-1",
+        ec="0026-00000001",
+        method="GET",
+        bucket="b",
+        key="k",
+        details={"ServerTime": "2026-01-01T00:00:00.000Z"},
+    )
+
+
+SAMPLES: dict[type[OssError], OssError] = {
+    OssError: OssError("plain"),
+    OssClientError: OssClientError("bad key"),
+    OssConnectionError: OssConnectionError("reset", method="PUT", key="k", attempts=6),
+    CrcMismatchError: CrcMismatchError("crc", local_crc=2**64 - 1, server_crc=1, key="k", part_number=3),
+    OssServiceError: _service(OssServiceError),
+    OssNotFoundError: _service(OssNotFoundError),
+    OssAuthError: _service(OssAuthError),
+    OssPreconditionError: _service(OssPreconditionError),
+    OssXmlError: OssXmlError("not XML"),
+    OssConnectionConfigError: OssConnectionConfigError("no region"),
+    PartPlanError: PartPlanError("too small"),
+    UploadError: UploadError("upload"),
+    SourceFileError: SourceFileError("missing"),
+    SourceChangedError: SourceChangedError("changed", upload_id="U1", changes=["size 1 -> 2"]),
+    ObjectExistsError: ObjectExistsError("exists", bucket="b", key="k"),
+    PartUploadError: PartUploadError("part 3 failed", part_number=3, upload_id="U1"),
+    UploadGoneError: UploadGoneError("gone", upload_id="U1"),
+    CheckpointCorruptError: CheckpointCorruptError("bad JSON", salvage={"upload_id": "U1"}),
+}
+
+
+def _all_error_classes() -> set[type[OssError]]:
+    for module in pkgutil.walk_packages(airflow_provider_oss.__path__, "airflow_provider_oss."):
+        if not module.name.endswith(".__main__"):  # a __main__ runs a command line when imported
+            importlib.import_module(module.name)
+    found: set[type[OssError]] = set()
+    pending: list[type[OssError]] = [OssError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls)
+        pending.extend(cls.__subclasses__())
+    return {cls for cls in found if cls.__module__.startswith("airflow_provider_oss.")}
+
+
+def test_every_error_class_has_a_sample() -> None:
+    # A new error class must be added to SAMPLES, so that its pickling is tested too.
+    assert _all_error_classes() <= set(SAMPLES), _all_error_classes() - set(SAMPLES)
+
+
+@pytest.mark.parametrize("cls", sorted(SAMPLES, key=lambda c: c.__name__), ids=lambda c: c.__name__)
+def test_error_round_trips_through_pickle(cls: type[OssError]) -> None:
+    err = SAMPLES[cls]
+    copy = pickle.loads(pickle.dumps(err))  # noqa: S301  # our own bytes
+    assert type(copy) is cls
+    assert str(copy) == str(err)
+    assert copy.args == err.args
+    assert vars(copy) == vars(err)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [OssConnectionConfigError, PartPlanError, CheckpointCorruptError, OssClientError],
+    ids=lambda c: c.__name__,
+)
+def test_argument_errors_are_oss_errors_and_value_errors(cls: type[OssError]) -> None:
+    assert issubclass(cls, OssError)
+    assert issubclass(cls, ValueError)
