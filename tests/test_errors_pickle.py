@@ -18,6 +18,7 @@ from airflow_provider_oss.core.errors import (
     OssError,
     OssNotFoundError,
     OssPreconditionError,
+    OssResponseError,
     OssServiceError,
 )
 from airflow_provider_oss.core.xmlutil import OssXmlError
@@ -57,6 +58,7 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssNotFoundError: _service(OssNotFoundError),
     OssAuthError: _service(OssAuthError),
     OssPreconditionError: _service(OssPreconditionError),
+    OssResponseError: OssResponseError("no ETag"),
     OssXmlError: OssXmlError("not XML"),
     OssConnectionConfigError: OssConnectionConfigError("no region"),
     PartPlanError: PartPlanError("too small"),

@@ -29,8 +29,10 @@ from airflow_provider_oss.core.errors import (
     CrcMismatchError,
     OssClientError,
     OssConnectionError,
+    OssError,
     OssNotFoundError,
     OssPreconditionError,
+    OssResponseError,
 )
 from airflow_provider_oss.core.models import (
     CompletedUpload,
@@ -114,6 +116,17 @@ def _where(bucket: str, key: str, part_number: int | None = None) -> str:
     return f"{text} part {part_number}" if part_number is not None else text
 
 
+def _answer_traits(response: requests.Response) -> str:
+    """What the answer looked like, for a message about an answer that is not OSS's."""
+    traits = []
+    content_type = response.headers.get("Content-Type")
+    if content_type:
+        traits.append(f"Content-Type {content_type.split(';')[0].strip()[:60]}")
+    if not response.headers.get("x-oss-request-id"):
+        traits.append("no x-oss-request-id")
+    return f" ({', '.join(traits)})" if traits else ""
+
+
 def _content_range_total(value: str | None) -> tuple[int, int, int] | None:
     """``bytes a-b/total`` as (a, b, total); None when absent or malformed."""
     if not value:
@@ -178,28 +191,59 @@ class OssClient:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _verify_crc(
+    def _check_write_answer(
+        self,
+        op: str,
         local: int,
         response: requests.Response,
         bucket: str,
         key: str,
         part_number: int | None = None,
-    ) -> int | None:
+    ) -> tuple[str, int | None]:
+        """
+        Check the answer to a write: OSS always sends an ``ETag`` and the CRC-64 of what it stored.
+
+        :return: the ETag and OSS's CRC-64 (None only when ``require_crc64`` is off and none came).
+        :raises OssResponseError: when the ETag is missing, or the CRC-64 is missing and required.
+        :raises CrcMismatchError: when OSS's CRC-64 differs from the local one.
+        """
+        where = _where(bucket, key, part_number)
+        etag = normalize_etag(response.headers.get("ETag", ""))
         server = crc64_mod.parse_crc(response.headers.get("x-oss-hash-crc64ecma"))
+        missing = [
+            name for name, absent in (("ETag", not etag), ("x-oss-hash-crc64ecma", server is None)) if absent
+        ]
+        if not etag or (server is None and self.config.require_crc64):
+            raise OssResponseError(
+                f"{op} {where}: {self.config.endpoint_url} answered HTTP {response.status_code} without "
+                f"{' and '.join(missing)}{_answer_traits(response)}, which OSS always sends: the answer did not "
+                "come from OSS (a proxy, a captive portal or a wrong endpoint?), so the write is not trusted. "
+                "Check the connection's endpoint"
+                + (
+                    "; for an OSS-compatible server that sends no CRC-64, set require_crc64=false."
+                    if etag
+                    else "."
+                ),
+            )
         if server is None:
-            log.debug("No x-oss-hash-crc64ecma in the answer for %s: CRC not checked.", _where(bucket, key))
-            return None
+            log.warning(
+                "%s %s is UNVERIFIED: %s sent no CRC-64 (require_crc64=false), so the stored bytes were not "
+                "checked against the local ones.",
+                op,
+                where,
+                self.config.endpoint_url,
+            )
+            return etag, None
         if server != local:
             raise CrcMismatchError(
-                f"CRC-64 mismatch for {_where(bucket, key, part_number)}: computed {local} locally, "
+                f"CRC-64 mismatch for {where}: computed {local} locally, "
                 f"OSS computed {server}. The bytes were damaged in transit; upload them again.",
                 local_crc=local,
                 server_crc=server,
                 key=key,
                 part_number=part_number,
             )
-        return server
+        return etag, server
 
     # -- objects ---------------------------------------------------------------------------------
 
@@ -234,9 +278,9 @@ class OssClient:
         if forbid_overwrite:
             headers["x-oss-forbid-overwrite"] = "true"
         response = self._transport.send("PUT", bucket, key, headers=headers, body=payload, op="PutObject")
-        server = self._verify_crc(local, response, bucket, key)
+        etag, server = self._check_write_answer("PutObject", local, response, bucket, key)
         return PutObjectResult(
-            etag=normalize_etag(response.headers.get("ETag", "")),
+            etag=etag,
             crc64=server if server is not None else local,
             request_id=response.headers.get("x-oss-request-id", ""),
         )
@@ -583,10 +627,10 @@ class OssClient:
             body=payload,
             op="UploadPart",
         )
-        self._verify_crc(local, response, bucket, key, part_number)
+        etag, _ = self._check_write_answer("UploadPart", local, response, bucket, key, part_number)
         return UploadedPart(
             part_number=part_number,
-            etag=normalize_etag(response.headers.get("ETag", "")),
+            etag=etag,
             size=size,
             crc64=local,
         )
@@ -622,6 +666,7 @@ class OssClient:
         parts: Sequence[PartRef],
         *,
         expected_crc64: int | None = None,
+        expected_size: int | None = None,
         forbid_overwrite: bool = False,
     ) -> CompletedUpload:
         """
@@ -630,6 +675,8 @@ class OssClient:
         :param parts: the parts, as :class:`UploadedPart`, :class:`PartInfo` or ``(number, etag)``.
         :param expected_crc64: the whole object's CRC-64 (the combine of the parts' CRCs); compared
             with the one OSS reports.
+        :param expected_size: the whole object's size, checked when the answer lacks its ETag or
+            CRC-64 and a HEAD of the object must prove the completion instead.
         :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
             when the key exists, atomically in OSS (``x-oss-forbid-overwrite``); the upload stays in
             progress.
@@ -673,32 +720,84 @@ class OssClient:
                     )
                     return CompletedUpload(bucket, key, info.etag, info.crc64, err.request_id)
             raise
-        etag = response.headers.get("ETag", "")
+        etag = normalize_etag(response.headers.get("ETag", ""))
         if not etag:
-            etag = find_text(parse_xml(response.content, "CompleteMultipartUploadResult"), "ETag")
+            with contextlib.suppress(OssResponseError):
+                etag = normalize_etag(
+                    find_text(parse_xml(response.content, "CompleteMultipartUploadResult"), "ETag")
+                )
         server = crc64_mod.parse_crc(response.headers.get("x-oss-hash-crc64ecma"))
-        if expected_crc64 is not None:
-            if server is None:
+        request_id = response.headers.get("x-oss-request-id", "")
+        if expected_crc64 is not None and server is not None and server != expected_crc64:
+            raise CrcMismatchError(
+                f"CRC-64 mismatch completing {_where(bucket, key)}: the parts combine to "
+                f"{expected_crc64}, OSS reports {server} for the object.",
+                local_crc=expected_crc64,
+                server_crc=server,
+                key=key,
+            )
+        if etag and (server is not None or not self.config.require_crc64 or expected_crc64 is None):
+            if server is None and expected_crc64 is not None:
                 log.warning(
-                    "No x-oss-hash-crc64ecma in the CompleteMultipartUpload answer for %s: the object's "
-                    "CRC-64 was not checked.",
+                    "CompleteMultipartUpload %s is UNVERIFIED: %s sent no CRC-64 (require_crc64=false), so "
+                    "the object was not checked against the parts.",
                     _where(bucket, key),
+                    self.config.endpoint_url,
                 )
-            elif server != expected_crc64:
-                raise CrcMismatchError(
-                    f"CRC-64 mismatch completing {_where(bucket, key)}: the parts combine to "
-                    f"{expected_crc64}, OSS reports {server} for the object.",
-                    local_crc=expected_crc64,
-                    server_crc=server,
-                    key=key,
-                )
-        return CompletedUpload(
-            bucket=bucket,
-            key=key,
-            etag=normalize_etag(etag),
-            crc64=server,
-            request_id=response.headers.get("x-oss-request-id", ""),
+            return CompletedUpload(bucket, key, etag, server, request_id)
+        return self._prove_completed(response, bucket, key, expected_crc64, expected_size, etag, server)
+
+    def _prove_completed(
+        self,
+        response: requests.Response,
+        bucket: str,
+        key: str,
+        expected_crc64: int | None,
+        expected_size: int | None,
+        etag: str,
+        server: int | None,
+    ) -> CompletedUpload:
+        """
+        A CompleteMultipartUpload answer without its ETag or CRC-64 is not OSS's: believe it only
+        when a HEAD of the object shows the expected CRC-64 (and size, when known).
+        """
+        missing = [
+            name for name, absent in (("ETag", not etag), ("x-oss-hash-crc64ecma", server is None)) if absent
+        ]
+        what = (
+            f"CompleteMultipartUpload {_where(bucket, key)}: {self.config.endpoint_url} answered HTTP "
+            f"{response.status_code} without {' and '.join(missing)}{_answer_traits(response)}"
         )
+        if expected_crc64 is None:
+            raise OssResponseError(
+                f"{what}: the upload is not known to be complete, and without expected_crc64 a HEAD of the "
+                "object cannot prove it. Check the connection's endpoint."
+            )
+        try:
+            info = self.head_object(bucket, key)
+        except OssError as err:
+            raise OssResponseError(
+                f"{what}, and a HEAD of the object failed ({type(err).__name__}: {err}): the upload is not "
+                "known to be complete. Check the connection's endpoint; the multipart upload is left as it was."
+            ) from None
+        problems = []
+        unverified = info.crc64 is None and not self.config.require_crc64
+        if info.crc64 != expected_crc64 and not unverified:
+            problems.append(f"CRC-64 {info.crc64} instead of {expected_crc64}")
+        if expected_size is not None and info.size != expected_size:
+            problems.append(f"size {info.size} instead of {expected_size}")
+        if problems:
+            raise OssResponseError(
+                f"{what}, and the object a HEAD finds has {' and '.join(problems)}: it is not this upload. "
+                "Check the connection's endpoint; the multipart upload is left as it was."
+            )
+        log.warning(
+            "%s; a HEAD of the object proved its CRC-64 (%d) and size (%s), so the upload is complete.",
+            what,
+            info.crc64,
+            info.size if expected_size is not None else "not checked",
+        )
+        return CompletedUpload(bucket, key, info.etag, info.crc64, "")
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         """Abort a multipart upload, deleting its parts."""

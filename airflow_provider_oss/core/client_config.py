@@ -72,6 +72,10 @@ class ClientConfig:
         while the ``Host`` header (and TLS server name) carries the name. A key ``*.domain``
         matches every sub-domain (every bucket of a virtual-hosted endpoint).
     :param user_agent: the ``User-Agent`` header.
+    :param require_crc64: a write (PutObject, UploadPart, CompleteMultipartUpload) whose answer has
+        no ``x-oss-hash-crc64ecma`` is an error, since OSS always sends it and an answer without it
+        did not come from OSS (default). False only for an OSS-compatible server that sends no CRC-64:
+        each write is then logged as unverified.
     """
 
     region: str
@@ -89,6 +93,7 @@ class ClientConfig:
     verify: bool | str = True
     resolve: Mapping[str, str] | None = field(default=None, hash=False)
     user_agent: str = DEFAULT_USER_AGENT
+    require_crc64: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -181,6 +186,11 @@ class ClientConfig:
             set_(self, "resolve", MappingProxyType(resolved))
         if not isinstance(self.user_agent, str) or not self.user_agent or "\n" in self.user_agent:
             raise OssClientError("user_agent must be a non-empty single-line string.")
+        if not isinstance(self.require_crc64, bool):
+            raise OssClientError(
+                f"require_crc64 must be True (default: a write answered without a CRC-64 fails) or False "
+                f"(for an OSS-compatible server that sends none); got {self.require_crc64!r}."
+            )
 
     # -- derived facts ---------------------------------------------------------------------------
 

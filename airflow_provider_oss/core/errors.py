@@ -39,6 +39,15 @@ class OssConnectionError(OssError):
         self.attempts = attempts
 
 
+class OssResponseError(OssError):
+    """
+    A successful-looking answer that OSS would never send: a write without its ``ETag`` or CRC-64,
+    a body that is not OSS's XML, a body without end. The endpoint is probably not OSS (a proxy, a
+    captive portal, a wrong host), so nothing it said is trusted; the message names the endpoint and
+    what was missing.
+    """
+
+
 class CrcMismatchError(OssError):
     """The CRC-64 that OSS computed differs from the one computed locally: the bytes were damaged."""
 

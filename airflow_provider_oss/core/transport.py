@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,6 +32,7 @@ from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.errors import (
     OssClientError,
     OssConnectionError,
+    OssResponseError,
     OssServiceError,
     service_error_class,
 )
@@ -44,7 +46,12 @@ Body = bytes | bytearray | memoryview
 #: this margin is taken for ``RequestTimeTooSkewed``.
 SKEW_LIMIT_SECONDS = 900
 _HEAD_SKEW_MARGIN = 600
+#: The most of an error body read (the rest is never downloaded: the connection is closed).
 _MAX_ERROR_BODY = 1 << 20
+#: The most of a successful answer read into memory (list results are a few MiB at most; object
+#: downloads stream and are not bound by it). More than this is not an OSS answer.
+MAX_ANSWER_BODY = 64 << 20
+_READ_CHUNK = 64 << 10
 
 _insecure_warned: set[str] = set()
 _insecure_lock = threading.Lock()
@@ -158,7 +165,17 @@ class Transport:
         self._clock_offset = 0.0
         self._retries = 0
         self._requests = 0
-        self._secrets = [s for s in credentials.secrets() if s]
+        # Each secret as it is, as repr() escapes it and as a URL encodes it: the forms in which a
+        # library's exception text could quote it.
+        self._secrets = sorted(
+            {
+                form
+                for secret in credentials.secrets()
+                for form in (secret, repr(secret)[1:-1], quote(secret, safe=""))
+            },
+            key=len,
+            reverse=True,
+        )
         session = requests.Session()
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         adapter = _ResolvingAdapter(
@@ -316,13 +333,17 @@ class Transport:
             with self._lock:
                 self._requests += 1
             try:
+                # Always streamed, so that no body is read without a bound (an error body, or an
+                # answer from something that is not OSS, could be endless).
                 response = self._session.send(
                     prepared,
                     timeout=(self.config.connect_timeout, self.config.read_timeout),
-                    stream=stream,
+                    stream=True,
                     allow_redirects=False,
-                    **self._environment(target.url, stream),
+                    **self._environment(target.url, True),
                 )
+                if response.status_code < 300 and not stream:
+                    self._read_answer(response, op or method, bucket, key)
             except requests.exceptions.SSLError as err:
                 raise OssConnectionError(
                     f"{method} {_target(bucket, key)}: TLS with {self.config.endpoint_url} failed: "
@@ -427,6 +448,21 @@ class Transport:
         prepared.prepare(method=method, url=target.url, headers=signed, data=payload)
         return prepared
 
+    def _read_answer(self, response: requests.Response, op: str, bucket: str | None, key: str | None) -> None:
+        """
+        Read a successful answer's body into ``response.content``, at most :data:`MAX_ANSWER_BODY`.
+
+        :raises OssResponseError: for a longer body (the connection is closed, the rest never read).
+        """
+        body = read_capped(response, MAX_ANSWER_BODY)
+        if body is None:
+            raise OssResponseError(
+                f"{op} {_target(bucket, key)}: {self.config.endpoint_url} answered HTTP {response.status_code} "
+                f"with a body of more than {MAX_ANSWER_BODY >> 20} MiB, which is not an OSS answer (a proxy or "
+                "a wrong endpoint?): check the connection's endpoint."
+            )
+        response._content = body  # requests' own cache of the body: response.content returns it
+
     def _environment(self, url: str, stream: bool) -> dict[str, Any]:
         settings = self._session.merge_environment_settings(url, {}, stream, self.config.verify, None)
         return {"proxies": settings["proxies"], "verify": settings["verify"], "cert": None}
@@ -437,7 +473,7 @@ class Transport:
         body = b""
         try:
             if method != "HEAD":
-                body = response.content[:_MAX_ERROR_BODY] or b""
+                body = read_capped(response, _MAX_ERROR_BODY, truncate=True) or b""
         except Exception:  # an unreadable error body still gives a typed error
             body = b""
         finally:
@@ -495,6 +531,27 @@ class Transport:
     def close(self) -> None:
         """Close the pooled connections."""
         self._session.close()
+
+
+def read_capped(response: requests.Response, limit: int, *, truncate: bool = False) -> bytes | None:
+    """
+    Read a streamed response's body, never more than ``limit`` bytes (plus one chunk).
+
+    :param response: a response sent with ``stream=True``.
+    :param limit: the most bytes to keep.
+    :param truncate: past the limit, return the first ``limit`` bytes instead of None.
+    :return: the body, or None when it is longer than ``limit`` (and ``truncate`` is False). Past the
+        limit the connection is closed, so the rest is never downloaded.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(_READ_CHUNK):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            response.close()
+            return b"".join(chunks)[:limit] if truncate else None
+    return b"".join(chunks)
 
 
 def _target(bucket: str | None, key: str | None) -> str:

@@ -14,12 +14,12 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from airflow_provider_oss.core.errors import OssError
+from airflow_provider_oss.core.errors import OssResponseError
 
 _DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-class OssXmlError(OssError):
+class OssXmlError(OssResponseError):
     """A response body that is not the XML document OSS should have sent."""
 
 
