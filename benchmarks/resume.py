@@ -34,15 +34,16 @@ import json, sys, time
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.client_config import ClientConfig
-from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
+from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, TransferConfig, recommended_pool_size
 spec = json.loads(sys.stdin.readline())
 config = ClientConfig(region=spec["region"], endpoint=spec["endpoint"], addressing_style="path",
                       pool_size=recommended_pool_size(spec["parallelism"]))
 client = OssClient(Credentials(spec["access_key_id"], spec["secret"]), config)
 store = FileCheckpointStore(spec["checkpoint_dir"], spec["bucket"], spec["key"], spec["path"])
 started = time.perf_counter()
-result = ResumableUploader(client, spec["bucket"], spec["key"], spec["path"], part_size=spec["part_size"],
-                           parallelism=spec["parallelism"], checkpoint_store=store).run()
+transfer = TransferConfig(part_size=spec["part_size"], parallelism=spec["parallelism"])
+result = ResumableUploader(client, spec["bucket"], spec["key"], spec["path"], config=transfer,
+                           checkpoint_store=store).run()
 print(json.dumps({**result.to_dict(), "wall": time.perf_counter() - started}), flush=True)
 """
 

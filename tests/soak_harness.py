@@ -338,7 +338,12 @@ def _attempt(args: argparse.Namespace) -> int:
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
+    from airflow_provider_oss.upload import (
+        FileCheckpointStore,
+        ResumableUploader,
+        TransferConfig,
+        recommended_pool_size,
+    )
 
     config = ClientConfig(
         region=args.region,
@@ -358,8 +363,7 @@ def _attempt(args: argparse.Namespace) -> int:
             BUCKET,
             args.key,
             args.source,
-            part_size=args.part_size,
-            parallelism=args.parallelism,
+            config=TransferConfig(part_size=args.part_size, parallelism=args.parallelism),
             checkpoint_store=store,
         ).run()
     except Exception as err:

@@ -15,11 +15,13 @@ from airflow_provider_oss.upload.checkpoint import (
     KeyValueCheckpointStore,
     MemoryCheckpointStore,
 )
-from airflow_provider_oss.upload.engine import (
-    ResumableUploader,
+from airflow_provider_oss.upload.config import (
+    TransferConfig,
+    TransferConfigError,
     client_config_for_upload,
     recommended_pool_size,
 )
+from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -64,6 +66,8 @@ __all__ = [
     "SourceChangedError",
     "SourceFileError",
     "SourceFingerprint",
+    "TransferConfig",
+    "TransferConfigError",
     "UploadError",
     "UploadGoneError",
     "UploadResult",

@@ -37,9 +37,10 @@ from airflow_provider_oss.core.errors import (
     OssNotFoundError,
     OssPreconditionError,
 )
-from airflow_provider_oss.core.models import validate_traffic_limit
+from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CheckpointStore
-from airflow_provider_oss.upload.confirmations import DEFAULT_SAVE_INTERVAL, ConfirmationRecorder
+from airflow_provider_oss.upload.config import TransferConfig, recommended_pool_size
+from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.errors import (
     ObjectExistsError,
     SourceChangedError,
@@ -47,57 +48,25 @@ from airflow_provider_oss.upload.errors import (
 )
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.parts import PartOutcome, PartSender, UploadGone, is_no_such_upload
-from airflow_provider_oss.upload.plan import (
-    DEFAULT_PART_SIZE,
-    PartPlan,
-    plan_parts,
-    validate_part_size,
-)
+from airflow_provider_oss.upload.plan import PartPlan, plan_parts
 from airflow_provider_oss.upload.progress import ProgressEvent, ProgressTracker
 from airflow_provider_oss.upload.reader import PartReader
 from airflow_provider_oss.upload.result import UploadResult
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.core.client_config import ClientConfig
-    from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions, PartInfo
+    from airflow_provider_oss.core.models import ObjectInfo, PartInfo
 
 log = logging.getLogger(__name__)
 
-#: The largest single PutObject OSS accepts (also the largest ``multipart_threshold``).
-MAX_PUT_OBJECT_SIZE = 5 * 1024**3
-
 LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
-
-
-def recommended_pool_size(parallelism: int) -> int:
-    """
-    The HTTP connection pool size a client used with ``parallelism`` parts in flight should have:
-    one connection per part plus one for the listing, completion and HEAD calls of the run.
-
-    :param parallelism: the uploader's ``parallelism``.
-    """
-    return parallelism + 1
-
-
-def client_config_for_upload(config: ClientConfig, parallelism: int) -> ClientConfig:
-    """
-    ``config`` with a connection pool big enough for ``parallelism`` parts in flight (unchanged when
-    it already is): build the uploader's client with it.
-
-    :param config: the client settings.
-    :param parallelism: the uploader's ``parallelism``.
-    """
-    needed = recommended_pool_size(parallelism)
-    return config if config.pool_size >= needed else dataclasses.replace(config, pool_size=needed)
 
 
 def options_digest(options: ObjectOptions | None) -> str:
     """SHA-256 over the headers that ``options`` sends at initiate (``{}`` when None)."""
     headers = options.to_headers() if options is not None else {}
     pairs = sorted((str(k).lower(), str(v)) for k, v in headers.items())
-    # A bandwidth cap shapes the transfer, not the object: changing it between tries is fine.
-    text = json.dumps([p for p in pairs if p[0] != "x-oss-traffic-limit"], ensure_ascii=False)
+    text = json.dumps(pairs, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -112,15 +81,11 @@ class ResumableUploader:
     :param bucket: the destination bucket.
     :param key: the destination object key.
     :param filename: the local file.
-    :param part_size: bytes per part, 100 KiB to 5 GiB (grown to a multiple of 1 MiB when the file
-        would need more than 10,000 parts).
-    :param parallelism: parts in flight at once (each holds one ``part_size`` buffer).
+    :param config: the transfer's tunables (part size, parallelism, threshold, bandwidth,
+        verification and cadences), validated when it was built.
     :param checkpoint_store: where the checkpoint lives; None disables resuming (a failed run then
         aborts its upload, since no later run could find it).
     :param object_options: object headers sent with InitiateMultipartUpload / PutObject.
-    :param multipart_threshold: files smaller than this go up in one PutObject (default:
-        ``part_size``; at most 5 GiB); an empty file always does. Such a file is read into memory
-        whole, so keep the threshold modest.
     :param replace: when False and the object exists, raise :class:`ObjectExistsError` before
         uploading (unless an earlier try of this same upload, per the checkpoint, created it from
         this very file). The final PutObject or CompleteMultipartUpload also carries
@@ -132,14 +97,6 @@ class ResumableUploader:
     :param progress_callback: called with a :class:`ProgressEvent` after every part, from the
         thread that called :meth:`run`; an exception it raises fails the run.
     :param logger: where to log (default: this module's logger).
-    :param traffic_limit: per-request bandwidth cap in bit/s (``x-oss-traffic-limit``) for parts.
-    :param progress_interval: seconds between progress log lines at most.
-    :param verify_reused_parts: when True, a resumed run reads and CRC-checks every part an earlier
-        try stored, even those the checkpoint confirms (for a file that may be rewritten in place
-        without any change to its size and modification time). By default, a listed part whose
-        CRC-64 equals the one the checkpoint confirmed is reused without reading it again.
-    :param checkpoint_save_interval: seconds between checkpoint updates (the confirmed parts) at
-        most; an update also happens after every 1/32 of the parts.
     """
 
     def __init__(
@@ -149,56 +106,34 @@ class ResumableUploader:
         key: str,
         filename: str | os.PathLike[str],
         *,
-        part_size: int = DEFAULT_PART_SIZE,
-        parallelism: int = 4,
+        config: TransferConfig | None = None,
         checkpoint_store: CheckpointStore | None = None,
         object_options: ObjectOptions | None = None,
-        multipart_threshold: int | None = None,
         replace: bool = True,
         abort_on_failure: bool = False,
         progress_callback: Callable[[ProgressEvent], None] | None = None,
         logger: LoggerLike | None = None,
-        traffic_limit: int | None = None,
-        progress_interval: float = 10.0,
-        verify_reused_parts: bool = False,
-        checkpoint_save_interval: float = DEFAULT_SAVE_INTERVAL,
     ) -> None:
-        validate_part_size(part_size)
-        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
-            raise ValueError(f"parallelism must be an int of at least 1; got {parallelism!r}.")
-        if multipart_threshold is None:
-            multipart_threshold = part_size
-        if (
-            isinstance(multipart_threshold, bool)
-            or not isinstance(multipart_threshold, int)
-            or not 0 <= multipart_threshold <= MAX_PUT_OBJECT_SIZE
-        ):
-            raise ValueError(
-                f"multipart_threshold must be an int from 0 to {MAX_PUT_OBJECT_SIZE} (5 GiB, the largest "
-                f"PutObject); got {multipart_threshold!r}."
-            )
-        validate_traffic_limit(traffic_limit)
         if not bucket:
             raise ValueError("bucket must not be empty.")
         if not key:
             raise ValueError("key must not be empty.")
+        if object_options is not None and object_options.traffic_limit is not None:
+            raise ValueError(
+                "Give the bandwidth cap as TransferConfig(traffic_limit=...), not in ObjectOptions: it shapes "
+                "the transfer (every part), not the object."
+            )
         self.client = client
         self.bucket = bucket
         self.key = key
         self.filename = os.path.abspath(os.fspath(filename))
-        self.part_size = part_size
-        self.parallelism = parallelism
+        self.config = config if config is not None else TransferConfig()
         self.checkpoint_store = checkpoint_store
         self.object_options = object_options
-        self.multipart_threshold = multipart_threshold
         self.replace = replace
         self.abort_on_failure = abort_on_failure
         self.progress_callback = progress_callback
         self.logger: LoggerLike = logger or log
-        self.traffic_limit = traffic_limit
-        self.progress_interval = progress_interval
-        self.verify_reused_parts = verify_reused_parts
-        self.checkpoint_save_interval = checkpoint_save_interval
         self._upload_id: str | None = None
         self._started = 0.0
         self._check_pool_size()
@@ -206,7 +141,7 @@ class ResumableUploader:
     def __repr__(self) -> str:
         return (
             f"ResumableUploader(bucket={self.bucket!r}, key={self.key!r}, filename={self.filename!r}, "
-            f"part_size={self.part_size}, parallelism={self.parallelism})"
+            f"part_size={self.config.part_size}, parallelism={self.config.parallelism})"
         )
 
     @property
@@ -217,13 +152,13 @@ class ResumableUploader:
     def _check_pool_size(self) -> None:
         config = getattr(self.client, "config", None)
         pool_size = getattr(config, "pool_size", None)
-        if isinstance(pool_size, int) and pool_size < self.parallelism:
+        if isinstance(pool_size, int) and pool_size < self.config.parallelism:
             self.logger.warning(
                 "The OSS client's pool_size (%d) is below the upload parallelism (%d): connections will be "
                 "closed and reopened for every part. Build the client with pool_size >= %d.",
                 pool_size,
-                self.parallelism,
-                recommended_pool_size(self.parallelism),
+                self.config.parallelism,
+                recommended_pool_size(self.config.parallelism),
             )
 
     # -- entry point -----------------------------------------------------------------------------
@@ -250,7 +185,7 @@ class ResumableUploader:
             if done is not None:
                 return done
         size = fingerprint.size
-        if size == 0 or size < self.multipart_threshold:
+        if size == 0 or size < self.config.threshold:
             if checkpoint is not None or corrupt is not None:
                 self._discard_stale(
                     checkpoint,
@@ -258,7 +193,7 @@ class ResumableUploader:
                     f"the file ({size} bytes) is below multipart_threshold and goes up in one PutObject",
                 )
             return self._put_single(fingerprint)
-        plan = plan_parts(size, self.part_size)
+        plan = plan_parts(size, self.config.part_size)
         if checkpoint is not None:
             reason = self._mismatch(checkpoint, plan, fingerprint)
             if reason is None:
@@ -460,7 +395,7 @@ class ResumableUploader:
         earlier try costs no read of the file; None otherwise or with ``verify_reused_parts``.
         """
         confirmed = checkpoint.confirmed_parts
-        if self.verify_reused_parts or len(confirmed) != plan.part_count:
+        if self.config.verify_reused_parts or len(confirmed) != plan.part_count:
             return None
         if any(part.number not in confirmed for part in plan):
             return None
@@ -587,10 +522,8 @@ class ResumableUploader:
         progress = self._progress(size, 1)
         kwargs: dict[str, Any] = {"crc64": local_crc}
         options = self.object_options
-        if self.traffic_limit is not None and (options is None or options.traffic_limit is None):
-            from airflow_provider_oss.core.models import ObjectOptions
-
-            options = dataclasses.replace(options or ObjectOptions(), traffic_limit=self.traffic_limit)
+        if self.config.traffic_limit is not None:  # PutObject takes the cap as an object header
+            options = dataclasses.replace(options or ObjectOptions(), traffic_limit=self.config.traffic_limit)
         if options is not None:
             kwargs["options"] = options
         self.logger.info("Uploading %s (%d bytes) to %s in one PutObject.", self.filename, size, self.target)
@@ -671,7 +604,7 @@ class ResumableUploader:
             plan.file_size,
             self.target,
             plan.describe(),
-            self.parallelism,
+            self.config.parallelism,
             self._describe_store(),
         )
         if self.checkpoint_store is None:
@@ -740,7 +673,7 @@ class ResumableUploader:
             self._save_confirmed,
             part_count=plan.part_count,
             logger=self.logger,
-            interval=self.checkpoint_save_interval,
+            interval=self.config.checkpoint_save_interval,
         )
 
     def _save_confirmed(self, checkpoint: Checkpoint) -> None:
@@ -765,7 +698,7 @@ class ResumableUploader:
             label=self.target,
             logger=self.logger,
             callback=self.progress_callback,
-            log_interval=self.progress_interval,
+            log_interval=self.config.progress_interval,
         )
 
     def _upload(
@@ -783,7 +716,7 @@ class ResumableUploader:
         outcomes: list[PartOutcome] = []
         expected: int | None = None
         recorder = self._recorder(checkpoint, plan)
-        trusted = {} if self.verify_reused_parts else checkpoint.confirmed_parts
+        trusted = {} if self.config.verify_reused_parts else checkpoint.confirmed_parts
         try:
             with PartReader(self.filename) as reader:
                 self._check_source_quick(fingerprint, reader)
@@ -793,8 +726,8 @@ class ResumableUploader:
                     self.key,
                     upload_id,
                     self.filename,
-                    parallelism=self.parallelism,
-                    traffic_limit=self.traffic_limit,
+                    parallelism=self.config.parallelism,
+                    traffic_limit=self.config.traffic_limit,
                     logger=self.logger,
                 )
 
