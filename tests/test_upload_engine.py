@@ -398,7 +398,7 @@ def test_replace_false_single_put_is_atomic(oss_server: LocalOssServer, tmp_path
     uploader = ResumableUploader(client, BUCKET, "small.bin", tmp_path / "small.bin", replace=False)
     client.put_object(BUCKET, "small.bin", b"theirs")
     # the early HEAD check ran before that write: skip it, as if the write came just after it
-    uploader._enforce_no_replace = lambda *args: None  # type: ignore[method-assign]
+    uploader.recovery.enforce_no_replace = lambda *args: None  # type: ignore[method-assign]
     with pytest.raises(ObjectExistsError, match="refused to overwrite"):
         uploader.run()
     assert oss_server.object_bytes(BUCKET, "small.bin") == b"theirs"

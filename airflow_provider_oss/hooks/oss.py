@@ -13,11 +13,11 @@ from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.errors import OssClientError, OssError
 from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions, PutObjectResult
-from airflow_provider_oss.upload.checkpoint import CheckpointStore
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.progress import ProgressEvent
 from airflow_provider_oss.upload.result import UploadResult
+from airflow_provider_oss.upload.stores import CheckpointStore
 from airflow_provider_oss.version_compat import BaseHook, mask_secret
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_oss.upload.checkpoint import (
+from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
+from airflow_provider_oss.upload.stores import (
     CheckpointStore,
     FileCheckpointStore,
     KeyValueCheckpointStore,
 )
-from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
 from airflow_provider_oss.version_compat import NEVER_EXPIRE
 
 if TYPE_CHECKING:

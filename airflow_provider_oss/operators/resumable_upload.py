@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.upload.checkpoint import CheckpointStore
+    from airflow_provider_oss.upload.stores import CheckpointStore
 
 _T = TypeVar("_T")
 

@@ -11,8 +11,9 @@ UploadPartCopy).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.errors import OssClientError
 from airflow_provider_oss.core.models import (
@@ -132,6 +133,23 @@ class TransferConfig:
     def threshold(self) -> int:
         """The effective multipart threshold: ``multipart_threshold``, or ``part_size`` when None."""
         return self.part_size if self.multipart_threshold is None else self.multipart_threshold
+
+    def check_pool_size(self, pool_size: int, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+        """
+        Warn when a client's connection pool is smaller than :attr:`parallelism` (connections would
+        be closed and reopened for every part).
+
+        :param pool_size: the client's ``pool_size``.
+        :param logger: where to warn.
+        """
+        if pool_size < self.parallelism:
+            logger.warning(
+                "The OSS client's pool_size (%d) is below the upload parallelism (%d): connections will be "
+                "closed and reopened for every part. Build the client with pool_size >= %d.",
+                pool_size,
+                self.parallelism,
+                self.pool_size,
+            )
 
     @property
     def pool_size(self) -> int:

@@ -11,7 +11,7 @@ from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import MemoryCheckpointStore, TransferConfig
-from airflow_provider_oss.upload.checkpoint import CheckpointStore
+from airflow_provider_oss.upload.stores import CheckpointStore
 
 KiB = 1024
 

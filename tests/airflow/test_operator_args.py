@@ -12,9 +12,9 @@ from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
-from airflow_provider_oss.upload.checkpoint import FileCheckpointStore, KeyValueCheckpointStore
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
+from airflow_provider_oss.upload.stores import FileCheckpointStore, KeyValueCheckpointStore
 
 
 def _op(**kwargs: Any) -> ResumableUploadOperator:
@@ -188,5 +188,5 @@ def test_operator_module_imports_only_the_hook_the_configs_and_the_store_choice(
         "airflow_provider_oss.operators.checkpointing",
         "airflow_provider_oss.version_compat",
         "airflow_provider_oss.core.client",  # for type hints only
-        "airflow_provider_oss.upload.checkpoint",  # for type hints only
+        "airflow_provider_oss.upload.stores",  # for type hints only
     }
