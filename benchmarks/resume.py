@@ -155,7 +155,7 @@ def measure(size: int, part_size: int, parallelism: int, repeat: int, kill_at: f
                         "stored_parts_sent_again": len(set(after) & before),
                         "in_flight_at_kill_sent_again": len(set(after) & (in_flight - before)),
                         "bytes_sent_by_resume": resumed["bytes_sent"],
-                        "parts_read_back": resumed["parts_reused"] - resumed["parts_reused_without_reading"],
+                        "parts_read_back": resumed["parts_reused"] - resumed["parts_reused_confirmed"],
                         "mib_sent_again": sum(
                             min(part_size, size - (n - 1) * part_size)
                             for n in set(after) & (before | in_flight)

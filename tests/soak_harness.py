@@ -277,7 +277,7 @@ def _check(
     stored = server.object_path(BUCKET, key)
     if os.path.getsize(stored) != len(data):
         problems.append(f"size {os.path.getsize(stored)} != {len(data)}")
-    if crc64.crc64_of_file(stored) != crc64.crc64(data) or retry.get("crc64") != crc64.crc64(data):
+    if crc64.crc64_of_file(stored) != crc64.crc64(data) or retry.get("crc64") != str(crc64.crc64(data)):
         problems.append("CRC-64 differs")
     if not filecmp.cmp(stored, source, shallow=False):
         problems.append("bytes differ")

@@ -96,7 +96,7 @@ def test_resume_reuses_confirmed_parts_without_sending_them(tmp_path: Path) -> N
     api.calls.clear()
     result = _uploader(api, path, store).run()
     assert sorted(int(c[3]) for c in api.ops("UploadPart")) == [4, 5, 6]
-    assert (result.resumed, result.parts_reused, result.parts_reused_without_reading) == (True, 3, 3)
+    assert (result.resumed, result.parts_reused, result.parts_reused_confirmed) == (True, 3, 3)
     assert result.upload_id == upload_id and api.objects[(BUCKET, KEY)].data == data
     assert api.ops("AbortMultipartUpload") == [] and api.ops("InitiateMultipartUpload") == []
 
@@ -258,7 +258,8 @@ def test_upload_vanished_during_parts_and_object_is_not_the_file(tmp_path: Path)
             raise no_such_upload()
 
     api.fail = lifecycle_rule
-    with pytest.raises(UploadGoneError, match="disappeared during UploadPart 3"):
+    # part 3's hook removes the upload; part 4, in flight beside it, may be the first to report it
+    with pytest.raises(UploadGoneError, match=r"disappeared during UploadPart [34] and the object in OSS"):
         _uploader(api, path, store).run()
     assert store.text is None and api.ops("AbortMultipartUpload") == []
 

@@ -67,7 +67,7 @@ class ResumableUploadOperator(BaseOperator):
         parts stop costing storage. Default False: the parts are kept (so a manual re-run can still
         resume) and the log says how to abort them or which lifecycle rule removes them.
     :param verify_reused_parts: when True, a retry reads and CRC-checks every part an earlier try
-        stored. By default it trusts a part whose CRC-64 in OSS equals the one the checkpoint
+        stored. By default it reuses, unread, a part whose CRC-64 in OSS equals the one the checkpoint
         confirmed when it was sent (the file's size, modification time and sampled bytes having
         matched), so resuming a 1 TB upload at 90% does not re-read 900 GB. Set it for files that
         something may rewrite in place while keeping their size and modification time.

@@ -448,7 +448,7 @@ class ResumableUploader:
             resumed=resumed,
             seconds=self._seconds(),
         )
-        result.parts_reused_without_reading = sum(1 for o in outcomes if o.confirmed)
+        result.parts_reused_confirmed = sum(1 for o in outcomes if o.confirmed)
         result.log_completion(
             self.logger, resends=sum(o.sends for o in outcomes if not o.reused) - result.parts_sent
         )

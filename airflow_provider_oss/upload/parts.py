@@ -163,19 +163,21 @@ class PartSender:
         """
         pool = BufferPool(self.parallelism, plan.part_size)
         confirmed = confirmed or {}
-        # The parts OSS lacks go first: their sends wait on the network, while checking the listed
-        # parts against the local bytes is local work that fills the gaps between them.
-        parts = itertools.chain(
-            (p for p in plan if p.number not in listed), (p for p in plan if p.number in listed)
-        )
         in_flight: dict[Future[PartOutcome], Part] = {}
         outcomes: dict[int, PartOutcome] = {}
+        # The parts OSS lacks go first: their sends wait on the network, while checking the listed
+        # parts against the local bytes is local work that fills the gaps between them. (The
+        # confirmed parts are settled before either, below.)
+        parts = itertools.chain(
+            (p for p in plan if p.number not in listed),
+            (p for p in plan if p.number in listed and p.number not in outcomes),
+        )
         executor = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="oss-upload-part")
         interrupted = False
 
-        def settle(part: Part, outcome: PartOutcome) -> None:
+        def settle(part: Part, outcome: PartOutcome, *, log: bool = True) -> None:
             outcomes[part.number] = outcome
-            progress.part_done(part.number, part.size, reused=outcome.reused)
+            progress.part_done(part.number, part.size, reused=outcome.reused, log=log)
             after_part(outcome)
 
         def fill() -> None:
@@ -183,14 +185,18 @@ class PartSender:
                 part = next(parts, None)
                 if part is None:
                     return
-                known = _confirmed_outcome(part, listed.get(part.number), confirmed.get(part.number))
-                if known is not None:  # no file access: settled here, without a thread
-                    settle(part, known)
-                    continue
                 future = executor.submit(self._part_job, part, listed.get(part.number), reader, pool)
                 in_flight[future] = part
 
         try:
+            # The parts the checkpoint confirmed need no thread and no read: settled first, so that
+            # the first progress line of a resumed upload already counts them.
+            for part in plan:
+                known = _confirmed_outcome(part, listed.get(part.number), confirmed.get(part.number))
+                if known is not None:
+                    settle(part, known, log=False)
+            if outcomes:
+                progress.log_now()
             fill()
             while in_flight:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)

@@ -30,8 +30,8 @@ class UploadResult:
     :param resumed: True when this run continued an upload an earlier try had started.
     :param seconds: the run's duration.
     :param already_complete: True when an earlier try had already completed the object (nothing sent).
-    :param parts_reused_without_reading: of ``parts_reused``, those the checkpoint had confirmed
-        with the CRC-64 OSS lists, so the file was not read again for them.
+    :param parts_reused_confirmed: of ``parts_reused``, the confirmed ones: the checkpoint had
+        confirmed them with the CRC-64 that OSS lists, so the file was not read again for them.
     """
 
     bucket: str
@@ -48,7 +48,7 @@ class UploadResult:
     resumed: bool
     seconds: float
     already_complete: bool = False
-    parts_reused_without_reading: int = 0
+    parts_reused_confirmed: int = 0
 
     @classmethod
     def of_single_put(
@@ -134,10 +134,10 @@ class UploadResult:
         :param logger: where to log.
         :param resends: parts sent twice because OSS reported another CRC-64 the first time.
         """
-        confirmed = self.parts_reused_without_reading
+        confirmed = self.parts_reused_confirmed
         logger.info(
             "Completed oss://%s/%s from upload ID %s: %d bytes, CRC-64 %s verified; %d part(s) sent (%d bytes), "
-            "%d reused (%d bytes; %d on the checkpoint's confirmation, %d after reading them again)%s, "
+            "%d reused (%d bytes; %d confirmed by the checkpoint, not read; %d read and CRC-checked again)%s, "
             "in %.1f s.",
             self.bucket,
             self.key,
@@ -155,7 +155,11 @@ class UploadResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for XCom); ``crc64`` is an int, ``seconds`` rounded to ms."""
+        """
+        A JSON-ready dict (for XCom): ``crc64`` as a decimal string (the Airflow UI's JavaScript
+        would round a 64-bit integer; ``int(result["crc64"])`` gives it back), ``seconds`` rounded to ms.
+        """
         data = asdict(self)
+        data["crc64"] = str(self.crc64) if self.crc64 is not None else None
         data["seconds"] = round(self.seconds, 3)
         return data
