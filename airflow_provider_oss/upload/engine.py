@@ -370,6 +370,24 @@ class ResumableUploader:
         )
         confirmed = {} if self.config.verify_reused_parts else checkpoint.confirmed_parts
         guard = self._guard(fingerprint)
+
+        def result_of(
+            etag: str, crc64: int | None, size: int, *, already_complete: bool = False
+        ) -> UploadResult:
+            return UploadResult.of_multipart(
+                self.bucket,
+                self.key,
+                etag=etag,
+                crc64=crc64,
+                size=size,
+                upload_id=upload.upload_id or "",
+                parts_total=plan.part_count,
+                progress=progress,
+                resumed=resumed,
+                seconds=self._seconds(),
+                already_complete=already_complete,
+            )
+
         try:
             with PartReader(self.filename) as reader:
                 guard.check_quick(reader, upload.upload_id)
@@ -416,19 +434,7 @@ class ResumableUploader:
             if recorder is not None:
                 recorder.close(flush=False)
             info = self.recovery.after_upload_gone(upload, gone.where, fingerprint, expected)
-            return UploadResult.of_multipart(
-                self.bucket,
-                self.key,
-                etag=info.etag,
-                crc64=info.crc64,
-                size=info.size,
-                upload_id=upload.upload_id,
-                parts_total=plan.part_count,
-                progress=progress,
-                resumed=resumed,
-                seconds=self._seconds(),
-                already_complete=True,
-            )
+            return result_of(info.etag, info.crc64, info.size, already_complete=True)
         except BaseException as err:
             if recorder is not None:
                 recorder.close(flush=isinstance(err, Exception))  # so that the retry reads less
@@ -436,18 +442,7 @@ class ResumableUploader:
             raise
         upload.forget()
         progress.finish()
-        result = UploadResult.of_multipart(
-            self.bucket,
-            self.key,
-            etag=etag,
-            crc64=object_crc,
-            size=plan.file_size,
-            upload_id=upload.upload_id,
-            parts_total=plan.part_count,
-            progress=progress,
-            resumed=resumed,
-            seconds=self._seconds(),
-        )
+        result = result_of(etag, object_crc, plan.file_size)
         result.parts_reused_confirmed = sum(1 for o in outcomes if o.confirmed)
         result.log_completion(
             self.logger, resends=sum(o.sends for o in outcomes if not o.reused) - result.parts_sent
