@@ -166,9 +166,16 @@ class MultipartUpload:
         except Exception as err:
             self.logger.warning("Could not delete the %s: %s", store.describe(), err)
 
-    def discard(self, why: str) -> None:
-        """Abort the upload and delete its checkpoint (whatever record the store holds)."""
-        self.abort(why)
+    def discard(self, why: str, *, upload_exists: bool = True) -> None:
+        """
+        Drop a stale upload: abort it (unless it is known to be gone already) and delete whatever
+        checkpoint record the store holds.
+
+        :param why: the reason, for the log.
+        :param upload_exists: False when OSS already said the upload is gone (nothing to abort).
+        """
+        if upload_exists:
+            self.abort(why)
         self.forget(only_if_named=False)
 
     def save(self, checkpoint: Checkpoint) -> None:

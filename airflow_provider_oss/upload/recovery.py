@@ -156,9 +156,7 @@ class Recovery:
             # The damaged record no longer names its upload: find it in OSS rather than orphan its parts.
             for upload_id in self._in_progress_upload_ids():
                 self.upload(upload_id).abort(f"{why}; found in OSS's in-progress uploads of the key")
-        if upload_exists:
-            stale.abort(why)
-        stale.forget(only_if_named=False)
+        stale.discard(why, upload_exists=upload_exists)
 
     def _in_progress_upload_ids(self) -> list[str]:
         """The IDs of the in-progress multipart uploads of exactly this key (ListMultipartUploads)."""
@@ -190,10 +188,9 @@ class Recovery:
         self.logger.warning("Not resuming from the %s: %s.", describe_store(self.store), reason)
         info = self.object_equal_to_file(fingerprint, expected_crc)
         if info is not None:
-            stale = self.stale_upload(checkpoint, corrupt)
-            if upload_exists:
-                stale.abort("the object is already complete")
-            stale.forget(only_if_named=False)
+            self.stale_upload(checkpoint, corrupt).discard(
+                "the object is already complete", upload_exists=upload_exists
+            )
             self.logger.info(
                 "%s already holds this file (%d bytes, CRC-64 %s), most likely completed by an earlier try: "
                 "nothing to send.",
@@ -298,9 +295,7 @@ class Recovery:
         if checkpoint is not None and checkpoint.bucket == self.bucket and checkpoint.key == self.key:
             info = self.object_equal_to_file(fingerprint)
             if info is not None:
-                ours = self.upload(checkpoint.upload_id)
-                ours.abort("the object is already complete")
-                ours.forget(only_if_named=False)
+                self.upload(checkpoint.upload_id).discard("the object is already complete")
                 self.logger.info(
                     "%s already holds this file, completed by an earlier try of this upload: nothing to send.",
                     self.target,
