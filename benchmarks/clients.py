@@ -59,7 +59,12 @@ def upload_ours(target: Target) -> int | None:
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader, recommended_pool_size
+    from airflow_provider_oss.upload import (
+        MemoryCheckpointStore,
+        ResumableUploader,
+        TransferConfig,
+        recommended_pool_size,
+    )
 
     config = ClientConfig(
         region=target.region,
@@ -73,8 +78,7 @@ def upload_ours(target: Target) -> int | None:
             target.bucket,
             target.key,
             target.path,
-            part_size=target.part_size,
-            parallelism=target.parallelism,
+            config=TransferConfig(part_size=target.part_size, parallelism=target.parallelism),
             checkpoint_store=MemoryCheckpointStore(),
         ).run()
     return result.crc64

@@ -34,15 +34,16 @@ import json, sys, time
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.client_config import ClientConfig
-from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
+from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, TransferConfig, recommended_pool_size
 spec = json.loads(sys.stdin.readline())
 config = ClientConfig(region=spec["region"], endpoint=spec["endpoint"], addressing_style="path",
                       pool_size=recommended_pool_size(spec["parallelism"]))
 client = OssClient(Credentials(spec["access_key_id"], spec["secret"]), config)
 store = FileCheckpointStore(spec["checkpoint_dir"], spec["bucket"], spec["key"], spec["path"])
 started = time.perf_counter()
-result = ResumableUploader(client, spec["bucket"], spec["key"], spec["path"], part_size=spec["part_size"],
-                           parallelism=spec["parallelism"], checkpoint_store=store).run()
+transfer = TransferConfig(part_size=spec["part_size"], parallelism=spec["parallelism"])
+result = ResumableUploader(client, spec["bucket"], spec["key"], spec["path"], config=transfer,
+                           checkpoint_store=store).run()
 print(json.dumps({**result.to_dict(), "wall": time.perf_counter() - started}), flush=True)
 """
 
@@ -154,7 +155,7 @@ def measure(size: int, part_size: int, parallelism: int, repeat: int, kill_at: f
                         "stored_parts_sent_again": len(set(after) & before),
                         "in_flight_at_kill_sent_again": len(set(after) & (in_flight - before)),
                         "bytes_sent_by_resume": resumed["bytes_sent"],
-                        "parts_read_back": resumed["parts_reused"] - resumed["parts_reused_without_reading"],
+                        "parts_read_back": resumed["parts_reused"] - resumed["parts_reused_confirmed"],
                         "mib_sent_again": sum(
                             min(part_size, size - (n - 1) * part_size)
                             for n in set(after) & (before | in_flight)

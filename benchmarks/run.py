@@ -158,7 +158,9 @@ def complete_seconds(log: list[dict[str, Any]]) -> float:
     return sum(float(e["duration"]) for e in log if e["op"] == "CompleteMultipartUpload")
 
 
-def verify(server: LocalOssServer, client: str, size: int, expected_crc: int, reported: int | None) -> None:
+def verify(
+    server: LocalOssServer, client: str, size: int, expected_crc: int, reported: int | str | None
+) -> None:
     """
     Fail loudly unless the object on the server has the file's size and CRC-64 (by the server's
     record and by re-reading its bytes) and the client reported that CRC-64 (when it reports one).
@@ -175,7 +177,7 @@ def verify(server: LocalOssServer, client: str, size: int, expected_crc: int, re
         raise BenchmarkError(
             f"{client}: the stored bytes' CRC-64 {on_disk} differs from the file's {expected_crc}"
         )
-    if reported is not None and reported != expected_crc:
+    if reported is not None and int(reported) != expected_crc:  # an XCom-style result gives a decimal string
         raise BenchmarkError(f"{client}: the client reported CRC-64 {reported}, the file's is {expected_crc}")
     pending = server.list_uploads(BUCKET)
     if pending:

@@ -29,6 +29,7 @@ from airflow_provider_oss.upload import (
     FileCheckpointStore,
     PartUploadError,
     ResumableUploader,
+    TransferConfig,
     plan_parts,
     recommended_pool_size,
 )
@@ -73,8 +74,7 @@ def make_uploader(client: OssClient, target: Target, checkpoint_dir: str) -> Res
         target.bucket,
         target.key,
         target.path,
-        part_size=target.part_size,
-        parallelism=target.parallelism,
+        config=TransferConfig(part_size=target.part_size, parallelism=target.parallelism),
         checkpoint_store=store,
     )
 

@@ -277,7 +277,7 @@ def _check(
     stored = server.object_path(BUCKET, key)
     if os.path.getsize(stored) != len(data):
         problems.append(f"size {os.path.getsize(stored)} != {len(data)}")
-    if crc64.crc64_of_file(stored) != crc64.crc64(data) or retry.get("crc64") != crc64.crc64(data):
+    if crc64.crc64_of_file(stored) != crc64.crc64(data) or retry.get("crc64") != str(crc64.crc64(data)):
         problems.append("CRC-64 differs")
     if not filecmp.cmp(stored, source, shallow=False):
         problems.append("bytes differ")
@@ -338,7 +338,12 @@ def _attempt(args: argparse.Namespace) -> int:
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, recommended_pool_size
+    from airflow_provider_oss.upload import (
+        FileCheckpointStore,
+        ResumableUploader,
+        TransferConfig,
+        recommended_pool_size,
+    )
 
     config = ClientConfig(
         region=args.region,
@@ -358,8 +363,7 @@ def _attempt(args: argparse.Namespace) -> int:
             BUCKET,
             args.key,
             args.source,
-            part_size=args.part_size,
-            parallelism=args.parallelism,
+            config=TransferConfig(part_size=args.part_size, parallelism=args.parallelism),
             checkpoint_store=store,
         ).run()
     except Exception as err:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.upload import ResumableUploader, SourceFileError
+from airflow_provider_oss.upload import ResumableUploader, SourceFileError, TransferConfig
 from tests.upload_support import BUCKET, MiB, make_client, make_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,14 +30,14 @@ UNREADABLE_SCRIPT = textwrap.dedent(
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.credentials import Credentials
     from airflow_provider_oss.core.client_config import ClientConfig
-    from airflow_provider_oss.upload import ResumableUploader, SourceFileError
+    from airflow_provider_oss.upload import ResumableUploader, SourceFileError, TransferConfig
     args = json.loads(sys.argv[1])
     client = OssClient(Credentials(args["ak"], os.environ["SECRET"]), ClientConfig(
         region=args["region"], endpoint=args["endpoint"], addressing_style="path"))
     # Drop root only now: the interpreter's own files may live where an unprivileged user cannot read.
     os.setgid({gid}); os.setuid({uid})
     try:
-        ResumableUploader(client, "test-bucket", "k.bin", args["path"], part_size=102400).run()
+        ResumableUploader(client, "test-bucket", "k.bin", args["path"], config=TransferConfig(part_size=102400)).run()
     except SourceFileError as err:
         print("SourceFileError:", err)
         sys.exit(3)
@@ -131,7 +131,9 @@ def test_unicode_key_round_trips(oss_server: LocalOssServer, tmp_path: Path) -> 
     path = tmp_path / "f.bin"
     data = make_file(path, 3 * 100 * 1024)
     key = "报表/2026 年/données ✓.bin"
-    result = ResumableUploader(make_client(oss_server), BUCKET, key, path, part_size=100 * 1024).run()
+    result = ResumableUploader(
+        make_client(oss_server), BUCKET, key, path, config=TransferConfig(part_size=100 * 1024)
+    ).run()
     assert oss_server.object_bytes(BUCKET, key) == data and result.parts_total == 3
 
 
@@ -140,7 +142,7 @@ def test_unicode_key_round_trips(oss_server: LocalOssServer, tmp_path: Path) -> 
     [
         ({"part_size": 10}, r"part_size 10 is below OSS's minimum part size of 102400 bytes \(100 KiB\)"),
         ({"part_size": 6 * 1024**3}, "5 GiB"),
-        ({"parallelism": 0}, "parallelism must be an int of at least 1; got 0"),
+        ({"parallelism": 0}, "parallelism must be an int from 1 to 64; got 0"),
     ],
 )
 def test_invalid_part_size_or_parallelism(
@@ -149,5 +151,5 @@ def test_invalid_part_size_or_parallelism(
     path = tmp_path / "f.bin"
     make_file(path, 1024)
     with pytest.raises(ValueError, match=message):
-        ResumableUploader(make_client(oss_server), BUCKET, "k", path, **kwargs).run()
+        ResumableUploader(make_client(oss_server), BUCKET, "k", path, config=TransferConfig(**kwargs)).run()
     assert oss_server.request_log() == []

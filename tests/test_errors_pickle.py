@@ -23,6 +23,7 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.core.xmlutil import OssXmlError
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
+from airflow_provider_oss.upload.config import TransferConfigError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -62,6 +63,7 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssXmlError: OssXmlError("not XML"),
     OssConnectionConfigError: OssConnectionConfigError("no region"),
     PartPlanError: PartPlanError("too small"),
+    TransferConfigError: TransferConfigError("parallelism must be an int from 1 to 64; got 0."),
     UploadError: UploadError("upload"),
     SourceFileError: SourceFileError("missing"),
     SourceChangedError: SourceChangedError("changed", upload_id="U1", changes=["size 1 -> 2"]),
@@ -102,7 +104,7 @@ def test_error_round_trips_through_pickle(cls: type[OssError]) -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [OssConnectionConfigError, PartPlanError, CheckpointCorruptError, OssClientError],
+    [OssConnectionConfigError, PartPlanError, TransferConfigError, CheckpointCorruptError, OssClientError],
     ids=lambda c: c.__name__,
 )
 def test_argument_errors_are_oss_errors_and_value_errors(cls: type[OssError]) -> None:

@@ -12,16 +12,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oss.upload.checkpoint import (
-    FORMAT_VERSION,
-    Checkpoint,
+from airflow_provider_oss.upload.checkpoint import FORMAT_VERSION, Checkpoint
+from airflow_provider_oss.upload.errors import CheckpointCorruptError
+from airflow_provider_oss.upload.fingerprint import SourceFingerprint
+from airflow_provider_oss.upload.stores import (
     CheckpointStore,
     FileCheckpointStore,
     KeyValueCheckpointStore,
     MemoryCheckpointStore,
 )
-from airflow_provider_oss.upload.errors import CheckpointCorruptError
-from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 
 SAMPLE = "ab" * 32
 

@@ -74,7 +74,7 @@ def test_confirmed_parts_are_reused_without_reading_them(
     assert spy.offsets == []  # nothing was read back
     assert sorted(part_requests(since(oss_server.request_log(), mark))) == sorted(set(range(1, 13)) - stored)
     assert (result.upload_id, result.parts_reused) == (upload_id, len(stored))
-    assert result.parts_reused_without_reading == len(confirmed)
+    assert result.parts_reused_confirmed == len(confirmed)
     assert_clean_finish(oss_server, "c.bin", data, result)
 
 
@@ -88,7 +88,7 @@ def test_verify_reused_parts_reads_every_listed_part(
     spy = ReadSpy(monkeypatch)
     result = uploader(oss_server, path, store, "v.bin", verify_reused_parts=True).run()
     assert spy.parts() == stored and result.parts_reused == len(stored)
-    assert result.parts_reused_without_reading == 0
+    assert result.parts_reused_confirmed == 0
     assert_clean_finish(oss_server, "v.bin", data, result)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.upload import PartUploadError, ResumableUploader
+from airflow_provider_oss.upload import PartUploadError, ResumableUploader, TransferConfig
 from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
 from tests.upload_support import (
     BUCKET,
@@ -35,7 +35,14 @@ def _uploader(
 ) -> ResumableUploader:
     client = make_client(server, **client_kwargs)
     store = UploadDiscoveryStore(client, BUCKET, key, str(path), PART)
-    return ResumableUploader(client, BUCKET, key, path, part_size=PART, parallelism=2, checkpoint_store=store)
+    return ResumableUploader(
+        client,
+        BUCKET,
+        key,
+        path,
+        config=TransferConfig(part_size=PART, parallelism=2),
+        checkpoint_store=store,
+    )
 
 
 def _fail_first_run(server: LocalOssServer, path: Path) -> str:

@@ -26,6 +26,7 @@ from airflow_provider_oss.upload import (
     ResumableUploader,
     SourceChangedError,
     SourceFileError,
+    TransferConfig,
     client_config_for_upload,
     recommended_pool_size,
 )
@@ -79,8 +80,7 @@ def test_fresh_upload_stores_the_exact_bytes_and_crc(oss_server: LocalOssServer,
         BUCKET,
         "dir/fresh.bin",
         tmp_path / "src.bin",
-        part_size=512 * KiB,
-        parallelism=3,
+        config=TransferConfig(part_size=512 * KiB, parallelism=3),
         checkpoint_store=store,
         object_options=ObjectOptions(content_type="application/x-test", metadata={"Owner": "alice"}),
         progress_callback=events.append,
@@ -124,7 +124,7 @@ def test_file_checkpoint_is_removed_after_success(oss_server: LocalOssServer, tm
         BUCKET,
         "k.bin",
         tmp_path / "src.bin",
-        part_size=256 * KiB,
+        config=TransferConfig(part_size=256 * KiB),
         checkpoint_store=store,
     ).run()
     assert store.load() is None
@@ -134,7 +134,11 @@ def test_file_checkpoint_is_removed_after_success(oss_server: LocalOssServer, tm
 def test_empty_file_becomes_an_empty_object(oss_server: LocalOssServer, tmp_path: Path) -> None:
     (tmp_path / "empty.bin").write_bytes(b"")
     result = ResumableUploader(
-        make_client(oss_server), BUCKET, "empty.bin", tmp_path / "empty.bin", multipart_threshold=0
+        make_client(oss_server),
+        BUCKET,
+        "empty.bin",
+        tmp_path / "empty.bin",
+        config=TransferConfig(multipart_threshold=0),
     ).run()
     assert oss_server.object_bytes(BUCKET, "empty.bin") == b""
     assert (result.size, result.upload_id, result.parts_sent, result.crc64) == (0, None, 1, 0)
@@ -151,7 +155,7 @@ def test_small_file_goes_up_in_one_put_object(oss_server: LocalOssServer, tmp_pa
         BUCKET,
         "small.bin",
         tmp_path / "small.bin",
-        part_size=100 * KiB,
+        config=TransferConfig(part_size=100 * KiB),
         checkpoint_store=store,
         object_options=ObjectOptions(content_type="text/plain"),
     ).run()
@@ -171,8 +175,7 @@ def test_file_at_the_threshold_uses_multipart(oss_server: LocalOssServer, tmp_pa
         BUCKET,
         "f.bin",
         tmp_path / "f.bin",
-        part_size=100 * KiB,
-        multipart_threshold=200 * KiB,
+        config=TransferConfig(part_size=100 * KiB, multipart_threshold=200 * KiB),
     ).run()
     assert result.parts_total == 2
     assert oss_server.object_bytes(BUCKET, "f.bin") == data
@@ -182,7 +185,11 @@ def test_bad_crc_on_one_part_is_sent_again(oss_server: LocalOssServer, tmp_path:
     data = make_file(tmp_path / "f.bin", MiB)
     oss_server.add_fault("UploadPart", "bad_crc", part_number=3)
     result = ResumableUploader(
-        make_client(oss_server), BUCKET, "crc.bin", tmp_path / "f.bin", part_size=256 * KiB, parallelism=2
+        make_client(oss_server),
+        BUCKET,
+        "crc.bin",
+        tmp_path / "f.bin",
+        config=TransferConfig(part_size=256 * KiB, parallelism=2),
     ).run()
     assert oss_server.object_bytes(BUCKET, "crc.bin") == data
     assert result.crc64 == crc64.crc64(data)
@@ -198,8 +205,7 @@ def test_bad_crc_twice_raises_and_completes_nothing(oss_server: LocalOssServer, 
         BUCKET,
         "crc2.bin",
         tmp_path / "f.bin",
-        part_size=256 * KiB,
-        parallelism=2,
+        config=TransferConfig(part_size=256 * KiB, parallelism=2),
         checkpoint_store=store,
     )
     with pytest.raises(CrcMismatchError, match=r"Part 2 of upload ID .* twice") as info:
@@ -224,7 +230,7 @@ def test_bad_crc_on_complete_is_never_a_silent_success(oss_server: LocalOssServe
             BUCKET,
             "c.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
+            config=TransferConfig(part_size=256 * KiB),
             checkpoint_store=store,
         )
 
@@ -254,8 +260,7 @@ def test_file_changed_during_upload_is_never_completed(oss_server: LocalOssServe
             BUCKET,
             "moving.bin",
             path,
-            part_size=256 * KiB,
-            parallelism=2,
+            config=TransferConfig(part_size=256 * KiB, parallelism=2),
             checkpoint_store=store,
             progress_callback=rewrite,
         ).run()
@@ -268,7 +273,12 @@ def test_file_changed_during_upload_is_never_completed(oss_server: LocalOssServe
     # the next try sees the changed file, aborts the stale upload and starts clean
     stale_id = store.load().upload_id  # type: ignore[union-attr]
     result = ResumableUploader(
-        make_client(oss_server), BUCKET, "moving.bin", path, part_size=256 * KiB, checkpoint_store=store
+        make_client(oss_server),
+        BUCKET,
+        "moving.bin",
+        path,
+        config=TransferConfig(part_size=256 * KiB),
+        checkpoint_store=store,
     ).run()
     assert oss_server.object_bytes(BUCKET, "moving.bin") == path.read_bytes()
     assert result.upload_id != stale_id and not result.resumed
@@ -292,8 +302,7 @@ def test_file_that_shrinks_during_upload_is_never_completed(
             BUCKET,
             "shrink.bin",
             path,
-            part_size=256 * KiB,
-            parallelism=1,
+            config=TransferConfig(part_size=256 * KiB, parallelism=1),
             checkpoint_store=MemoryCheckpointStore(),
             progress_callback=shrink,
         ).run()
@@ -308,12 +317,24 @@ def test_replace_false_refuses_an_existing_object_before_uploading(
     client.put_object(BUCKET, "exists.bin", b"old")
     with pytest.raises(ObjectExistsError, match="already exists and replace=False"):
         ResumableUploader(
-            client, BUCKET, "exists.bin", tmp_path / "f.bin", part_size=256 * KiB, replace=False
+            client,
+            BUCKET,
+            "exists.bin",
+            tmp_path / "f.bin",
+            config=TransferConfig(part_size=256 * KiB),
+            replace=False,
         ).run()
     assert entries(oss_server.request_log(), "InitiateMultipartUpload") == []
     assert oss_server.object_bytes(BUCKET, "exists.bin") == b"old"
     # a new key is fine with replace=False
-    ResumableUploader(client, BUCKET, "new.bin", tmp_path / "f.bin", part_size=256 * KiB, replace=False).run()
+    ResumableUploader(
+        client,
+        BUCKET,
+        "new.bin",
+        tmp_path / "f.bin",
+        config=TransferConfig(part_size=256 * KiB),
+        replace=False,
+    ).run()
 
 
 def test_replace_false_loses_the_race_to_a_writer_during_the_upload(
@@ -334,8 +355,7 @@ def test_replace_false_loses_the_race_to_a_writer_during_the_upload(
             BUCKET,
             "race.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
-            parallelism=1,
+            config=TransferConfig(part_size=256 * KiB, parallelism=1),
             replace=False,
             checkpoint_store=store,
             progress_callback=intruder,
@@ -362,8 +382,7 @@ def test_replace_false_accepts_a_writer_that_stored_this_very_file(
         BUCKET,
         "twin.bin",
         tmp_path / "f.bin",
-        part_size=256 * KiB,
-        parallelism=1,
+        config=TransferConfig(part_size=256 * KiB, parallelism=1),
         replace=False,
         checkpoint_store=MemoryCheckpointStore(),
         progress_callback=twin,
@@ -379,7 +398,7 @@ def test_replace_false_single_put_is_atomic(oss_server: LocalOssServer, tmp_path
     uploader = ResumableUploader(client, BUCKET, "small.bin", tmp_path / "small.bin", replace=False)
     client.put_object(BUCKET, "small.bin", b"theirs")
     # the early HEAD check ran before that write: skip it, as if the write came just after it
-    uploader._enforce_no_replace = lambda *args: None  # type: ignore[method-assign]
+    uploader.recovery.enforce_no_replace = lambda *args: None  # type: ignore[method-assign]
     with pytest.raises(ObjectExistsError, match="refused to overwrite"):
         uploader.run()
     assert oss_server.object_bytes(BUCKET, "small.bin") == b"theirs"
@@ -402,8 +421,7 @@ def test_part_error_fails_fast_with_context_and_keeps_the_upload(
             BUCKET,
             "fail.bin",
             path,
-            part_size=256 * KiB,
-            parallelism=2,
+            config=TransferConfig(part_size=256 * KiB, parallelism=2),
             checkpoint_store=store,
         ).run()
     upload_id = store.load().upload_id  # type: ignore[union-attr]
@@ -426,8 +444,7 @@ def test_abort_on_failure_aborts_and_drops_the_checkpoint(oss_server: LocalOssSe
             BUCKET,
             "fail.bin",
             path,
-            part_size=256 * KiB,
-            parallelism=2,
+            config=TransferConfig(part_size=256 * KiB, parallelism=2),
             checkpoint_store=store,
             abort_on_failure=True,
         ).run()
@@ -441,7 +458,9 @@ def test_without_a_checkpoint_store_a_failed_upload_is_aborted(
 ) -> None:
     path, _ = part_failure_setup(oss_server, tmp_path)
     with pytest.raises(PartUploadError):
-        ResumableUploader(make_client(oss_server), BUCKET, "fail.bin", path, part_size=256 * KiB).run()
+        ResumableUploader(
+            make_client(oss_server), BUCKET, "fail.bin", path, config=TransferConfig(part_size=256 * KiB)
+        ).run()
     assert oss_server.list_uploads(BUCKET) == []
 
 
@@ -456,8 +475,7 @@ def test_connection_errors_after_client_retries_keep_their_cause(
             BUCKET,
             "reset.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
-            parallelism=1,
+            config=TransferConfig(part_size=256 * KiB, parallelism=1),
             checkpoint_store=MemoryCheckpointStore(),
         ).run()
     assert isinstance(info.value.__cause__, OssConnectionError)
@@ -478,7 +496,7 @@ def test_failed_checkpoint_save_aborts_the_new_upload(oss_server: LocalOssServer
             BUCKET,
             "k.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
+            config=TransferConfig(part_size=256 * KiB),
             checkpoint_store=FullDiskStore(),
         ).run()
     assert info.value.errno == errno.ENOSPC
@@ -501,7 +519,7 @@ def test_unreadable_checkpoint_location_fails_before_uploading(
             BUCKET,
             "k.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
+            config=TransferConfig(part_size=256 * KiB),
             checkpoint_store=store,
         ).run()
     assert oss_server.request_log() == []
@@ -519,7 +537,7 @@ def test_secrets_never_reach_logs_checkpoints_or_errors(
             BUCKET,
             "s.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
+            config=TransferConfig(part_size=256 * KiB),
             checkpoint_store=store,
         ).run()
     secret = oss_server.access_key_secret
@@ -548,7 +566,7 @@ def test_missing_source_file_is_a_clear_error(oss_server: LocalOssServer, tmp_pa
 )
 def test_invalid_arguments(oss_server: LocalOssServer, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        ResumableUploader(make_client(oss_server), BUCKET, "k", "/x", **kwargs)
+        ResumableUploader(make_client(oss_server), BUCKET, "k", "/x", config=TransferConfig(**kwargs))
 
 
 def test_pool_size_helper_and_warning(oss_server: LocalOssServer, caplog: pytest.LogCaptureFixture) -> None:
@@ -558,7 +576,9 @@ def test_pool_size_helper_and_warning(oss_server: LocalOssServer, caplog: pytest
     assert client_config_for_upload(config, 8).pool_size == recommended_pool_size(8) == 9
     assert client_config_for_upload(config, 1) is config
     with caplog.at_level(logging.WARNING):
-        ResumableUploader(make_client(oss_server, pool_size=2), BUCKET, "k", "/x", parallelism=8)
+        ResumableUploader(
+            make_client(oss_server, pool_size=2), BUCKET, "k", "/x", config=TransferConfig(parallelism=8)
+        )
     assert "pool_size (2) is below the upload parallelism (8)" in caplog.text
 
 
@@ -569,7 +589,12 @@ def test_progress_is_logged_at_a_bounded_cadence(
     logger = logging.getLogger("test.upload.cadence")
     with caplog.at_level(logging.INFO, logger=logger.name):
         ResumableUploader(
-            make_client(oss_server), BUCKET, "p.bin", tmp_path / "f.bin", part_size=100 * KiB, logger=logger
+            make_client(oss_server),
+            BUCKET,
+            "p.bin",
+            tmp_path / "f.bin",
+            config=TransferConfig(part_size=100 * KiB),
+            logger=logger,
         ).run()
     progress_lines = [
         r for r in caplog.records if r.name == logger.name and r.getMessage().startswith("Upload oss://")
@@ -580,7 +605,11 @@ def test_progress_is_logged_at_a_bounded_cadence(
 def test_parts_stored_match_the_plan(oss_server: LocalOssServer, tmp_path: Path) -> None:
     data = make_file(tmp_path / "f.bin", 1_000_000)
     ResumableUploader(
-        make_client(oss_server), BUCKET, "plan.bin", tmp_path / "f.bin", part_size=300 * KiB, parallelism=4
+        make_client(oss_server),
+        BUCKET,
+        "plan.bin",
+        tmp_path / "f.bin",
+        config=TransferConfig(part_size=300 * KiB, parallelism=4),
     ).run()
     log = oss_server.request_log()
     assert parts_stored(log) == {1, 2, 3, 4}
@@ -605,8 +634,7 @@ def test_interruption_never_aborts_even_with_abort_on_failure(
             BUCKET,
             "int.bin",
             tmp_path / "f.bin",
-            part_size=256 * KiB,
-            parallelism=2,
+            config=TransferConfig(part_size=256 * KiB, parallelism=2),
             checkpoint_store=store,
             abort_on_failure=True,
             progress_callback=interrupt,
@@ -621,7 +649,7 @@ def test_interruption_never_aborts_even_with_abort_on_failure(
         BUCKET,
         "int.bin",
         tmp_path / "f.bin",
-        part_size=256 * KiB,
+        config=TransferConfig(part_size=256 * KiB),
         checkpoint_store=store,
     ).run()
     assert result.upload_id == checkpoint.upload_id and result.parts_reused >= 2
@@ -645,8 +673,7 @@ def test_file_replaced_by_another_file_during_upload(oss_server: LocalOssServer,
             BUCKET,
             "swap.bin",
             path,
-            part_size=256 * KiB,
-            parallelism=2,
+            config=TransferConfig(part_size=256 * KiB, parallelism=2),
             checkpoint_store=MemoryCheckpointStore(),
             progress_callback=replace_file,
         ).run()

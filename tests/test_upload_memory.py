@@ -15,7 +15,12 @@ import pytest
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader, recommended_pool_size
+from airflow_provider_oss.upload import (
+    MemoryCheckpointStore,
+    ResumableUploader,
+    TransferConfig,
+    recommended_pool_size,
+)
 from tests.upload_support import BUCKET, MiB, make_client, parts_stored
 
 
@@ -52,8 +57,7 @@ def test_peak_memory_is_about_parallelism_times_part_size(
         BUCKET,
         "memory/big.bin",
         path,
-        part_size=part_size,
-        parallelism=parallelism,
+        config=TransferConfig(part_size=part_size, parallelism=parallelism),
         checkpoint_store=MemoryCheckpointStore(),
     )
     gc.collect()

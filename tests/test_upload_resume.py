@@ -30,10 +30,11 @@ from airflow_provider_oss.upload import (
     PartUploadError,
     ResumableUploader,
     SourceFingerprint,
+    TransferConfig,
     UploadResult,
     plan_parts,
 )
-from airflow_provider_oss.upload.engine import options_digest
+from airflow_provider_oss.upload.recovery import options_digest
 from tests.upload_support import (
     BUCKET,
     KiB,
@@ -57,8 +58,17 @@ def uploader(
     kwargs.setdefault("part_size", PART)
     kwargs.setdefault("parallelism", 2)
     client_kwargs = kwargs.pop("client_kwargs", {})
+    tunables = {
+        name: kwargs.pop(name) for name in list(kwargs) if name in TransferConfig.__dataclass_fields__
+    }
     return ResumableUploader(
-        make_client(server, **client_kwargs), BUCKET, key, path, checkpoint_store=store, **kwargs
+        make_client(server, **client_kwargs),
+        BUCKET,
+        key,
+        path,
+        config=TransferConfig(**tunables),
+        checkpoint_store=store,
+        **kwargs,
     )
 
 
@@ -119,7 +129,7 @@ KILL_SCRIPT = textwrap.dedent(
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.credentials import Credentials
     from airflow_provider_oss.core.client_config import ClientConfig
-    from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader
+    from airflow_provider_oss.upload import FileCheckpointStore, ResumableUploader, TransferConfig
 
     logging.basicConfig(level=logging.INFO)
     endpoint, region, access_key_id, source, checkpoint_dir, key = sys.argv[1:7]
@@ -128,7 +138,7 @@ KILL_SCRIPT = textwrap.dedent(
     store = FileCheckpointStore(checkpoint_dir, "test-bucket", key, source)
     ResumableUploader(
         OssClient(credentials, config), "test-bucket", key, source,
-        part_size=1024 * 1024, parallelism=2, checkpoint_store=store,
+        config=TransferConfig(part_size=1024 * 1024, parallelism=2), checkpoint_store=store,
     ).run()
     print("UPLOAD FINISHED")
     """
@@ -177,7 +187,12 @@ def test_sigkill_mid_upload_then_resume_sends_only_missing_parts(
     assert checkpoint.confirmed_parts.items() <= in_oss.items()
     mark = last_seq(oss_server)
     result = ResumableUploader(
-        make_client(oss_server), BUCKET, key, path, part_size=MiB, parallelism=4, checkpoint_store=store
+        make_client(oss_server),
+        BUCKET,
+        key,
+        path,
+        config=TransferConfig(part_size=MiB, parallelism=4),
+        checkpoint_store=store,
     ).run()
 
     log = oss_server.request_log()

@@ -11,12 +11,29 @@ from airflow_provider_oss.core.crc64 import parse_crc
 from airflow_provider_oss.core.errors import OssClientError
 from airflow_provider_oss.core.xmlutil import parse_http_time
 
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+# OSS's limits and vocabularies: the one definition every layer (client, engine, operators) uses.
+#: The storage classes OSS accepts in ``x-oss-storage-class``.
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
+#: The object ACLs OSS accepts in ``x-oss-object-acl``.
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
+#: The server-side encryption algorithms OSS accepts in ``x-oss-server-side-encryption``.
 SSE_ALGORITHMS = ("AES256", "KMS", "SM4")
 #: OSS's bounds of ``x-oss-traffic-limit`` in bit/s (100 KB/s to 100 MB/s).
 MIN_TRAFFIC_LIMIT = 819200
 MAX_TRAFFIC_LIMIT = 838860800
+#: OSS's smallest part (every part but the last must be at least this big).
+MIN_PART_SIZE = 100 * KiB
+#: OSS's largest part.
+MAX_PART_SIZE = 5 * GiB
+#: OSS's largest part number.
+MAX_PARTS = 10_000
+#: The largest single PutObject OSS accepts.
+MAX_PUT_OBJECT_SIZE = 5 * GiB
 
 _META_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -91,13 +108,14 @@ class ObjectOptions:
     def __post_init__(self) -> None:
         if self.storage_class is not None and self.storage_class not in STORAGE_CLASSES:
             raise OssClientError(
-                f"Invalid storage_class {self.storage_class!r}: use one of {', '.join(STORAGE_CLASSES)}."
+                f"Invalid storage_class {self.storage_class!r}: storage_class must be one of "
+                f"{', '.join(STORAGE_CLASSES)}."
             )
         if self.acl is not None and self.acl not in OBJECT_ACLS:
-            raise OssClientError(f"Invalid acl {self.acl!r}: use one of {', '.join(OBJECT_ACLS)}.")
+            raise OssClientError(f"Invalid acl {self.acl!r}: acl must be one of {', '.join(OBJECT_ACLS)}.")
         if self.server_side_encryption is not None and self.server_side_encryption not in SSE_ALGORITHMS:
             raise OssClientError(
-                f"Invalid server_side_encryption {self.server_side_encryption!r}: use one of "
+                f"Invalid server_side_encryption {self.server_side_encryption!r}: server_side_encryption must be one of "
                 f"{', '.join(SSE_ALGORITHMS)}."
             )
         if self.sse_kms_key_id and self.server_side_encryption != "KMS":

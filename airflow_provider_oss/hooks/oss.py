@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.errors import OssClientError, OssError
 from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions, PutObjectResult
+from airflow_provider_oss.upload.config import TransferConfig
+from airflow_provider_oss.upload.engine import ResumableUploader
+from airflow_provider_oss.upload.progress import ProgressEvent
+from airflow_provider_oss.upload.result import UploadResult
+from airflow_provider_oss.upload.stores import CheckpointStore
 from airflow_provider_oss.version_compat import BaseHook, mask_secret
 
 log = logging.getLogger(__name__)
+
+#: Builds a checkpoint store that needs the hook's client: ``(client, bucket) -> store``.
+StoreFactory = Callable[[OssClient, str], CheckpointStore]
 
 #: Connection extras understood by the hook, with the type each is coerced to.
 _EXTRA_TYPES: dict[str, type] = {
@@ -293,3 +302,67 @@ class OssHook(BaseHook):
         The URL carries a signature: treat it as a secret and never log it.
         """
         return self.get_client().presign_url(method, self.resolve_bucket(bucket_name), key, expires=expires)
+
+    # Transfers (the hook owns the client, its pool size and the engine; operators only map arguments).
+
+    def upload_file(
+        self,
+        filename: str | os.PathLike[str],
+        key: str,
+        bucket_name: str | None = None,
+        *,
+        config: TransferConfig | None = None,
+        options: ObjectOptions | None = None,
+        replace: bool = True,
+        checkpoint_store: CheckpointStore | StoreFactory | None = None,
+        abort_on_failure: bool = False,
+        progress_callback: Callable[[ProgressEvent], None] | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> UploadResult:
+        """
+        Upload a local file to ``oss://bucket/key`` in parallel parts, CRC-64 checked, resumable
+        (in the spirit of ``S3Hook.load_file``). The client gets a pool big enough for
+        ``config.parallelism``.
+
+        :param filename: the local file.
+        :param key: the object key.
+        :param bucket_name: the bucket (default: the connection's ``bucket`` extra).
+        :param config: part size, parallelism, threshold, bandwidth... (default :class:`TransferConfig`).
+        :param options: the object's headers (type, metadata, storage class, ACL, encryption).
+        :param replace: when False, never overwrite an existing object (checked first, and atomically
+            at completion).
+        :param checkpoint_store: where the checkpoint lives, or a callable ``(client, bucket) -> store``
+            for a store that needs the client (such as discovery); None: not resumable.
+        :param abort_on_failure: abort the multipart upload when this run fails (the final try).
+        :param progress_callback: called with a :class:`ProgressEvent` after every part.
+        :param logger: where the engine logs (default: this hook's logger).
+        :return: what was uploaded, sent and reused.
+        """
+        transfer = config if config is not None else TransferConfig()
+        bucket = self.resolve_bucket(bucket_name)
+        client = self.get_client(pool_size=transfer.pool_size)
+        store = checkpoint_store(client, bucket) if callable(checkpoint_store) else checkpoint_store
+        log_to = logger if logger is not None else cast("logging.Logger", self.log)
+        log_to.info(
+            "Uploading %s to oss://%s/%s (part_size=%d, parallelism=%d, checkpoint: %s)",
+            os.fspath(filename),
+            bucket,
+            key,
+            transfer.part_size,
+            transfer.parallelism,
+            store.describe() if store is not None else "none",
+        )
+        uploader = ResumableUploader(
+            client,
+            bucket,
+            key,
+            filename,
+            config=transfer,
+            checkpoint_store=store,
+            object_options=options,
+            replace=replace,
+            abort_on_failure=abort_on_failure,
+            progress_callback=progress_callback,
+            logger=log_to,
+        )
+        return uploader.run()

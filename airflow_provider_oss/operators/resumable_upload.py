@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.upload.checkpoint import (
-    CheckpointStore,
-    FileCheckpointStore,
-    KeyValueCheckpointStore,
-)
-from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
-from airflow_provider_oss.upload.engine import ResumableUploader, recommended_pool_size
-from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MIN_PART_SIZE
-from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
+from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, choose_checkpoint_store
+from airflow_provider_oss.upload.config import TransferConfig
+from airflow_provider_oss.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-CHECKPOINT_MODES = ("auto", "state_store", "file", "discover")
-STATE_STORE_KEY = "oss_resumable_upload"
-STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
-ACLS = ("default", "private", "public-read", "public-read-write")
-MAX_PARALLELISM = 64
+    from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.upload.stores import CheckpointStore
+
+_T = TypeVar("_T")
 
 
 class ResumableUploadOperator(BaseOperator):
@@ -54,7 +45,8 @@ class ResumableUploadOperator(BaseOperator):
         ``"discover"``: keep nothing and find the upload to continue by asking OSS
         (ListMultipartUploads + ListParts), for Airflow 3.0-3.2 without a shared volume.
     :param checkpoint_dir: directory for file checkpoints, on a volume shared by the workers (templated).
-    :param multipart_threshold: files smaller than this go up in one PutObject (default: ``part_size``).
+    :param multipart_threshold: files smaller than this go up in one PutObject (default: ``part_size``;
+        at most 5 GiB, the largest PutObject).
     :param content_type: the object's Content-Type.
     :param metadata: user metadata, sent as ``x-oss-meta-*`` headers.
     :param storage_class: ``Standard``, ``IA``, ``Archive``, ``ColdArchive`` or ``DeepColdArchive``.
@@ -64,7 +56,10 @@ class ResumableUploadOperator(BaseOperator):
     :param cache_control: the object's Cache-Control.
     :param content_disposition: the object's Content-Disposition.
     :param content_encoding: the object's Content-Encoding.
-    :param traffic_limit: per-request bandwidth cap in bit/s (``x-oss-traffic-limit``).
+    :param traffic_limit: per-request bandwidth cap in bit/s (``x-oss-traffic-limit``), 819200
+        (100 KB/s) to 838860800 (100 MB/s).
+
+    Every argument is checked when the DAG is parsed; the templated ones again after rendering.
     :param replace: when False, fail before uploading if the key already exists; an object that
         someone else writes during the upload is never replaced either (OSS enforces it atomically
         at completion with ``x-oss-forbid-overwrite``).
@@ -72,7 +67,7 @@ class ResumableUploadOperator(BaseOperator):
         parts stop costing storage. Default False: the parts are kept (so a manual re-run can still
         resume) and the log says how to abort them or which lifecycle rule removes them.
     :param verify_reused_parts: when True, a retry reads and CRC-checks every part an earlier try
-        stored. By default it trusts a part whose CRC-64 in OSS equals the one the checkpoint
+        stored. By default it reuses, unread, a part whose CRC-64 in OSS equals the one the checkpoint
         confirmed when it was sent (the file's size, modification time and sampled bytes having
         matched), so resuming a 1 TB upload at 90% does not re-read 900 GB. Set it for files that
         something may rewrite in place while keeping their size and modification time.
@@ -113,11 +108,8 @@ class ResumableUploadOperator(BaseOperator):
         self.bucket = bucket
         self.key = key
         self.oss_conn_id = oss_conn_id
-        self.part_size = part_size
-        self.parallelism = parallelism
         self.checkpoint = checkpoint
         self.checkpoint_dir = checkpoint_dir
-        self.multipart_threshold = multipart_threshold
         self.content_type = content_type
         self.metadata = metadata
         self.storage_class = storage_class
@@ -127,51 +119,65 @@ class ResumableUploadOperator(BaseOperator):
         self.cache_control = cache_control
         self.content_disposition = content_disposition
         self.content_encoding = content_encoding
-        self.traffic_limit = traffic_limit
         self.replace = replace
         self.abort_on_final_failure = abort_on_final_failure
-        self.verify_reused_parts = verify_reused_parts
-        self._validate_arguments()
+        # Not templated: built and checked once, when the DAG is parsed.
+        self.transfer_config = self._checked(
+            lambda: TransferConfig(
+                part_size=part_size,
+                parallelism=parallelism,
+                multipart_threshold=multipart_threshold,
+                traffic_limit=traffic_limit,
+                verify_reused_parts=verify_reused_parts,
+            )
+        )
+        self._check_arguments(rendered=False)
 
-    def _validate_arguments(self) -> None:
-        prefix = f"ResumableUploadOperator(task_id={self.task_id!r}):"
-        if not isinstance(self.part_size, int) or not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
-            raise ValueError(
-                f"{prefix} part_size must be an int from {MIN_PART_SIZE} (100 KiB) to {MAX_PART_SIZE} (5 GiB) "
-                f"bytes; got {self.part_size!r}."
-            )
-        if not isinstance(self.parallelism, int) or not 1 <= self.parallelism <= MAX_PARALLELISM:
-            raise ValueError(
-                f"{prefix} parallelism must be an int from 1 to {MAX_PARALLELISM}; got {self.parallelism!r}."
-            )
-        if self.checkpoint not in CHECKPOINT_MODES:
-            raise ValueError(
-                f"{prefix} checkpoint must be one of {CHECKPOINT_MODES}; got {self.checkpoint!r}."
-            )
-        if self.checkpoint == "file" and not self.checkpoint_dir:
-            raise ValueError(
-                f"{prefix} checkpoint='file' needs checkpoint_dir (a directory shared by the workers)."
-            )
-        if self.storage_class is not None and self.storage_class not in STORAGE_CLASSES:
-            raise ValueError(
-                f"{prefix} storage_class must be one of {STORAGE_CLASSES}; got {self.storage_class!r}."
-            )
-        if self.acl is not None and self.acl not in ACLS:
-            raise ValueError(f"{prefix} acl must be one of {ACLS}; got {self.acl!r}.")
-        if self.multipart_threshold is not None and (
-            not isinstance(self.multipart_threshold, int) or self.multipart_threshold < 0
-        ):
-            raise ValueError(
-                f"{prefix} multipart_threshold must be a non-negative int; got {self.multipart_threshold!r}."
-            )
-        if not self.key and not isinstance(self.key, str):
-            raise ValueError(f"{prefix} key is required.")
+    def _checked(self, build: Callable[[], _T]) -> _T:
+        """``build()``, with a ValueError naming this task."""
+        try:
+            return build()
+        except ValueError as err:  # OssClientError and TransferConfigError are ValueErrors
+            raise ValueError(f"ResumableUploadOperator(task_id={self.task_id!r}): {err}") from None
 
-    def object_options(self) -> ObjectOptions:
-        """The object headers (type, metadata, storage class, ACL, encryption) as an :class:`ObjectOptions`."""
+    def _check_arguments(self, *, rendered: bool) -> None:
+        """
+        Check the arguments a user can get wrong, at DAG parse time and again after rendering (the
+        templated ``filename``, ``bucket``, ``key``, ``checkpoint_dir`` and ``metadata``).
+
+        :param rendered: True in ``execute``: templates have been rendered, so empty values are final.
+        """
+
+        def check() -> None:
+            for name in ("filename", "key"):
+                value = getattr(self, name)
+                if not isinstance(value, str) or not value.strip():
+                    state = "rendered to" if rendered else "is"
+                    raise ValueError(
+                        f"{name} must be a non-empty string; it {state} {value!r}. Give the "
+                        f"{'local file to upload' if name == 'filename' else 'destination object key'}."
+                    )
+            if self.bucket is not None and not isinstance(self.bucket, str):
+                raise ValueError(f"bucket must be a string or None; got {self.bucket!r}.")
+            check_checkpoint_mode(self.checkpoint, self.checkpoint_dir)
+            if rendered or isinstance(self.metadata, (dict, type(None))):
+                self.object_options()
+            else:  # a template of the whole dict: its keys are checked after rendering
+                self.object_options(with_metadata=False)
+
+        self._checked(check)
+
+    def object_options(self, *, with_metadata: bool = True) -> ObjectOptions:
+        """
+        The object headers (type, metadata, storage class, ACL, encryption) as an :class:`ObjectOptions`.
+
+        :param with_metadata: False to leave out ``metadata`` (a template not rendered yet).
+        """
+        if with_metadata and self.metadata is not None and not isinstance(self.metadata, dict):
+            raise ValueError(f"metadata must be a dict of str to str; got {self.metadata!r}.")
         return ObjectOptions(
             content_type=self.content_type,
-            metadata=dict(self.metadata or {}),
+            metadata=dict(self.metadata or {}) if with_metadata else {},
             storage_class=self.storage_class,
             acl=self.acl,
             server_side_encryption=self.server_side_encryption,
@@ -183,67 +189,32 @@ class ResumableUploadOperator(BaseOperator):
 
     def checkpoint_store(self, context: Context, bucket: str, client: OssClient) -> CheckpointStore:
         """Pick the checkpoint store for this try from ``checkpoint`` and what Airflow offers."""
-        state_store = context.get("task_state_store")
-        mode = self.checkpoint
-        if mode == "auto":
-            if state_store is not None:
-                mode = "state_store"
-            elif self.checkpoint_dir:
-                mode = "file"
-            else:
-                mode = "discover"
-                self.log.info(
-                    "No task_state_store (Airflow < 3.3) and no checkpoint_dir: a retry will find this upload "
-                    "through OSS's list of in-progress uploads of the key."
-                )
-        if mode == "discover":
-            return UploadDiscoveryStore(client, bucket, self.key, self.filename, self.part_size)
-        if mode == "state_store":
-            if state_store is None:
-                raise ValueError(
-                    "checkpoint='state_store' needs Airflow 3.3+ (context['task_state_store']); this Airflow has "
-                    "none. Use checkpoint='file' with checkpoint_dir on a volume shared by the workers."
-                )
-            set_kwargs = {"retention": NEVER_EXPIRE} if NEVER_EXPIRE is not None else {}
-            return KeyValueCheckpointStore(state_store, key=STATE_STORE_KEY, set_kwargs=set_kwargs)
-        if not self.checkpoint_dir:  # checked at construction; a template can still render it empty
-            raise ValueError(
-                "checkpoint='file' but checkpoint_dir rendered empty: give a directory shared by the workers."
-            )
-        return FileCheckpointStore(self.checkpoint_dir, bucket, self.key, os.path.abspath(self.filename))
+        return choose_checkpoint_store(
+            cast("dict[str, Any]", context),
+            mode=self.checkpoint,
+            checkpoint_dir=self.checkpoint_dir,
+            client=client,
+            bucket=bucket,
+            key=self.key,
+            filename=self.filename,
+            part_size=self.transfer_config.part_size,
+            logger=cast("logging.Logger", self.log),
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = OssHook(self.oss_conn_id)
-        bucket = hook.resolve_bucket(self.bucket)
-        client = hook.get_client(pool_size=recommended_pool_size(self.parallelism))
-        store = self.checkpoint_store(context, bucket, client)
+        self._check_arguments(rendered=True)
         ti = context.get("ti")
         final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
-        self.log.info(
-            "Uploading %s to oss://%s/%s (part_size=%d, parallelism=%d, checkpoint: %s, try %s)",
+        self.log.info("Try %s of the upload of %s.", getattr(ti, "try_number", "?"), self.filename)
+        result = OssHook(self.oss_conn_id).upload_file(
             self.filename,
-            bucket,
             self.key,
-            self.part_size,
-            self.parallelism,
-            store.describe(),
-            getattr(ti, "try_number", "?"),
-        )
-        uploader = ResumableUploader(
-            client,
-            bucket,
-            self.key,
-            self.filename,
-            part_size=self.part_size,
-            parallelism=self.parallelism,
-            checkpoint_store=store,
-            object_options=self.object_options(),
-            multipart_threshold=self.multipart_threshold,
+            self.bucket,
+            config=self.transfer_config,
+            options=self.object_options(),
             replace=self.replace,
+            checkpoint_store=lambda client, bucket: self.checkpoint_store(context, bucket, client),
             abort_on_failure=self.abort_on_final_failure and final_try,
             logger=cast("logging.Logger", self.log),
-            traffic_limit=self.traffic_limit,
-            verify_reused_parts=self.verify_reused_parts,
         )
-        result = uploader.run()
         return result.to_dict()

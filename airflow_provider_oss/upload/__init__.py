@@ -8,18 +8,15 @@ and sends only the parts OSS does not already hold.
 
 from __future__ import annotations
 
-from airflow_provider_oss.upload.checkpoint import (
-    Checkpoint,
-    CheckpointStore,
-    FileCheckpointStore,
-    KeyValueCheckpointStore,
-    MemoryCheckpointStore,
-)
-from airflow_provider_oss.upload.engine import (
-    ResumableUploader,
+from airflow_provider_oss.upload.api import UploadAPI
+from airflow_provider_oss.upload.checkpoint import Checkpoint
+from airflow_provider_oss.upload.config import (
+    TransferConfig,
+    TransferConfigError,
     client_config_for_upload,
     recommended_pool_size,
 )
+from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -42,6 +39,12 @@ from airflow_provider_oss.upload.plan import (
 )
 from airflow_provider_oss.upload.progress import ProgressEvent
 from airflow_provider_oss.upload.result import UploadResult
+from airflow_provider_oss.upload.stores import (
+    CheckpointStore,
+    FileCheckpointStore,
+    KeyValueCheckpointStore,
+    MemoryCheckpointStore,
+)
 
 __all__ = [
     "DEFAULT_PART_SIZE",
@@ -64,6 +67,9 @@ __all__ = [
     "SourceChangedError",
     "SourceFileError",
     "SourceFingerprint",
+    "TransferConfig",
+    "TransferConfigError",
+    "UploadAPI",
     "UploadError",
     "UploadGoneError",
     "UploadResult",

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_oss.upload.checkpoint import Checkpoint
+from airflow_provider_oss.upload.config import DEFAULT_SAVE_INTERVAL
 
-#: Seconds between saves at most, unless a batch is waiting.
-DEFAULT_SAVE_INTERVAL = 2.0
 #: A save also happens once this share of the plan's parts has been confirmed since the last one.
 BATCH_SHARE = 1 / 32
 

@@ -17,8 +17,8 @@ import os
 from dataclasses import replace
 from datetime import timezone
 
-from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.models import MultipartUploadInfo
+from airflow_provider_oss.upload.api import UploadAPI
 from airflow_provider_oss.upload.checkpoint import Checkpoint
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.plan import plan_parts
@@ -37,10 +37,10 @@ class UploadDiscoveryStore:
     :param part_size: the requested part size (the plan grows it the same way on every try).
     """
 
-    #: The engine reads this: there is no record to re-read or delete after the upload completes.
+    #: Nothing is stored: there is no record to update, re-read or delete after the upload completes.
     keeps_record = False
 
-    def __init__(self, client: OssClient, bucket: str, key: str, filename: str, part_size: int) -> None:
+    def __init__(self, client: UploadAPI, bucket: str, key: str, filename: str, part_size: int) -> None:
         self.client = client
         self.bucket = bucket
         self.key = key

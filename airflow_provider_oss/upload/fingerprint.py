@@ -57,6 +57,25 @@ def _sample_hash(fd: int, size: int) -> str:
     return digest.hexdigest()
 
 
+def _not_regular(path: str | os.PathLike[str], mode: int) -> SourceFileError:
+    return SourceFileError(
+        f"The source {os.fspath(path)!r} is not a regular file ({_file_kind(mode)}): give the path of a "
+        "file whose size is known (copy a stream to a file first)."
+    )
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 @dataclass(frozen=True)
 class SourceFingerprint:
     """
@@ -80,7 +99,12 @@ class SourceFingerprint:
         :raises SourceFileError: when it is missing, not a regular file, or unreadable.
         """
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            # The type first: opening a FIFO would wait for a writer forever, a socket cannot be
+            # opened at all. O_NONBLOCK covers a path swapped meanwhile (fstat below checks again).
+            kind = os.stat(path).st_mode
+            if not stat.S_ISREG(kind):
+                raise _not_regular(path, kind)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             raise SourceFileError(f"The source file {os.fspath(path)!r} does not exist.") from None
         except OSError as err:
@@ -90,7 +114,7 @@ class SourceFingerprint:
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise SourceFileError(f"The source {os.fspath(path)!r} is not a regular file.")
+                raise _not_regular(path, info.st_mode)
             sample = _sample_hash(fd, info.st_size)
         finally:
             os.close(fd)

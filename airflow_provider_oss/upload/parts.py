@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,8 +28,8 @@ from airflow_provider_oss.upload.progress import ProgressTracker
 from airflow_provider_oss.upload.reader import BufferPool, PartReader
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.models import PartInfo
+    from airflow_provider_oss.upload.api import UploadAPI
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class PartOutcome:
     :param etag: its ETag, for CompleteMultipartUpload.
     :param reused: True when an earlier try had stored it.
     :param sends: how many times this run sent it (0 when reused, 2 after a CRC-64 mismatch).
-    :param trusted: reused on the checkpoint's confirmation, without reading the local bytes.
+    :param confirmed: reused on the checkpoint's confirmation, without reading the local bytes.
     """
 
     part: Part
@@ -50,7 +50,7 @@ class PartOutcome:
     etag: str
     reused: bool
     sends: int
-    trusted: bool = False
+    confirmed: bool = False
 
 
 class UploadGone(Exception):  # noqa: N818  # an internal signal, turned into a result or UploadGoneError
@@ -70,11 +70,30 @@ def is_no_such_upload(err: BaseException) -> bool:
     return isinstance(err, OssNotFoundError) and getattr(err, "code", "") == "NoSuchUpload"
 
 
-def _trusted_outcome(part: Part, listed: PartInfo | None, confirmed_crc: int | None) -> PartOutcome | None:
+def usable_listed_parts(listed: Iterable[PartInfo], plan: PartPlan) -> tuple[dict[int, PartInfo], int]:
+    """
+    The listed parts a run may reuse (in the plan, of the planned size, with a CRC-64), by number,
+    and how many others were listed (they are sent again).
+    """
+    usable: dict[int, PartInfo] = {}
+    odd = 0
+    for part in listed:
+        if (
+            part.part_number in plan
+            and part.size == plan.size_of(part.part_number)
+            and part.crc64 is not None
+        ):
+            usable[part.part_number] = part
+        else:
+            odd += 1
+    return usable, odd
+
+
+def _confirmed_outcome(part: Part, listed: PartInfo | None, confirmed_crc: int | None) -> PartOutcome | None:
     """The outcome of a listed part that OSS holds with its confirmed CRC-64 (reused unread), or None."""
     if listed is None or confirmed_crc is None or listed.size != part.size or listed.crc64 != confirmed_crc:
         return None
-    return PartOutcome(part, confirmed_crc, listed.etag, reused=True, sends=0, trusted=True)
+    return PartOutcome(part, confirmed_crc, listed.etag, reused=True, sends=0, confirmed=True)
 
 
 class PartSender:
@@ -93,7 +112,7 @@ class PartSender:
 
     def __init__(
         self,
-        client: OssClient,
+        client: UploadAPI,
         bucket: str,
         key: str,
         upload_id: str,
@@ -143,20 +162,22 @@ class PartSender:
         :raises SourceChangedError: the file shrank or changed under a part.
         """
         pool = BufferPool(self.parallelism, plan.part_size)
-        trusted = confirmed or {}
-        # The parts OSS lacks go first: their sends wait on the network, while checking the listed
-        # parts against the local bytes is local work that fills the gaps between them.
-        parts = itertools.chain(
-            (p for p in plan if p.number not in listed), (p for p in plan if p.number in listed)
-        )
+        confirmed = confirmed or {}
         in_flight: dict[Future[PartOutcome], Part] = {}
         outcomes: dict[int, PartOutcome] = {}
+        # The parts OSS lacks go first: their sends wait on the network, while checking the listed
+        # parts against the local bytes is local work that fills the gaps between them. (The
+        # confirmed parts are settled before either, below.)
+        parts = itertools.chain(
+            (p for p in plan if p.number not in listed),
+            (p for p in plan if p.number in listed and p.number not in outcomes),
+        )
         executor = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="oss-upload-part")
         interrupted = False
 
-        def settle(part: Part, outcome: PartOutcome) -> None:
+        def settle(part: Part, outcome: PartOutcome, *, log: bool = True) -> None:
             outcomes[part.number] = outcome
-            progress.part_done(part.number, part.size, reused=outcome.reused)
+            progress.part_done(part.number, part.size, reused=outcome.reused, log=log)
             after_part(outcome)
 
         def fill() -> None:
@@ -164,14 +185,18 @@ class PartSender:
                 part = next(parts, None)
                 if part is None:
                     return
-                known = _trusted_outcome(part, listed.get(part.number), trusted.get(part.number))
-                if known is not None:  # no file access: settled here, without a thread
-                    settle(part, known)
-                    continue
                 future = executor.submit(self._part_job, part, listed.get(part.number), reader, pool)
                 in_flight[future] = part
 
         try:
+            # The parts the checkpoint confirmed need no thread and no read: settled first, so that
+            # the first progress line of a resumed upload already counts them.
+            for part in plan:
+                known = _confirmed_outcome(part, listed.get(part.number), confirmed.get(part.number))
+                if known is not None:
+                    settle(part, known, log=False)
+            if outcomes:
+                progress.log_now()
             fill()
             while in_flight:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -276,25 +301,23 @@ class PartSender:
         for attempt in (1, 2):
             if self._stop.is_set():
                 raise _Stopped()
-            server_crc: int | None
             try:
+                # The part's one CRC-64 check: the client compares OSS's value with ``local_crc`` and
+                # raises CrcMismatchError (carrying OSS's value) when they differ.
                 uploaded = self.client.upload_part(
                     self.bucket, self.key, self.upload_id, part.number, view, **kwargs
                 )
-                server_crc = uploaded.crc64
             except CrcMismatchError as err:
                 server_crc = err.server_crc
             else:
-                # The client already compares OSS's CRC-64 with ours; check its answer once more.
-                if server_crc is None or server_crc == local_crc:
-                    return PartOutcome(part, local_crc, uploaded.etag, reused=False, sends=attempt)
+                return PartOutcome(part, local_crc, uploaded.etag, reused=False, sends=attempt)
             if attempt == 2:
                 raise CrcMismatchError(
                     f"Part {part.number} of upload ID {self.upload_id} to {self.target}: OSS computed CRC-64 "
                     f"{server_crc} but the local bytes have {local_crc}, twice. The bytes are being damaged on "
                     "the way (proxy, network card, memory); the upload was not completed.",
                     local_crc=local_crc,
-                    server_crc=server_crc if server_crc is not None else 0,
+                    server_crc=server_crc,
                     key=self.key,
                     part_number=part.number,
                 )

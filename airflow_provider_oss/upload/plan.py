@@ -13,18 +13,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from airflow_provider_oss.core.errors import OssClientError
+from airflow_provider_oss.core.models import (
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    GiB,
+    KiB,
+    MiB,
+    TiB,
+)
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
-TiB = 1024 * GiB
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "GROWTH_GRANULARITY",
+    "MAX_OBJECT_SIZE",
+    "MAX_PARTS",
+    "MAX_PART_SIZE",
+    "MIN_PART_SIZE",
+    "GiB",
+    "KiB",
+    "MiB",
+    "Part",
+    "PartPlan",
+    "PartPlanError",
+    "TiB",
+    "plan_parts",
+    "validate_part_size",
+]
 
-#: OSS's smallest part (every part but the last must be at least this big).
-MIN_PART_SIZE = 100 * KiB
-#: OSS's largest part.
-MAX_PART_SIZE = 5 * GiB
-#: OSS's largest part number.
-MAX_PARTS = 10_000
 #: The default part size.
 DEFAULT_PART_SIZE = 8 * MiB
 #: A part size grown to fit the part limit is rounded up to a multiple of this.
@@ -126,15 +142,16 @@ def validate_part_size(part_size: int) -> None:
 
     :raises PartPlanError: when it is not an int from 100 KiB to 5 GiB.
     """
+    allowed = f"part_size must be an int from {MIN_PART_SIZE} (100 KiB) to {MAX_PART_SIZE} (5 GiB) bytes"
     if isinstance(part_size, bool) or not isinstance(part_size, int):
-        raise PartPlanError(f"part_size must be an int number of bytes; got {part_size!r}.")
+        raise PartPlanError(f"{allowed}; got {part_size!r}.")
     if part_size < MIN_PART_SIZE:
         raise PartPlanError(
-            f"part_size {part_size} is below OSS's minimum part size of {MIN_PART_SIZE} bytes (100 KiB)."
+            f"part_size {part_size} is below OSS's minimum part size of {MIN_PART_SIZE} bytes (100 KiB): {allowed}."
         )
     if part_size > MAX_PART_SIZE:
         raise PartPlanError(
-            f"part_size {part_size} is above OSS's maximum part size of {MAX_PART_SIZE} bytes (5 GiB)."
+            f"part_size {part_size} is above OSS's maximum part size of {MAX_PART_SIZE} bytes (5 GiB): {allowed}."
         )
 
 

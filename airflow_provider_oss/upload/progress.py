@@ -15,6 +15,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MB = 1_000_000
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -159,13 +160,16 @@ class ProgressTracker:
             reused=reused,
         )
 
-    def part_done(self, part_number: int, size: int, *, reused: bool = False) -> ProgressEvent:
+    def part_done(
+        self, part_number: int, size: int, *, reused: bool = False, log: bool = True
+    ) -> ProgressEvent:
         """
         Record a finished part, call the callback, and log if a line is due.
 
         :param part_number: the part.
         :param size: its size.
         :param reused: True when an earlier try had stored it and it was reused.
+        :param log: False to count it without logging (a batch settled at once: call :meth:`log_now`).
         """
         if reused:
             self.bytes_reused += size
@@ -176,14 +180,26 @@ class ProgressTracker:
         event = self.event(part_number, reused)
         now = self.started + event.elapsed
         if (
-            now - self._last_log_time >= self.log_interval
-            or event.percent - self._last_log_percent >= self.log_step_percent
-        ) and event.parts_done < self.parts_total:
+            log
+            and (
+                now - self._last_log_time >= self.log_interval
+                or event.percent - self._last_log_percent >= self.log_step_percent
+            )
+            and event.parts_done < self.parts_total
+        ):
             self._log(event)
             self._last_log_time = now
             self._last_log_percent = event.percent
         if self.callback is not None:
             self.callback(event)
+        return event
+
+    def log_now(self) -> ProgressEvent:
+        """Log a line now (after a batch counted with ``log=False``); the next one is due from here."""
+        event = self.event()
+        self._log(event)
+        self._last_log_time = self.started + event.elapsed
+        self._last_log_percent = event.percent
         return event
 
     def finish(self) -> ProgressEvent:
@@ -194,15 +210,20 @@ class ProgressTracker:
 
     def _log(self, event: ProgressEvent) -> None:
         self.log_lines += 1
+        # Sizes in MiB and rates in MiB/s; before the first sent part, no rate is known (not "0.0, ETA ?").
+        pace = (
+            f"{event.rate / MiB:.1f} MiB/s, ETA {format_eta(event.eta)}"
+            if event.bytes_sent
+            else ("done" if event.eta == 0 else "no part sent yet")
+        )
         self.logger.info(
-            "Upload %s: %.1f%% (%d of %d bytes, %d of %d parts; %d bytes reused), %.1f MB/s, ETA %s",
+            "Upload %s: %.1f%% (%.1f of %.1f MiB, %d of %d parts; %.1f MiB reused), %s",
             self.label,
             event.percent,
-            event.bytes_done,
-            event.bytes_total,
+            event.bytes_done / MiB,
+            event.bytes_total / MiB,
             event.parts_done,
             event.parts_total,
-            event.bytes_reused,
-            event.rate_mb_s,
-            format_eta(event.eta),
+            event.bytes_reused / MiB,
+            pace,
         )

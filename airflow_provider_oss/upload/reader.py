@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import threading
 from concurrent.futures import Executor
 
 from airflow_provider_oss.core import crc64 as crc
+from airflow_provider_oss.upload.errors import SourceFileError
 
 #: The chunk of :meth:`PartReader.crc64_of`: small enough to stay in the CPU cache between the read
 #: and the CRC, and no part-sized buffer is held for a part that is only checked. Reading and
@@ -30,7 +32,13 @@ class PartReader:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._file = open(path, "rb", buffering=0)  # noqa: SIM115  # closed by close()
+        # O_NONBLOCK, then a type check: a path swapped for a FIFO since the fingerprint must fail, not
+        # hang in open() waiting for a writer (regular files ignore the flag).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SourceFileError(f"The source {path!r} is not a regular file any more.")
+        self._file = open(fd, "rb", buffering=0)  # noqa: SIM115  # closed by close()
         self.fd = self._file.fileno()
         self._preadv = getattr(os, "preadv", None)
         self._lock = threading.Lock()

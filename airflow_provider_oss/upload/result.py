@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.core.models import ObjectInfo
+    from airflow_provider_oss.upload.progress import ProgressTracker
 
 
 @dataclass
@@ -25,8 +30,8 @@ class UploadResult:
     :param resumed: True when this run continued an upload an earlier try had started.
     :param seconds: the run's duration.
     :param already_complete: True when an earlier try had already completed the object (nothing sent).
-    :param parts_reused_without_reading: of ``parts_reused``, those the checkpoint had confirmed
-        with the CRC-64 OSS lists, so the file was not read again for them.
+    :param parts_reused_confirmed: of ``parts_reused``, the confirmed ones: the checkpoint had
+        confirmed them with the CRC-64 that OSS lists, so the file was not read again for them.
     """
 
     bucket: str
@@ -43,10 +48,118 @@ class UploadResult:
     resumed: bool
     seconds: float
     already_complete: bool = False
-    parts_reused_without_reading: int = 0
+    parts_reused_confirmed: int = 0
+
+    @classmethod
+    def of_single_put(
+        cls, bucket: str, key: str, *, etag: str, crc64: int, size: int, seconds: float
+    ) -> UploadResult:
+        """The result of a file sent in one PutObject."""
+        return cls(
+            bucket=bucket,
+            key=key,
+            etag=etag,
+            crc64=crc64,
+            size=size,
+            upload_id=None,
+            parts_total=1,
+            parts_reused=0,
+            parts_sent=1,
+            bytes_sent=size,
+            bytes_reused=0,
+            resumed=False,
+            seconds=seconds,
+        )
+
+    @classmethod
+    def of_existing_object(
+        cls, bucket: str, key: str, info: ObjectInfo, upload_id: str | None, seconds: float
+    ) -> UploadResult:
+        """The result when the object already held the file (an earlier try completed it): nothing sent."""
+        return cls(
+            bucket=bucket,
+            key=key,
+            etag=info.etag,
+            crc64=info.crc64,
+            size=info.size,
+            upload_id=upload_id,
+            parts_total=0,
+            parts_reused=0,
+            parts_sent=0,
+            bytes_sent=0,
+            bytes_reused=0,
+            resumed=upload_id is not None,
+            seconds=seconds,
+            already_complete=True,
+        )
+
+    @classmethod
+    def of_multipart(
+        cls,
+        bucket: str,
+        key: str,
+        *,
+        etag: str,
+        crc64: int | None,
+        size: int,
+        upload_id: str,
+        parts_total: int,
+        progress: ProgressTracker,
+        resumed: bool,
+        seconds: float,
+        already_complete: bool = False,
+    ) -> UploadResult:
+        """The result of a multipart run: the object's identity plus what this run sent and reused."""
+        return cls(
+            bucket=bucket,
+            key=key,
+            etag=etag,
+            crc64=crc64,
+            size=size,
+            upload_id=upload_id,
+            parts_total=parts_total,
+            parts_reused=progress.parts_reused,
+            parts_sent=progress.parts_sent,
+            bytes_sent=progress.bytes_sent,
+            bytes_reused=progress.bytes_reused,
+            resumed=resumed,
+            seconds=seconds,
+            already_complete=already_complete,
+        )
+
+    def log_completion(self, logger: logging.Logger | logging.LoggerAdapter[Any], *, resends: int) -> None:
+        """
+        Log the line that closes a multipart run: the object, its verified CRC-64, what was sent and reused.
+
+        :param logger: where to log.
+        :param resends: parts sent twice because OSS reported another CRC-64 the first time.
+        """
+        confirmed = self.parts_reused_confirmed
+        logger.info(
+            "Completed oss://%s/%s from upload ID %s: %d bytes, CRC-64 %s verified; %d part(s) sent (%d bytes), "
+            "%d reused (%d bytes; %d confirmed by the checkpoint, not read; %d read and CRC-checked again)%s, "
+            "in %.1f s.",
+            self.bucket,
+            self.key,
+            self.upload_id,
+            self.size,
+            self.crc64,
+            self.parts_sent,
+            self.bytes_sent,
+            self.parts_reused,
+            self.bytes_reused,
+            confirmed,
+            self.parts_reused - confirmed,
+            f", {resends} re-sent after a CRC-64 mismatch" if resends else "",
+            self.seconds,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for XCom); ``crc64`` is an int, ``seconds`` rounded to ms."""
+        """
+        A JSON-ready dict (for XCom): ``crc64`` as a decimal string (the Airflow UI's JavaScript
+        would round a 64-bit integer; ``int(result["crc64"])`` gives it back), ``seconds`` rounded to ms.
+        """
         data = asdict(self)
+        data["crc64"] = str(self.crc64) if self.crc64 is not None else None
         data["seconds"] = round(self.seconds, 3)
         return data

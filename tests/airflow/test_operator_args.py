@@ -12,8 +12,9 @@ from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
-from airflow_provider_oss.upload.checkpoint import FileCheckpointStore, KeyValueCheckpointStore
+from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
+from airflow_provider_oss.upload.stores import FileCheckpointStore, KeyValueCheckpointStore
 
 
 def _op(**kwargs: Any) -> ResumableUploadOperator:
@@ -93,3 +94,99 @@ def test_auto_checkpoint_on_airflow_before_3_3(tmp_path: Path) -> None:
 def test_state_store_mode_without_task_state_store_names_the_fix() -> None:
     with pytest.raises(ValueError, match=r"needs Airflow 3.3\+ .*Use checkpoint='file' with checkpoint_dir"):
         _op(checkpoint="state_store").checkpoint_store({}, "b", _client())  # type: ignore[arg-type]
+
+
+# Issue 11: arguments that are wrong fail when the DAG is parsed, each naming the argument and the fix.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key": ""}, r"key must be a non-empty string; it is ''\. Give the destination object key"),
+        ({"key": "   "}, r"key must be a non-empty string"),
+        ({"filename": ""}, r"filename must be a non-empty string; it is ''\. Give the local file"),
+        (
+            {"multipart_threshold": 5 * 1024**3 + 1},
+            r"multipart_threshold must be .* at most 5368709120 bytes \(5 GiB",
+        ),
+        ({"traffic_limit": 819199}, r"traffic_limit must be an integer number of bit/s from 819200"),
+        ({"traffic_limit": 838860801}, r"to 838860800 \(100 MB/s\); got 838860801"),
+        ({"traffic_limit": "fast"}, r"traffic_limit must be an integer number of bit/s"),
+        ({"server_side_encryption": "DES"}, r"server_side_encryption must be one of AES256, KMS, SM4"),
+        ({"sse_kms_key_id": "k"}, r"sse_kms_key_id needs server_side_encryption='KMS'"),
+        ({"metadata": {"bad name": "x"}}, r"Invalid metadata name 'bad name'"),
+        ({"verify_reused_parts": "yes"}, r"verify_reused_parts must be True or False"),
+    ],
+)
+def test_wrong_arguments_fail_at_dag_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        _op(**kwargs)
+    assert str(info.value).startswith("ResumableUploadOperator(task_id='t'): ")
+
+
+def test_operator_builds_one_transfer_config() -> None:
+    op = _op(part_size=1024 * 1024, parallelism=3, multipart_threshold=0, traffic_limit=819200)
+    assert op.transfer_config == TransferConfig(
+        part_size=1024 * 1024, parallelism=3, multipart_threshold=0, traffic_limit=819200
+    )
+    assert op.object_options().traffic_limit is None  # the cap travels in the transfer config only
+
+
+class _Ti:
+    try_number = 1
+    max_tries = 0
+
+
+@pytest.mark.parametrize(
+    ("templated", "rendered", "message"),
+    [
+        ({"key": "{{ params.key }}"}, {"key": ""}, r"key must be a non-empty string; it rendered to ''"),
+        (
+            {"filename": "{{ params.f }}"},
+            {"filename": " "},
+            r"filename must be a non-empty string; it rendered to",
+        ),
+        (
+            {"checkpoint": "file", "checkpoint_dir": "{{ params.dir }}"},
+            {"checkpoint_dir": ""},
+            r"checkpoint='file' needs checkpoint_dir .* rendered empty",
+        ),
+        (
+            {"metadata": "{{ params.meta }}"},
+            {"metadata": {"bad name": "x"}},
+            r"Invalid metadata name 'bad name'",
+        ),
+        (
+            {"metadata": "{{ params.meta }}"},
+            {"metadata": "owner=etl"},
+            r"metadata must be a dict of str to str",
+        ),
+    ],
+)
+def test_templated_arguments_are_checked_again_after_rendering(
+    templated: dict[str, Any], rendered: dict[str, Any], message: str
+) -> None:
+    """A template that renders to a wrong value fails in execute, before any connection or request."""
+    op = _op(oss_conn_id="no_such_connection", **templated)  # valid as written: parse time passes
+    for name, value in rendered.items():
+        setattr(op, name, value)  # what render_template_fields leaves
+    with pytest.raises(ValueError, match=message) as info:
+        op.execute({"ti": _Ti()})  # type: ignore[arg-type]
+    assert str(info.value).startswith("ResumableUploadOperator(task_id='t'): ")
+
+
+def test_operator_module_imports_only_the_hook_the_configs_and_the_store_choice() -> None:
+    import ast
+    import inspect
+
+    from airflow_provider_oss.operators import resumable_upload
+
+    tree = ast.parse(inspect.getsource(resumable_upload))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {m for m in imported if m and m.startswith("airflow_provider_oss")} == {
+        "airflow_provider_oss.hooks.oss",
+        "airflow_provider_oss.upload.config",
+        "airflow_provider_oss.core.models",  # ObjectOptions: the object's headers
+        "airflow_provider_oss.operators.checkpointing",
+        "airflow_provider_oss.version_compat",
+        "airflow_provider_oss.core.client",  # for type hints only
+        "airflow_provider_oss.upload.stores",  # for type hints only
+    }

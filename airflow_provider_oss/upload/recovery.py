@@ -1,0 +1,377 @@
+"""
+:class:`Recovery`: what a run does with the past it finds.
+
+A checkpoint that cannot be resumed (another key, a changed file or part size, other object options,
+an unreadable record), an upload that vanished (before or during the run), an object that an earlier
+try already completed, an object that someone else wrote during the upload, and ``replace=False``
+against an existing object. Each decision lives here once; the upload's own abort and checkpoint
+delete go through :class:`~airflow_provider_oss.upload.multipart.MultipartUpload`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oss.core import crc64 as crc
+from airflow_provider_oss.core.errors import OssError, OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.upload.errors import ObjectExistsError, UploadGoneError
+from airflow_provider_oss.upload.fingerprint import SourceFingerprint
+from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions
+    from airflow_provider_oss.upload.api import UploadAPI
+    from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
+    from airflow_provider_oss.upload.plan import PartPlan
+    from airflow_provider_oss.upload.stores import CheckpointStore
+
+LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
+
+
+def options_digest(options: ObjectOptions | None) -> str:
+    """SHA-256 over the headers that ``options`` sends at initiate (``{}`` when None)."""
+    headers = options.to_headers() if options is not None else {}
+    pairs = sorted((str(k).lower(), str(v)) for k, v in headers.items())
+    text = json.dumps(pairs, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Recovery:
+    """
+    Decisions about checkpoints, uploads and objects left by earlier tries (or by other writers).
+
+    :param client: the OSS calls.
+    :param bucket: the bucket.
+    :param key: the object key.
+    :param filename: the absolute path of the source file.
+    :param options: the object options of this run.
+    :param store: the checkpoint store (None: none).
+    :param verify_reused_parts: when True, never derive the file's CRC-64 from confirmed parts.
+    :param logger: where to log.
+    """
+
+    def __init__(
+        self,
+        client: UploadAPI,
+        bucket: str,
+        key: str,
+        filename: str,
+        *,
+        options: ObjectOptions | None,
+        store: CheckpointStore | None,
+        verify_reused_parts: bool,
+        logger: LoggerLike,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.filename = filename
+        self.options = options
+        self.store = store
+        self.verify_reused_parts = verify_reused_parts
+        self.logger = logger
+        self.target = f"oss://{bucket}/{key}"
+
+    def upload(self, upload_id: str | None, key: str | None = None) -> MultipartUpload:
+        """The handle of upload ``upload_id`` of ``key`` (default: this key) with this run's store."""
+        return MultipartUpload(self.client, self.bucket, key or self.key, upload_id, self.store, self.logger)
+
+    # -- checkpoints that cannot be resumed ------------------------------------------------------
+
+    def mismatch(self, checkpoint: Checkpoint, plan: PartPlan, fingerprint: SourceFingerprint) -> str | None:
+        """Why ``checkpoint`` cannot be resumed by this run, or None when it can."""
+        if checkpoint.bucket != self.bucket or checkpoint.key != self.key:
+            return (
+                f"it is for oss://{checkpoint.bucket}/{checkpoint.key}, not {self.target} "
+                f"(upload ID {checkpoint.upload_id})"
+            )
+        changes = checkpoint.fingerprint.differences(fingerprint)
+        if changes:
+            return (
+                f"the source file changed since upload ID {checkpoint.upload_id} began ({', '.join(changes)})"
+            )
+        if checkpoint.file_size != plan.file_size:
+            return f"the file size differs ({checkpoint.file_size} -> {plan.file_size} bytes)"
+        if checkpoint.part_size != plan.part_size:
+            return (
+                f"the part size differs: upload ID {checkpoint.upload_id} uses {checkpoint.part_size}-byte parts, "
+                f"this run plans {plan.part_size}"
+            )
+        if checkpoint.options_digest is not None and checkpoint.options_digest != options_digest(
+            self.options
+        ):
+            return (
+                f"the object options (content type, metadata, storage class, ACL, encryption...) differ from "
+                f"those upload ID {checkpoint.upload_id} was started with"
+            )
+        if checkpoint.source_path != self.filename:
+            self.logger.info(
+                "The checkpoint was written for %s; resuming with %s, which has the same size, mtime and "
+                "sampled content.",
+                checkpoint.source_path,
+                self.filename,
+            )
+        return None
+
+    def note_foreign_bucket(self, checkpoint: Checkpoint) -> None:
+        """Log that the checkpoint names an upload in another bucket, which this run never aborts."""
+        self.logger.warning(
+            "The %s names upload ID %s of oss://%s/%s, which this run cannot abort (%s); abort it yourself "
+            "or let a lifecycle rule remove it.",
+            describe_store(self.store),
+            checkpoint.upload_id,
+            checkpoint.bucket,
+            checkpoint.key,
+            "it is for another bucket",
+        )
+
+    def stale_upload(
+        self, checkpoint: Checkpoint | None, corrupt: CheckpointCorruptError | None
+    ) -> MultipartUpload:
+        """
+        The handle of the stale upload the record names, when this run may abort it (same bucket);
+        its ``upload_id`` is None otherwise (then only the record is deleted).
+        """
+        if checkpoint is not None:
+            if checkpoint.bucket == self.bucket:
+                return self.upload(checkpoint.upload_id, checkpoint.key)
+        elif corrupt is not None and corrupt.salvage.get("bucket") == self.bucket:
+            return self.upload(corrupt.salvage["upload_id"], corrupt.salvage["key"])
+        return self.upload(None)
+
+    def discard_stale(
+        self,
+        checkpoint: Checkpoint | None,
+        corrupt: CheckpointCorruptError | None,
+        why: str,
+        *,
+        upload_exists: bool = True,
+    ) -> None:
+        """Abort the upload a stale record names (if it may still exist) and delete the record."""
+        stale = self.stale_upload(checkpoint, corrupt)
+        if stale.upload_id is None and corrupt is not None and upload_exists:
+            # The damaged record no longer names its upload: find it in OSS rather than orphan its parts.
+            for upload_id in self._in_progress_upload_ids():
+                self.upload(upload_id).abort(f"{why}; found in OSS's in-progress uploads of the key")
+        stale.discard(why, upload_exists=upload_exists)
+
+    def _in_progress_upload_ids(self) -> list[str]:
+        """The IDs of the in-progress multipart uploads of exactly this key (ListMultipartUploads)."""
+        try:
+            uploads = self.client.list_multipart_uploads(self.bucket, prefix=self.key)
+            return [u.upload_id for u in uploads if u.key == self.key]
+        except OssError as err:
+            self.logger.warning("Could not list the in-progress uploads of %s: %s", self.target, err)
+            return []
+
+    def stale(
+        self,
+        reason: str,
+        fingerprint: SourceFingerprint,
+        *,
+        checkpoint: Checkpoint | None = None,
+        corrupt: CheckpointCorruptError | None = None,
+        upload_exists: bool = True,
+        expected_crc: int | None = None,
+    ) -> ObjectInfo | None:
+        """
+        Handle a checkpoint that cannot be resumed: when the object already equals the file, abort
+        the stale upload, delete the record and return the object's info (nothing to send); else
+        abort the stale upload, delete the record and return None (start clean).
+
+        :param expected_crc: the file's CRC-64 when known without reading it (else it is computed
+            if an object of the file's size exists).
+        """
+        self.logger.warning("Not resuming from the %s: %s.", describe_store(self.store), reason)
+        info = self.object_equal_to_file(fingerprint, expected_crc)
+        if info is not None:
+            self.stale_upload(checkpoint, corrupt).discard(
+                "the object is already complete", upload_exists=upload_exists
+            )
+            self.logger.info(
+                "%s already holds this file (%d bytes, CRC-64 %s), most likely completed by an earlier try: "
+                "nothing to send.",
+                self.target,
+                info.size,
+                info.crc64,
+            )
+            return info
+        self.discard_stale(checkpoint, corrupt, reason, upload_exists=upload_exists)
+        self.logger.info("Starting a clean upload of %s to %s.", self.filename, self.target)
+        return None
+
+    def confirmed_file_crc(self, checkpoint: Checkpoint, plan: PartPlan) -> int | None:
+        """
+        The file's CRC-64 combined from the checkpoint's confirmed parts when they cover the whole
+        plan (the checkpoint already matched the file), so that checking an object completed by an
+        earlier try costs no read of the file; None otherwise or with ``verify_reused_parts``.
+        """
+        confirmed = checkpoint.confirmed_parts
+        if self.verify_reused_parts or len(confirmed) != plan.part_count:
+            return None
+        if any(part.number not in confirmed for part in plan):
+            return None
+        return crc.combine_all([(confirmed[part.number], part.size) for part in plan])
+
+    # -- objects already there -------------------------------------------------------------------
+
+    def object_equal_to_file(
+        self, fingerprint: SourceFingerprint, expected_crc: int | None = None
+    ) -> ObjectInfo | None:
+        """The object's info when it exists with the file's size and CRC-64 (and requested options)."""
+        try:
+            info = self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            return None
+        if info.size != fingerprint.size:
+            return None
+        if info.crc64 is None:
+            self.logger.info(
+                "%s exists with the file's size but OSS reports no CRC-64 for it, so it cannot be verified.",
+                self.target,
+            )
+            return None
+        if not self._options_match(info):
+            return None
+        if expected_crc is None:
+            self.logger.info(
+                "%s exists with the file's size (%d bytes): computing the file's CRC-64 to compare.",
+                self.target,
+                fingerprint.size,
+            )
+            expected_crc = crc.crc64_of_file(self.filename)
+            if SourceFingerprint.of_file(self.filename).differences(fingerprint):
+                return None
+        if info.crc64 != expected_crc:
+            self.logger.info(
+                "%s exists with the file's size but another CRC-64 (%s, the file's is %s).",
+                self.target,
+                info.crc64,
+                expected_crc,
+            )
+            return None
+        return info
+
+    def _options_match(self, info: ObjectInfo) -> bool:
+        options = self.options
+        if options is None:
+            return True
+        wanted_type = options.content_type
+        if wanted_type and info.content_type not in (None, wanted_type):
+            self.logger.info(
+                "%s has Content-Type %r, not the requested %r.", self.target, info.content_type, wanted_type
+            )
+            return False
+        have_meta = {str(k).lower(): v for k, v in (info.metadata or {}).items()}
+        for name, value in (options.metadata or {}).items():
+            if have_meta.get(str(name).lower()) != value:
+                self.logger.info("%s lacks the requested metadata %r.", self.target, name)
+                return False
+        wanted_class = options.storage_class
+        have_class = info.storage_class
+        if wanted_class and have_class and have_class != wanted_class:
+            self.logger.info(
+                "%s has storage class %s, not the requested %s.", self.target, have_class, wanted_class
+            )
+            return False
+        return True
+
+    def enforce_no_replace(
+        self, fingerprint: SourceFingerprint, checkpoint: Checkpoint | None
+    ) -> ObjectInfo | None:
+        """
+        With ``replace=False``: None when the key is free; the object's info when an earlier try of
+        this same upload (per the checkpoint) completed it from this very file.
+
+        :raises ObjectExistsError: the key holds any other object.
+        """
+        try:
+            self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            return None
+        if checkpoint is not None and checkpoint.bucket == self.bucket and checkpoint.key == self.key:
+            info = self.object_equal_to_file(fingerprint)
+            if info is not None:
+                self.upload(checkpoint.upload_id).discard("the object is already complete")
+                self.logger.info(
+                    "%s already holds this file, completed by an earlier try of this upload: nothing to send.",
+                    self.target,
+                )
+                return info
+        raise ObjectExistsError(
+            f"{self.target} already exists and replace=False: nothing was uploaded. Delete the object, "
+            "choose another key, or set replace=True.",
+            bucket=self.bucket,
+            key=self.key,
+        )
+
+    # -- during the upload -----------------------------------------------------------------------
+
+    def after_upload_gone(
+        self, upload: MultipartUpload, where: str, fingerprint: SourceFingerprint, expected: int | None
+    ) -> ObjectInfo:
+        """
+        The upload vanished during ``where``: succeed when the object in OSS is this file (another
+        try completed it), else raise. The checkpoint is dropped either way.
+
+        :raises UploadGoneError: the object (if any) is not this file.
+        """
+        self.logger.warning(
+            "Upload ID %s disappeared during %s (another try may have completed or aborted it, or a "
+            "lifecycle rule removed it): checking the object in OSS against the file.",
+            upload.upload_id,
+            where,
+        )
+        info = self.object_equal_to_file(fingerprint, expected)
+        upload.forget()
+        if info is None:
+            raise UploadGoneError(
+                f"Upload ID {upload.upload_id} of {self.target} disappeared during {where} and the object in OSS "
+                "(if any) is not this file. The checkpoint was dropped: the next try starts a clean upload.",
+                upload_id=upload.upload_id or "",
+            ) from None
+        self.logger.info(
+            "%s equals the file (%d bytes, CRC-64 %s): another try completed upload ID %s. Done.",
+            self.target,
+            info.size,
+            info.crc64,
+            upload.upload_id,
+        )
+        return info
+
+    def appeared_during_upload(
+        self, upload: MultipartUpload, expected: int, size: int, err: OssPreconditionError
+    ) -> ObjectInfo:
+        """
+        With ``replace=False``, OSS refused to complete because the key was written meanwhile. The
+        upload can never complete, so it is aborted; the run succeeds only if the object that
+        appeared is this very file (size and CRC-64).
+
+        :raises ObjectExistsError: the object is another one.
+        """
+        upload.abort("the key was written by someone else and replace=False")
+        upload.forget()
+        try:
+            info: ObjectInfo | None = self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            info = None
+        if info is not None and info.size == size and info.crc64 == expected:
+            self.logger.info(
+                "%s was written by someone else during the upload, with exactly this file's bytes (CRC-64 %s): "
+                "upload ID %s was aborted and the object is kept.",
+                self.target,
+                expected,
+                upload.upload_id,
+            )
+            return info
+        raise ObjectExistsError(
+            f"{self.target} was created by someone else while this file was being uploaded, and replace=False: "
+            f"OSS refused to complete upload ID {upload.upload_id} (FileAlreadyExists, request ID "
+            f"{err.request_id}), so the other object is kept and the upload was aborted. Delete the object, "
+            "choose another key, or set replace=True.",
+            bucket=self.bucket,
+            key=self.key,
+        ) from err

@@ -1,0 +1,75 @@
+"""
+:class:`SourceGuard`: the checks that the source file did not change while it was being uploaded.
+
+A quick check (``stat``: same inode, size and modification time) runs after every part that was
+read; a full one (the fingerprint, with sampled bytes) runs before completing. A change raises
+:class:`SourceChangedError`, so no object ever mixes old and new bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from airflow_provider_oss.upload.errors import SourceChangedError
+from airflow_provider_oss.upload.fingerprint import SourceFingerprint
+from airflow_provider_oss.upload.reader import PartReader
+
+
+class SourceGuard:
+    """
+    Checks one source file against the fingerprint taken when the run started.
+
+    :param filename: the absolute path of the source file.
+    :param fingerprint: its fingerprint when the run started.
+    :param target: ``oss://bucket/key``, for messages.
+    :param kept: what happens to the upload when the file changed, for messages.
+    """
+
+    def __init__(self, filename: str, fingerprint: SourceFingerprint, target: str, kept: str) -> None:
+        self.filename = filename
+        self.fingerprint = fingerprint
+        self.target = target
+        self.kept = kept
+
+    def changed(self, changes: list[str], upload_id: str | None) -> SourceChangedError:
+        """The error for ``changes`` found during upload ``upload_id``."""
+        return SourceChangedError(
+            f"{self.filename} changed while it was being uploaded to {self.target} ({', '.join(changes)}); "
+            f"upload ID {upload_id} was not completed, so no object mixes old and new bytes ({self.kept}). "
+            "Make sure nothing writes to the file during the upload.",
+            upload_id=upload_id,
+            changes=changes,
+        )
+
+    def check_quick(self, reader: PartReader, upload_id: str | None, extra: Iterable[str] = ()) -> None:
+        """
+        ``stat`` the path: same file (inode, device), size and modification time as at the start.
+
+        :param reader: the open file (its ``fstat`` tells whether the path now names another file).
+        :param upload_id: the upload, for the message.
+        :param extra: changes already found (a short read).
+        :raises SourceChangedError: anything differs.
+        """
+        changes = list(extra)
+        try:
+            now = os.stat(self.filename)
+        except OSError as err:
+            changes.append(f"the path cannot be read any more ({err.strerror or err})")
+        else:
+            opened = reader.stat()
+            if (now.st_ino, now.st_dev) != (opened.st_ino, opened.st_dev):
+                changes.append("the path now names another file")
+            if now.st_size != self.fingerprint.size:
+                changes.append(f"size {self.fingerprint.size} -> {now.st_size} bytes")
+            if now.st_mtime_ns != self.fingerprint.mtime_ns:
+                changes.append(f"mtime {self.fingerprint.mtime_ns} -> {now.st_mtime_ns} ns")
+        if changes:
+            raise self.changed(changes, upload_id)
+
+    def check_full(self, reader: PartReader, upload_id: str | None) -> None:
+        """:meth:`check_quick`, then the whole fingerprint (sampled bytes included)."""
+        self.check_quick(reader, upload_id)
+        changes = self.fingerprint.differences(SourceFingerprint.of_file(self.filename))
+        if changes:
+            raise self.changed(changes, upload_id)
