@@ -145,6 +145,7 @@ class FakeUploadAPI:
         parts: Sequence[tuple[int, str]],
         *,
         expected_crc64: int | None = None,
+        expected_size: int | None = None,
         forbid_overwrite: bool = False,
     ) -> CompletedUpload:
         self._record("CompleteMultipartUpload", key, upload_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -275,3 +276,49 @@ def _assert_no_secret(err: BaseException, *secrets: str) -> None:
 @pytest.fixture(autouse=True)
 def _no_leftover_threads() -> Iterator[None]:
     yield
+
+
+def test_the_engine_single_put_path_fails_on_a_captive_portal(tmp_path: Path) -> None:
+    from airflow_provider_oss.upload.engine import ResumableUploader
+
+    source = tmp_path / "small.bin"
+    source.write_bytes(DATA)
+    with HostileOss(_portal) as server, server.client() as client:
+        uploader = ResumableUploader(client, "bucket", "small.bin", source)
+        with pytest.raises(OssResponseError, match="ETag"):
+            uploader.run()
+    assert [m for m, _ in server.requests] == ["PUT"]
+
+
+def test_the_engine_multipart_path_fails_when_complete_is_answered_with_garbage(tmp_path: Path) -> None:
+    from airflow_provider_oss.upload.config import TransferConfig
+    from airflow_provider_oss.upload.engine import ResumableUploader
+
+    part = 100 * 1024
+    data = bytes(range(256)) * (3 * part // 256)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    parts: dict[str, bytes] = {}
+
+    def script(method: str, path: str) -> Answer:
+        if method == "POST" and "uploads" in path:
+            body = b"<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"
+            return Answer(200, {"x-oss-request-id": "R", "Content-Type": "application/xml"}, body)
+        if method == "PUT":
+            number = int(path.split("partNumber=")[1].split("&", maxsplit=1)[0])
+            chunk = data[(number - 1) * part : number * part]
+            parts[str(number)] = chunk
+            return Answer(200, {**GOOD_WRITE, "x-oss-hash-crc64ecma": str(crc64.crc64(chunk))})
+        if method == "POST":
+            return Answer(200, {"Content-Type": "text/html"}, PORTAL)
+        if method == "HEAD":
+            return Answer(404, {"x-oss-request-id": "R"})
+        return Answer(404, {"x-oss-request-id": "R"})
+
+    with HostileOss(script) as server, server.client() as client:
+        uploader = ResumableUploader(
+            client, "bucket", "big.bin", source, config=TransferConfig(part_size=part, parallelism=1)
+        )
+        with pytest.raises(OssResponseError, match="CompleteMultipartUpload"):
+            uploader.run()
+    assert len(parts) == 3

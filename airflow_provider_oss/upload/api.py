@@ -79,6 +79,7 @@ class UploadAPI(Protocol):
         parts: Sequence[tuple[int, str]],
         *,
         expected_crc64: int | None = None,
+        expected_size: int | None = None,
         forbid_overwrite: bool = False,
     ) -> CompletedUpload:
         """CompleteMultipartUpload from ``(part number, ETag)`` pairs, checked against ``expected_crc64``."""

@@ -422,7 +422,10 @@ class ResumableUploader:
             expected = crc.combine_all([(o.crc64, o.part.size) for o in outcomes])
             try:
                 etag, object_crc = upload.complete(
-                    [(o.part.number, o.etag) for o in outcomes], expected_crc64=expected, replace=self.replace
+                    [(o.part.number, o.etag) for o in outcomes],
+                    expected_crc64=expected,
+                    expected_size=plan.file_size,
+                    replace=self.replace,
                 )
             except OssPreconditionError as err:
                 if err.code != "FileAlreadyExists":

@@ -200,7 +200,7 @@ class MultipartUpload:
         store.save(checkpoint)
 
     def complete(
-        self, parts: Sequence[tuple[int, str]], *, expected_crc64: int, replace: bool
+        self, parts: Sequence[tuple[int, str]], *, expected_crc64: int, expected_size: int, replace: bool
     ) -> tuple[str, int]:
         """
         CompleteMultipartUpload with ``parts`` (``(number, ETag)``), then the object's one CRC-64
@@ -209,6 +209,7 @@ class MultipartUpload:
 
         :param parts: the parts, in any order.
         :param expected_crc64: the parts' combined CRC-64.
+        :param expected_size: the object's size (what a HEAD must show when the answer is not OSS's).
         :param replace: False sends ``x-oss-forbid-overwrite``.
         :raises UploadGone: the upload vanished (NoSuchUpload).
         :raises OssPreconditionError: ``FileAlreadyExists`` with ``replace=False``.
@@ -222,6 +223,7 @@ class MultipartUpload:
                 self.upload_id,
                 parts,
                 expected_crc64=expected_crc64,
+                expected_size=expected_size,
                 forbid_overwrite=not replace,
             )
             etag, reported = completed.etag, completed.crc64
