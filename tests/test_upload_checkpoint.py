@@ -80,6 +80,7 @@ def test_round_trip_through_json() -> None:
         "created_at",
         "options_digest",
         "confirmed_parts",
+        "completed",
     }
 
 
@@ -95,7 +96,7 @@ def test_confirmed_parts_are_packed_compactly() -> None:
 
 def test_a_version_1_record_still_reads() -> None:
     data = make_checkpoint().to_dict()
-    del data["confirmed_parts"]
+    del data["confirmed_parts"], data["completed"]
     data["version"] = 1
     cp = Checkpoint.from_dict(data)
     assert (cp.confirmed_parts, cp.version) == ({}, FORMAT_VERSION)
@@ -132,7 +133,7 @@ def test_created_at_defaults_to_now_utc() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(version=3), "unknown format version 3"),
+        (lambda d: d.update(version=4), "unknown format version 4"),
         (lambda d: d.pop("version"), "unknown format version None"),
         (lambda d: d.update(version="1"), "unknown format version"),
         (lambda d: d.pop("upload_id"), "missing field"),
@@ -373,3 +374,79 @@ def test_memory_store() -> None:
         store.load()
     store.delete()
     assert store.load() is None
+
+
+# -- the completed mark ---------------------------------------------------------------------------
+
+
+def _mark(**overrides: object) -> dict[str, object]:
+    mark: dict[str, object] = {
+        "crc64": str(2**64 - 1),
+        "etag": "5B3C1A2E053D763E1B002CC607C5A0FE",
+        "at": "2026-11-30T10:00:00+00:00",
+        "until": "2026-12-07T10:00:00+00:00",
+    }
+    mark.update(overrides)
+    return mark
+
+
+def test_a_version_2_record_still_reads() -> None:
+    data = make_checkpoint(confirmed_parts={1: 5}).to_dict()
+    del data["completed"]
+    data["version"] = 2
+    cp = Checkpoint.from_dict(data)
+    assert (cp.confirmed_parts, cp.completed, cp.version) == ({1: 5}, None, FORMAT_VERSION)
+
+
+def test_a_completed_mark_round_trips_and_expires() -> None:
+    from datetime import datetime, timezone
+
+    from airflow_provider_oss.upload.checkpoint import CompletedMark
+
+    mark = CompletedMark.from_dict(_mark())
+    cp = make_checkpoint().with_completed(mark)
+    back = Checkpoint.from_json(cp.to_json())
+    assert back.completed == mark
+    assert back.completed is not None and back.completed.crc64 == 2**64 - 1
+    assert json.loads(cp.to_json())["completed"]["crc64"] == str(2**64 - 1)  # a string, as in XCom
+    assert not mark.expired(datetime(2026, 12, 7, 9, 59, tzinfo=timezone.utc))
+    assert mark.expired(datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        _mark(crc64=str(2**64)),
+        _mark(crc64=12345),
+        _mark(crc64="-1"),
+        _mark(crc64="\u0661\u0662"),
+        _mark(etag="two words"),
+        _mark(at="yesterday"),
+        _mark(until="2026-12-07T10:00:00"),
+        _mark(extra="x"),
+        {"crc64": "1"},
+        "completed",
+    ],
+    ids=[
+        "crc-over-64-bits",
+        "crc-int",
+        "crc-negative",
+        "crc-arabic-digits",
+        "etag-space",
+        "at-not-a-time",
+        "until-without-zone",
+        "extra-field",
+        "missing-fields",
+        "not-an-object",
+    ],
+)
+def test_a_malformed_completed_mark_makes_the_record_corrupt(mark: object) -> None:
+    data = json.loads(make_checkpoint().to_json())
+    data["completed"] = mark
+    with pytest.raises(CheckpointCorruptError, match="completed"):
+        Checkpoint.from_dict(data)
+
+
+def test_deeply_nested_json_is_a_corrupt_checkpoint_not_a_recursion_error() -> None:
+    with pytest.raises(CheckpointCorruptError, match="nested"):
+        Checkpoint.from_json("[" * 100_000 + "]" * 100_000)

@@ -95,16 +95,24 @@ def test_fresh_upload_stores_the_exact_bytes_and_crc(oss_server: LocalOssServer,
     log = oss_server.request_log()
     assert len(entries(log, "InitiateMultipartUpload")) == 1
     assert entries(log, "ListParts") == []  # a fresh upload has nothing to list
+    # one HEAD before starting (is the key already this file?), answered 404: nothing read
+    assert [e["op"] for e in log][:2] == ["HeadObject", "InitiateMultipartUpload"]
     assert sorted(part_requests(log)) == list(range(1, 8))
     assert {e["upload_id"] for e in entries(log, "UploadPart")} == {result.upload_id}
     # the checkpoint was saved after InitiateMultipartUpload and before any part, then updated with
     # parts OSS had acknowledged (each confirmed with the CRC-64 that OSS computed), never completion
-    assert store.ops_at_save[0] == ["InitiateMultipartUpload"] and store.confirmed_at_save[0] == {}
+    assert (
+        store.ops_at_save[0] == ["HeadObject", "InitiateMultipartUpload"] and store.confirmed_at_save[0] == {}
+    )
     assert len(store.ops_at_save) > 1, "7 parts make batches of 1: the checkpoint is updated"
     for stored, confirmed in zip(store.stored_at_save, store.confirmed_at_save, strict=True):
         assert confirmed.items() <= stored.items()
-    assert all("CompleteMultipartUpload" not in ops for ops in store.ops_at_save)
-    assert store.text is None  # deleted on success
+    # every save but the last came before completion; the last marks the record completed
+    assert all("CompleteMultipartUpload" not in ops for ops in store.ops_at_save[:-1])
+    assert store.ops_at_save[-1][-1] == "CompleteMultipartUpload"
+    record = Checkpoint.from_json(store.text or "")
+    assert record.completed is not None and record.completed.crc64 == crc64.crc64(data)
+    assert record.upload_id == result.upload_id and record.confirmed_parts == {}
     assert oss_server.list_uploads(BUCKET) == []
     info = make_client(oss_server).head_object(BUCKET, "dir/fresh.bin")
     assert info.content_type == "application/x-test"
@@ -116,7 +124,9 @@ def test_fresh_upload_stores_the_exact_bytes_and_crc(oss_server: LocalOssServer,
     json.dumps(result.to_dict())  # JSON-safe for XCom
 
 
-def test_file_checkpoint_is_removed_after_success(oss_server: LocalOssServer, tmp_path: Path) -> None:
+def test_file_checkpoint_is_marked_completed_after_success(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
     make_file(tmp_path / "src.bin", MiB)
     store = FileCheckpointStore(tmp_path / "ckpt", BUCKET, "k.bin", tmp_path / "src.bin")
     ResumableUploader(
@@ -125,6 +135,24 @@ def test_file_checkpoint_is_removed_after_success(oss_server: LocalOssServer, tm
         "k.bin",
         tmp_path / "src.bin",
         config=TransferConfig(part_size=256 * KiB),
+        checkpoint_store=store,
+    ).run()
+    record = store.load()
+    assert record is not None and record.completed is not None
+    assert len(os.listdir(tmp_path / "ckpt")) == 1  # the marked record, no temporary file left
+
+
+def test_file_checkpoint_is_removed_after_success_without_a_completed_retention(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "src.bin", MiB)
+    store = FileCheckpointStore(tmp_path / "ckpt", BUCKET, "k.bin", tmp_path / "src.bin")
+    ResumableUploader(
+        make_client(oss_server),
+        BUCKET,
+        "k.bin",
+        tmp_path / "src.bin",
+        config=TransferConfig(part_size=256 * KiB, completed_retention=0),
         checkpoint_store=store,
     ).run()
     assert store.load() is None

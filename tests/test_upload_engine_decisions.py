@@ -16,6 +16,7 @@ from airflow_provider_oss.core import crc64 as crc
 from airflow_provider_oss.core.errors import CrcMismatchError, OssConnectionError
 from airflow_provider_oss.upload import (
     Checkpoint,
+    CompletedMark,
     MemoryCheckpointStore,
     ObjectExistsError,
     PartUploadError,
@@ -73,14 +74,20 @@ def _checkpoint_for(path: Path, upload_id: str, confirmed: dict[int, int] | None
     )
 
 
-def test_fresh_upload_sends_every_part_and_deletes_its_checkpoint(tmp_path: Path) -> None:
+def test_fresh_upload_sends_every_part_and_marks_its_checkpoint_completed(tmp_path: Path) -> None:
     path, data = _file(tmp_path)
     api, store = FakeUploadAPI(), MemoryCheckpointStore()
     result = _uploader(api, path, store).run()
     assert api.objects[(BUCKET, KEY)].data == data
     assert (result.parts_sent, result.parts_reused, result.crc64) == (6, 0, crc.crc64(data))
     assert len(api.ops("InitiateMultipartUpload")) == 1 and api.ops("AbortMultipartUpload") == []
-    assert store.text is None and store.saves >= 1
+    assert _completed(store).crc64 == crc.crc64(data) and store.saves >= 2
+
+
+def _completed(store: MemoryCheckpointStore) -> CompletedMark:
+    record = store.load()
+    assert record is not None and record.completed is not None, record
+    return record.completed
 
 
 def test_resume_reuses_confirmed_parts_without_sending_them(tmp_path: Path) -> None:
@@ -113,7 +120,7 @@ def test_stale_checkpoint_aborts_its_upload_once_and_starts_clean(tmp_path: Path
     assert api.ops("AbortMultipartUpload") == [("AbortMultipartUpload", KEY, old)]
     assert result.upload_id != old and not result.resumed
     assert api.objects[(BUCKET, KEY)].data == path.read_bytes()
-    assert store.text is None and api.uploads == {}
+    assert _completed(store).crc64 == crc.crc64(path.read_bytes()) and api.uploads == {}
 
 
 def test_vanished_upload_is_not_aborted_and_a_clean_upload_follows(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,17 @@ def assert_clean_finish(server: LocalOssServer, key: str, data: bytes, result: U
     assert server.list_uploads(BUCKET) == []
 
 
+def assert_marked_completed(store: CheckpointStore, result: UploadResult) -> None:
+    """What a completed upload leaves in its store: its record, marked with the object's CRC-64."""
+    record = store.load()
+    assert record is not None and record.completed is not None
+    assert (record.upload_id, record.completed.crc64, record.confirmed_parts) == (
+        result.upload_id,
+        result.crc64,
+        {},
+    )
+
+
 # -- kill and retry -------------------------------------------------------------------------------
 
 
@@ -120,7 +132,8 @@ def test_connection_reset_then_new_process_resumes_the_same_upload(
     assert (result.parts_reused, result.parts_sent) == (len(stored), 12 - len(stored))
     assert result.bytes_reused == len(stored) * PART
     assert_clean_finish(oss_server, "big/file.bin", data, result)
-    assert store2.load() is None and os.listdir(checkpoint_dir) == []
+    assert_marked_completed(store2, result)
+    assert len(os.listdir(checkpoint_dir)) == 1
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -207,7 +220,7 @@ def test_sigkill_mid_upload_then_resume_sends_only_missing_parts(
     assert sorted(sent) == sorted(set(range(1, 31)) - stored_before)
     assert result.parts_reused == len(stored_before) and result.resumed
     assert_clean_finish(oss_server, key, data, result)
-    assert store.load() is None
+    assert_marked_completed(store, result)
 
 
 # -- stale checkpoints ----------------------------------------------------------------------------
@@ -258,37 +271,63 @@ def test_upload_expiring_on_list_parts_fault_starts_clean(oss_server: LocalOssSe
     assert_clean_finish(oss_server, "k.bin", data, result)
 
 
-@pytest.mark.parametrize("garbage", ["{not json", "", '{"version": 1}', "[1, 2]"])
-def test_corrupt_checkpoint_starts_clean(oss_server: LocalOssServer, tmp_path: Path, garbage: str) -> None:
+def _damage(store: FileCheckpointStore, how: str) -> None:
+    if how == "version 99":
+        record = json.loads(Path(store.path).read_text())
+        record["version"] = 99
+        Path(store.path).write_text(json.dumps(record))
+    elif how == "truncated":
+        text = Path(store.path).read_text()
+        Path(store.path).write_text(text[: len(text) // 2])
+    elif how == "deeply nested":
+        Path(store.path).write_text("[" * 50_000 + "]" * 50_000)
+    else:
+        Path(store.path).write_text(how)
+
+
+@pytest.mark.parametrize(
+    "damage", ["{not json", "", '{"version": 1}', "[1, 2]", "version 99", "truncated", "deeply nested"]
+)
+def test_a_damaged_checkpoint_continues_the_upload_that_holds_this_file(
+    oss_server: LocalOssServer, tmp_path: Path, damage: str
+) -> None:
     path = tmp_path / "src.bin"
     data = make_file(path, MiB)
     store = FileCheckpointStore(tmp_path / "ck", BUCKET, "k.bin", path)
-    old_id, _ = failed_first_run(oss_server, path, store, "k.bin", nth=2)
-    Path(store.path).write_text(garbage)
+    old_id, stored = failed_first_run(oss_server, path, store, "k.bin", nth=3)
+    # another writer's upload of the same key, with other bytes in its part: never adopted, never aborted
+    client = make_client(oss_server)
+    foreign = client.initiate_multipart_upload(BUCKET, "k.bin")
+    client.upload_part(BUCKET, "k.bin", foreign, 1, os.urandom(256 * KiB))
+    _damage(store, damage)
+    mark = last_seq(oss_server)
     result = uploader(oss_server, path, store, "k.bin").run()
-    assert result.upload_id != old_id and not result.resumed
+    run2 = since(oss_server.request_log(), mark)
+    assert result.upload_id == old_id and result.resumed  # the work already stored is kept
+    assert sorted(part_requests(run2)) == sorted(set(range(1, 5)) - stored)
+    assert result.parts_reused == len(stored) >= 1
+    assert entries(run2, "AbortMultipartUpload") == []
     assert oss_server.object_bytes(BUCKET, "k.bin") == data
-    assert store.load() is None
-    # the old upload's ID could not be read from the garbage: it is found through ListMultipartUploads
-    # and aborted, so its parts are not orphaned
-    assert [e["upload_id"] for e in entries(oss_server.request_log(), "AbortMultipartUpload")] == [old_id]
-    assert oss_server.list_uploads(BUCKET) == []
+    assert [u["upload_id"] for u in oss_server.list_uploads(BUCKET)] == [foreign]
+    assert_marked_completed(store, result)
 
 
-def test_unknown_version_checkpoint_aborts_the_upload_it_names(
+def test_a_damaged_checkpoint_without_a_matching_upload_starts_clean_and_aborts_nothing(
     oss_server: LocalOssServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "src.bin"
     data = make_file(path, MiB)
     store = FileCheckpointStore(tmp_path / "ck", BUCKET, "k.bin", path)
     old_id, _ = failed_first_run(oss_server, path, store, "k.bin", nth=2)
-    record = json.loads(Path(store.path).read_text())
-    record["version"] = 99
-    Path(store.path).write_text(json.dumps(record))
+    data = make_file(path, MiB, seed=7)  # the file changed too: the old upload's part is other bytes
+    _damage(store, "truncated")
+    mark = last_seq(oss_server)
     result = uploader(oss_server, path, store, "k.bin").run()
-    assert result.upload_id != old_id
-    assert [e["upload_id"] for e in entries(oss_server.request_log(), "AbortMultipartUpload")] == [old_id]
-    assert_clean_finish(oss_server, "k.bin", data, result)
+    run2 = since(oss_server.request_log(), mark)
+    assert result.upload_id != old_id and not result.resumed
+    assert entries(run2, "AbortMultipartUpload") == []  # not provably this task's: left alone
+    assert oss_server.object_bytes(BUCKET, "k.bin") == data
+    assert [u["upload_id"] for u in oss_server.list_uploads(BUCKET)] == [old_id]
 
 
 def test_changed_part_size_starts_clean(oss_server: LocalOssServer, tmp_path: Path) -> None:
@@ -317,7 +356,7 @@ def test_changed_object_options_start_clean(oss_server: LocalOssServer, tmp_path
     assert make_client(oss_server).head_object(BUCKET, "k.bin").content_type == "application/json"
 
 
-def test_checkpoint_for_another_key_is_aborted_and_replaced(
+def test_checkpoint_for_another_key_is_left_alone_and_replaced(
     oss_server: LocalOssServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "src.bin"
@@ -337,10 +376,11 @@ def test_checkpoint_for_another_key_is_aborted_and_replaced(
     store = KeyValueCheckpointStore(KV())
     old_id, _ = failed_first_run(oss_server, path, store, "old-key.bin", nth=2)
     result = uploader(oss_server, path, store, "new-key.bin").run()
-    aborts = entries(oss_server.request_log(), "AbortMultipartUpload")
-    assert [(e["key"], e["upload_id"]) for e in aborts] == [("old-key.bin", old_id)]
-    assert_clean_finish(oss_server, "new-key.bin", data, result)
-    assert kv == {}
+    # a record naming another key proves nothing about whose upload that is: it is never aborted
+    assert entries(oss_server.request_log(), "AbortMultipartUpload") == []
+    assert [(u["key"], u["upload_id"]) for u in oss_server.list_uploads(BUCKET)] == [("old-key.bin", old_id)]
+    assert oss_server.object_bytes(BUCKET, "new-key.bin") == data
+    assert_marked_completed(store, result)
 
 
 # -- an earlier try completed the object ----------------------------------------------------------
@@ -355,7 +395,8 @@ class SnapshotStore(MemoryCheckpointStore):
 
     def save(self, checkpoint: Checkpoint) -> None:
         super().save(checkpoint)
-        self.saved = checkpoint.to_json()
+        if checkpoint.completed is None:  # what a try killed right after completing leaves behind
+            self.saved = checkpoint.to_json()
 
 
 @pytest.mark.parametrize("replace", [True, False])
@@ -434,7 +475,11 @@ def test_two_tries_running_at_once_on_the_same_checkpoint(oss_server: LocalOssSe
     assert all(r.crc64 == crc64.crc64(data) for r in results)
     assert oss_server.object_bytes(BUCKET, "race.bin") == data
     assert oss_server.list_uploads(BUCKET) == []
-    assert os.listdir(checkpoint_dir) == []
+    # the try that completed marked the record; the other one, meeting the finished object, may have
+    # dropped it: either way no record of an upload in progress is left behind
+    record = FileCheckpointStore(checkpoint_dir, BUCKET, "race.bin", path).load()
+    assert record is None or (record.completed is not None and record.upload_id == upload_id)
+    assert len(os.listdir(checkpoint_dir)) == (0 if record is None else 1)
 
 
 # -- which parts are reused -----------------------------------------------------------------------
@@ -500,6 +545,9 @@ def test_resume_through_a_key_value_store_like_task_state_store(
     assert isinstance(values["oss_resumable_upload"], dict)
     result = uploader(oss_server, path, store, "kv.bin").run()
     assert result.upload_id == upload_id and result.parts_reused == len(stored)
-    assert retention and set(retention) == {"NEVER_EXPIRE"}  # every save, the confirmations too
-    assert values == {}
+    # every save of the upload in progress, the confirmations too, never expires; the completed mark
+    # is kept for its retention (7 days by default), then Airflow drops it
+    assert retention and set(retention[:-1]) == {"NEVER_EXPIRE"}
+    assert timedelta(days=6, hours=23) < retention[-1] <= timedelta(days=7)
     assert_clean_finish(oss_server, "kv.bin", data, result)
+    assert_marked_completed(store, result)

@@ -364,5 +364,6 @@ class OssHook(BaseHook):
             abort_on_failure=abort_on_failure,
             progress_callback=progress_callback,
             logger=log_to,
+            conn_id=self.oss_conn_id,
         )
         return uploader.run()

@@ -68,6 +68,18 @@ def resolve_mode(mode: str, context: Mapping[str, Any], checkpoint_dir: str | No
     return "file" if checkpoint_dir else "discover"
 
 
+def is_retry(context: Mapping[str, Any]) -> bool:
+    """
+    Whether this run is a retry or a re-run of the task instance (``try_number > 1``): only then may
+    a discovering transfer adopt an in-progress upload it finds in OSS.
+
+    :param context: the task's Airflow context.
+    """
+    ti = context.get("ti") or context.get("task_instance")
+    try_number = getattr(ti, "try_number", None)
+    return isinstance(try_number, int) and try_number > 1
+
+
 def choose_checkpoint_store(
     context: Mapping[str, Any],
     *,
@@ -105,7 +117,9 @@ def choose_checkpoint_store(
                 "No task_state_store (Airflow < 3.3) and no checkpoint_dir: a retry will find this upload "
                 "through OSS's list of in-progress uploads of the key."
             )
-        return UploadDiscoveryStore(client, bucket, key, filename, part_size)
+        return UploadDiscoveryStore(
+            client, bucket, key, filename, part_size, retry=is_retry(context), logger=logger
+        )
     if concrete == "state_store":
         state_store = context.get("task_state_store")
         if state_store is None:

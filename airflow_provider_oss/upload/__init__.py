@@ -9,7 +9,7 @@ and sends only the parts OSS does not already hold.
 from __future__ import annotations
 
 from airflow_provider_oss.upload.api import UploadAPI
-from airflow_provider_oss.upload.checkpoint import Checkpoint
+from airflow_provider_oss.upload.checkpoint import Checkpoint, CompletedMark
 from airflow_provider_oss.upload.config import (
     TransferConfig,
     TransferConfigError,
@@ -54,6 +54,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointStore",
+    "CompletedMark",
     "FileCheckpointStore",
     "KeyValueCheckpointStore",
     "MemoryCheckpointStore",

@@ -35,14 +35,15 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "Checkpoint",
     "CheckpointCorruptError",
+    "CompletedMark",
     "decode_confirmed",
     "encode_confirmed",
 ]
 
-#: The checkpoint format this code writes (2 added ``confirmed_parts``).
-FORMAT_VERSION = 2
+#: The checkpoint format this code writes (2 added ``confirmed_parts``, 3 ``completed``).
+FORMAT_VERSION = 3
 #: The formats this code reads.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 #: A checkpoint record larger than this is not one of ours.
 MAX_RECORD_BYTES = 256 * 1024
 
@@ -59,6 +60,8 @@ _FIELDS = (
     "options_digest",
 )
 _FIELDS_V2 = (*_FIELDS, "confirmed_parts")
+_FIELDS_V3 = (*_FIELDS_V2, "completed")
+_COMPLETED_FIELDS = ("crc64", "etag", "at", "until")
 #: One confirmed part in ``confirmed_parts``: part number (uint32) and CRC-64 (uint64), little-endian.
 _CONFIRMED = struct.Struct("<IQ")
 _UPLOAD_ID_RE = re.compile(r"^[\x21-\x7e]{1,1024}$")
@@ -67,6 +70,64 @@ _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class CompletedMark:
+    """
+    What a completed upload leaves in its checkpoint, so that a retry (a try killed after
+    CompleteMultipartUpload but before Airflow recorded success) or a re-run of the task (a cleared
+    task) finds the object already there and sends nothing, without reading the file.
+
+    :param crc64: the object's CRC-64 as OSS reported it at completion.
+    :param etag: the object's ETag.
+    :param at: ISO-8601 UTC time of the completion.
+    :param until: ISO-8601 UTC time after which the mark is no longer trusted (its retention).
+    """
+
+    crc64: int
+    etag: str
+    at: str
+    until: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready: the CRC-64 as a decimal string (64-bit integers do not survive every JSON reader)."""
+        return {"crc64": str(self.crc64), "etag": self.etag, "at": self.at, "until": self.until}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CompletedMark:
+        """
+        Rebuild a mark strictly.
+
+        :raises ValueError: a missing, extra or invalid field.
+        """
+        if not isinstance(data, dict) or sorted(data) != sorted(_COMPLETED_FIELDS):
+            raise ValueError(f"completed must be an object with exactly {', '.join(_COMPLETED_FIELDS)}")
+        text = data["crc64"]
+        if not isinstance(text, str) or not text.isascii() or not text.isdigit() or int(text) >= 1 << 64:
+            raise ValueError("completed.crc64 must be a decimal string of a 64-bit CRC")
+        if not isinstance(data["etag"], str) or not _UPLOAD_ID_RE.match(data["etag"] or " "):
+            raise ValueError("completed.etag must be printable ASCII")
+        for name in ("at", "until"):
+            when = _parse_time(data[name])
+            if when is None:
+                raise ValueError(f"completed.{name} must be an ISO-8601 time with a time zone")
+        return cls(int(text), data["etag"], data["at"], data["until"])
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether the retention has run out."""
+        until = _parse_time(self.until)
+        return until is None or (now or datetime.now(timezone.utc)) >= until
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +148,8 @@ class Checkpoint:
         class...), so that a retry with different options does not complete an object with the old ones.
     :param confirmed_parts: part number -> CRC-64 of the parts OSS acknowledged with the local
         bytes' CRC-64 (kept packed: 10,000 parts take ~160 KB).
+    :param completed: set when the upload was completed: the object's CRC-64 and ETag, and how long
+        the mark is trusted (None while the upload is in progress).
     :param version: the record format version.
     """
 
@@ -100,6 +163,7 @@ class Checkpoint:
     created_at: str = field(default_factory=_utc_now)
     options_digest: str | None = None
     confirmed_parts: dict[int, int] = field(default_factory=dict)
+    completed: CompletedMark | None = None
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -121,6 +185,7 @@ class Checkpoint:
             "created_at": self.created_at,
             "options_digest": self.options_digest,
             "confirmed_parts": encode_confirmed(self.confirmed_parts),
+            "completed": self.completed.to_dict() if self.completed is not None else None,
         }
 
     def to_json(self) -> str:
@@ -146,6 +211,9 @@ class Checkpoint:
             created_at=data["created_at"],
             options_digest=data["options_digest"],
             confirmed_parts=decode_confirmed(data.get("confirmed_parts", "")),
+            completed=CompletedMark.from_dict(data["completed"])
+            if data.get("completed") is not None
+            else None,
             version=FORMAT_VERSION,
         )
 
@@ -160,7 +228,15 @@ class Checkpoint:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as err:
             raise CheckpointCorruptError(f"the checkpoint is not valid JSON ({err})") from None
+        except RecursionError:  # deeply nested arrays or objects: not a checkpoint of ours
+            raise CheckpointCorruptError(
+                "the checkpoint is JSON nested too deeply to be one of ours"
+            ) from None
         return cls.from_dict(data)
+
+    def with_completed(self, mark: CompletedMark) -> Checkpoint:
+        """This checkpoint marked completed."""
+        return dataclasses.replace(self, completed=mark)
 
     def with_confirmed(self, confirmed: dict[int, int]) -> Checkpoint:
         """This checkpoint with ``confirmed_parts`` replaced by (a copy of) ``confirmed``."""
@@ -236,8 +312,8 @@ def _validate(data: Any) -> None:
 
     version = data.get("version")
     if version not in READABLE_VERSIONS or not _is_int(version):
-        raise bad(f"unknown format version {version!r} (this code reads versions 1 and 2)")
-    fields = _FIELDS if version == 1 else _FIELDS_V2
+        raise bad(f"unknown format version {version!r} (this code reads versions 1, 2 and 3)")
+    fields = {1: _FIELDS, 2: _FIELDS_V2}.get(version, _FIELDS_V3)
     missing = [name for name in fields if name not in data]
     if missing:
         raise bad(f"missing field(s) {', '.join(missing)}")
@@ -272,8 +348,13 @@ def _validate(data: Any) -> None:
         raise bad("created_at must be an ISO-8601 time") from None
     if created.tzinfo is None:
         raise bad("created_at must carry a time zone")
-    if version == 2:
+    if version >= 2:
         try:
             decode_confirmed(data["confirmed_parts"])
+        except ValueError as err:
+            raise bad(str(err)) from None
+    if version >= 3 and data["completed"] is not None and not isinstance(data["completed"], CompletedMark):
+        try:
+            CompletedMark.from_dict(data["completed"])
         except ValueError as err:
             raise bad(str(err)) from None

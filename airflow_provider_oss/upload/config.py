@@ -35,6 +35,8 @@ DEFAULT_PARALLELISM = 4
 DEFAULT_PROGRESS_INTERVAL = 10.0
 #: Seconds between checkpoint updates with newly confirmed parts at most, by default.
 DEFAULT_SAVE_INTERVAL = 2.0
+#: Seconds a completed upload's mark stays in its checkpoint store, by default (7 days).
+DEFAULT_COMPLETED_RETENTION = 7 * 24 * 3600.0
 
 
 def recommended_pool_size(parallelism: int) -> int:
@@ -93,6 +95,11 @@ class TransferConfig:
     :param progress_interval: seconds between progress log lines at most.
     :param checkpoint_save_interval: seconds between checkpoint updates (the confirmed parts) at
         most; an update also happens after every 1/32 of the parts.
+    :param completed_retention: seconds that a completed upload's mark (object CRC-64 and ETag) stays
+        in the checkpoint store, so that a retry of a try killed right after completing, or a re-run
+        of the task, sends nothing and reads nothing when the object is still this file (default 7
+        days; 0 deletes the checkpoint at completion instead, and such a run reads the file once to
+        recognise the object).
     :raises TransferConfigError: (a ``ValueError``) for any value out of range, naming it.
     """
 
@@ -103,6 +110,7 @@ class TransferConfig:
     verify_reused_parts: bool = False
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
     checkpoint_save_interval: float = DEFAULT_SAVE_INTERVAL
+    completed_retention: float = DEFAULT_COMPLETED_RETENTION
 
     def __post_init__(self) -> None:
         validate_part_size(self.part_size)
@@ -128,6 +136,7 @@ class TransferConfig:
             )
         _check_seconds("progress_interval", self.progress_interval)
         _check_seconds("checkpoint_save_interval", self.checkpoint_save_interval)
+        _check_seconds("completed_retention", self.completed_retention)
 
     @property
     def threshold(self) -> int:

@@ -1,25 +1,29 @@
 """
-A checkpoint store that keeps nothing: it finds the upload to continue by asking OSS.
+A checkpoint store that keeps nothing: a retry finds the upload to continue by asking OSS.
 
 Where no state survives a failed try (Airflow 3.0-3.2 have no ``task_state_store``, and there may be
 no volume shared by the workers), OSS itself still holds the in-progress multipart upload:
-ListMultipartUploads names it and ListParts lists its parts. This store hands the newest in-progress
-upload of exactly this key to the engine, which reuses a listed part only when its size and CRC-64
-equal the local bytes at that offset. So the object that is completed is always the local file, even
-if the adopted upload had been started by another writer or for an older version of the file: such
-parts simply do not match and are sent again.
+ListMultipartUploads names it and ListParts lists its parts. Other writers' uploads of the same key
+are in that list too, so:
+
+- a first try never adopts anything (``retry=False``): it starts its own upload and leaves every
+  other one alone;
+- a retry adopts only an upload that proves to hold this file (every listed part is the local bytes,
+  by size and CRC-64; see :mod:`~airflow_provider_oss.upload.adoption`), and never aborts one that
+  does not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
-from dataclasses import replace
-from datetime import timezone
+from typing import Any
 
-from airflow_provider_oss.core.models import MultipartUploadInfo
+from airflow_provider_oss.upload.adoption import find_own_upload
 from airflow_provider_oss.upload.api import UploadAPI
-from airflow_provider_oss.upload.checkpoint import Checkpoint
+from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.plan import plan_parts
 
@@ -28,72 +32,73 @@ log = logging.getLogger(__name__)
 
 class UploadDiscoveryStore:
     """
-    Recover the upload to continue from OSS's list of in-progress multipart uploads.
+    Recover this task's upload from OSS's list of in-progress multipart uploads.
 
     :param client: the OSS client.
     :param bucket: the destination bucket.
     :param key: the destination key; only uploads of exactly this key are considered.
     :param filename: the local source file.
     :param part_size: the requested part size (the plan grows it the same way on every try).
+    :param retry: whether this run is a retry (Airflow's ``try_number > 1``): only a retry adopts.
+    :param logger: where to say what was adopted or left alone.
     """
 
-    #: Nothing is stored: there is no record to update, re-read or delete after the upload completes.
+    #: There is no record to re-read or delete after the upload completes.
     keeps_record = False
 
-    def __init__(self, client: UploadAPI, bucket: str, key: str, filename: str, part_size: int) -> None:
+    def __init__(
+        self,
+        client: UploadAPI,
+        bucket: str,
+        key: str,
+        filename: str,
+        part_size: int,
+        *,
+        retry: bool,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.key = key
         self.filename = os.path.abspath(filename)
         self.part_size = part_size
+        self.retry = retry
+        self.logger = logger if logger is not None else log
 
     def __repr__(self) -> str:
-        return f"UploadDiscoveryStore(oss://{self.bucket}/{self.key})"
+        return f"UploadDiscoveryStore(oss://{self.bucket}/{self.key}, retry={self.retry})"
 
     def describe(self) -> str:
         """Say where the "checkpoint" comes from, for the log."""
         return f"OSS's in-progress uploads of oss://{self.bucket}/{self.key} (ListMultipartUploads)"
 
-    def _uploads(self) -> list[MultipartUploadInfo]:
-        return [
-            u for u in self.client.list_multipart_uploads(self.bucket, prefix=self.key) if u.key == self.key
-        ]
-
     def load(self) -> Checkpoint | None:
         """
-        Return a checkpoint for the newest in-progress upload of the key, or None when there is none.
-
-        The checkpoint carries the current file's fingerprint: whether each part can be reused is
-        decided by the engine from the part's size and CRC-64, not from a stored record.
+        On a retry, a checkpoint for the in-progress upload of the key that proves to hold this
+        file, with the proven parts as confirmed; None on a first try or when none proves itself.
         """
-        uploads = self._uploads()
-        if not uploads:
+        if not self.retry:
             return None
-        newest = max(uploads, key=lambda u: (u.initiated.timestamp() if u.initiated else 0.0, u.upload_id))
-        if len(uploads) > 1:
-            others = ", ".join(u.upload_id for u in uploads if u is not newest)
-            log.warning(
-                "%d in-progress uploads of oss://%s/%s: continuing the newest, %s; left alone: %s.",
-                len(uploads),
-                self.bucket,
-                self.key,
-                newest.upload_id,
-                others,
-            )
         fingerprint = SourceFingerprint.of_file(self.filename)
-        plan = plan_parts(fingerprint.size, self.part_size) if fingerprint.size else None
+        if not fingerprint.size:
+            return None
+        plan = plan_parts(fingerprint.size, self.part_size)
+        adopted = find_own_upload(self.client, self.bucket, self.key, self.filename, plan, logger=self.logger)
+        if adopted is None:
+            return None
         checkpoint = Checkpoint(
             bucket=self.bucket,
             key=self.key,
-            upload_id=newest.upload_id,
-            part_size=plan.part_size if plan else self.part_size,
+            upload_id=adopted.upload_id,
+            part_size=plan.part_size,
             file_size=fingerprint.size,
             fingerprint=fingerprint,
             source_path=self.filename,
+            confirmed_parts=adopted.proven_parts,
         )
-        if newest.initiated is not None:
-            started = newest.initiated.astimezone(timezone.utc).isoformat(timespec="seconds")
-            checkpoint = replace(checkpoint, created_at=started)
+        if adopted.initiated is not None:
+            with contextlib.suppress(CheckpointCorruptError):  # a time OSS gave without a zone: keep ours
+                checkpoint = dataclasses.replace(checkpoint, created_at=adopted.initiated)
         return checkpoint
 
     def save(self, checkpoint: Checkpoint) -> None:

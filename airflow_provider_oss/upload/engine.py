@@ -27,12 +27,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc
 from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
 from airflow_provider_oss.core.models import ObjectOptions
-from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
+from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CompletedMark
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
@@ -92,6 +93,8 @@ class ResumableUploader:
     :param progress_callback: called with a :class:`ProgressEvent` after every part, from the
         thread that called :meth:`run`; an exception it raises fails the run.
     :param logger: where to log (default: this module's logger).
+    :param conn_id: the Airflow connection the client came from, named in the command that aborts
+        an upload kept after a failure (None outside Airflow).
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class ResumableUploader:
         abort_on_failure: bool = False,
         progress_callback: Callable[[ProgressEvent], None] | None = None,
         logger: LoggerLike | None = None,
+        conn_id: str | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("bucket must not be empty.")
@@ -129,6 +133,7 @@ class ResumableUploader:
         self.abort_on_failure = abort_on_failure
         self.progress_callback = progress_callback
         self.logger: LoggerLike = logger or log
+        self.conn_id = conn_id
         self.recovery = Recovery(
             client,
             bucket,
@@ -175,6 +180,11 @@ class ResumableUploader:
         self._upload = None
         fingerprint = SourceFingerprint.of_file(self.filename)
         checkpoint, corrupt = self._load_checkpoint()
+        if checkpoint is not None and checkpoint.completed is not None:
+            info = self.recovery.completed_object(checkpoint, fingerprint)
+            if info is not None:
+                return self._already_complete(info, checkpoint.upload_id)
+            checkpoint = None  # the mark no longer holds: its record was deleted, start as new
         if checkpoint is not None and checkpoint.bucket != self.bucket:
             self.recovery.note_foreign_bucket(checkpoint)
         if not self.replace:
@@ -199,12 +209,19 @@ class ResumableUploader:
             if info is not None:
                 return self._already_complete(info, checkpoint.upload_id)
         elif corrupt is not None:
-            info = self.recovery.stale(
-                f"the checkpoint cannot be used: {corrupt}", fingerprint, corrupt=corrupt
-            )
+            adopted = self.recovery.adopt_after_damage(corrupt, plan, fingerprint, self._options_digest())
+            if adopted is not None:
+                return self._resume(adopted, plan, fingerprint)
+        if checkpoint is None:
+            # No usable record: a re-run of a task whose upload completed (its mark expired or was
+            # never kept), or a try killed between completing and saving. One HEAD tells.
+            info = self.recovery.existing_object_is_file(fingerprint)
             if info is not None:
                 return self._already_complete(info, None)
         return self._fresh(plan, fingerprint)
+
+    def _options_digest(self) -> str:
+        return options_digest(self.object_options)
 
     def _load_checkpoint(self) -> tuple[Checkpoint | None, CheckpointCorruptError | None]:
         if self.checkpoint_store is None:
@@ -273,7 +290,7 @@ class ResumableUploader:
                 file_size=plan.file_size,
                 fingerprint=fingerprint,
                 source_path=self.filename,
-                options_digest=options_digest(self.object_options),
+                options_digest=self._options_digest(),
             )
 
         self._upload, checkpoint = MultipartUpload.start(
@@ -443,7 +460,7 @@ class ResumableUploader:
                 recorder.close(flush=isinstance(err, Exception))  # so that the retry reads less
             self._on_failure(err)
             raise
-        upload.forget()
+        upload.finish(checkpoint, self._completed_mark(etag, object_crc))
         progress.finish()
         result = result_of(etag, object_crc, plan.file_size)
         result.parts_reused_confirmed = sum(1 for o in outcomes if o.confirmed)
@@ -452,6 +469,19 @@ class ResumableUploader:
         )
         return result
 
+    def _completed_mark(self, etag: str, crc64: int) -> CompletedMark | None:
+        """The mark a completed upload leaves in its record for ``completed_retention`` (None: none)."""
+        retention = self.config.completed_retention
+        if not retention:
+            return None
+        now = datetime.now(timezone.utc)
+        return CompletedMark(
+            crc64=crc64,
+            etag=etag,
+            at=now.isoformat(timespec="seconds"),
+            until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
+        )
+
     def _on_failure(self, err: BaseException) -> None:
         if self._upload is None:
             return
@@ -459,4 +489,4 @@ class ResumableUploader:
         if self.abort_on_failure or self.checkpoint_store is None:
             why = "abort_on_failure=True" if self.abort_on_failure else "no checkpoint store could resume it"
             abort = f"the upload failed and {why}"
-        self._upload.fail(err, abort=abort)
+        self._upload.fail(err, abort=abort, conn_id=self.conn_id)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.errors import CrcMismatchError, OssError, OssNotFoundError
-from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
+from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CompletedMark
 from airflow_provider_oss.upload.integrity import verify_object_crc
 from airflow_provider_oss.upload.parts import UploadGone, is_no_such_upload
 
@@ -166,6 +166,32 @@ class MultipartUpload:
         except Exception as err:
             self.logger.warning("Could not delete the %s: %s", store.describe(), err)
 
+    def finish(self, checkpoint: Checkpoint, mark: CompletedMark | None) -> None:
+        """
+        After completion: keep ``checkpoint`` marked completed (so that a retry or a re-run finds
+        the object without reading the file), or delete it when ``mark`` is None or no record is
+        kept. A record that another try has replaced meanwhile is left as it is.
+
+        :param checkpoint: this upload's checkpoint.
+        :param mark: the completion (object CRC-64, ETag, retention), or None.
+        """
+        if mark is None or not self.keeps_record:
+            self.forget()
+            return
+        try:
+            self.save(checkpoint.with_confirmed({}).with_completed(mark))
+        except Exception as err:  # the object is complete: a lost mark only costs a later re-run a read
+            self.logger.warning("Could not mark the %s completed: %s", describe_store(self.store), err)
+
+    def adopt(self, checkpoint: Checkpoint) -> None:
+        """
+        Make ``checkpoint`` (an upload proven to hold this file) the record, replacing a damaged one.
+
+        :param checkpoint: the adopted upload's checkpoint.
+        """
+        if self.store is not None and self.store.keeps_record:
+            self.store.save(checkpoint)
+
     def discard(self, why: str, *, upload_exists: bool = True) -> None:
         """
         Drop a stale upload: abort it (unless it is known to be gone already) and delete whatever
@@ -244,7 +270,7 @@ class MultipartUpload:
         )
         return etag, crc64
 
-    def fail(self, err: BaseException, *, abort: str | None) -> None:
+    def fail(self, err: BaseException, *, abort: str | None, conn_id: str | None = None) -> None:
         """
         The failure policy: an interruption (not an ``Exception``: a kill, a timeout) never aborts;
         a failure aborts and forgets the upload when ``abort`` gives the reason (the final try, or
@@ -252,6 +278,7 @@ class MultipartUpload:
 
         :param err: what ended the run.
         :param abort: why to abort, or None to keep the upload for a retry.
+        :param conn_id: the Airflow connection, named in the command that aborts a kept upload.
         """
         if self.upload_id is None or self.aborted:
             return  # nothing left for a retry
@@ -268,12 +295,18 @@ class MultipartUpload:
             self.abort(abort)
             self.forget()
             return
+        conn = f"--conn-id {conn_id} " if conn_id else ""
         self.logger.warning(
-            "Upload ID %s of %s failed and is kept with its checkpoint (%s) so that a retry sends only the "
-            "missing parts. If no retry follows, abort it (AbortMultipartUpload for this key and upload ID) or "
-            "give the bucket a lifecycle rule that aborts incomplete multipart uploads after N days: its parts "
-            "are billed as storage until then.",
+            "Upload ID %s of %s failed and is kept with its checkpoint (%s). To resume it: let the retry run, "
+            "or clear the task (its next try continues upload ID %s and sends only the missing parts). To abort "
+            "it instead: oss-uploads %sabort %s %s (or run the task with abort_on_final_failure=True); a bucket "
+            "lifecycle rule that aborts incomplete multipart uploads after N days also removes it. Until then "
+            "its parts are billed as storage.",
             self.upload_id,
             target,
             describe_store(self.store),
+            self.upload_id,
+            conn,
+            target,
+            self.upload_id,
         )

@@ -16,7 +16,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc
-from airflow_provider_oss.core.errors import OssError, OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.upload.adoption import find_own_upload
+from airflow_provider_oss.upload.checkpoint import Checkpoint
 from airflow_provider_oss.upload.errors import ObjectExistsError, UploadGoneError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
@@ -24,11 +26,14 @@ from airflow_provider_oss.upload.multipart import MultipartUpload, describe_stor
 if TYPE_CHECKING:
     from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions
     from airflow_provider_oss.upload.api import UploadAPI
-    from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
+    from airflow_provider_oss.upload.checkpoint import CheckpointCorruptError
     from airflow_provider_oss.upload.plan import PartPlan
     from airflow_provider_oss.upload.stores import CheckpointStore
 
 LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
+
+#: Seconds of slack when comparing an object's Last-Modified (whole seconds) with a file's mtime.
+_LAST_MODIFIED_SLACK = 2.0
 
 
 def options_digest(options: ObjectOptions | None) -> str:
@@ -132,15 +137,38 @@ class Recovery:
         self, checkpoint: Checkpoint | None, corrupt: CheckpointCorruptError | None
     ) -> MultipartUpload:
         """
-        The handle of the stale upload the record names, when this run may abort it (same bucket);
-        its ``upload_id`` is None otherwise (then only the record is deleted).
+        The handle of the stale upload the record names, when this run may abort it: a readable
+        record of this very bucket and key, which this task's store kept for this transfer. Its
+        ``upload_id`` is None otherwise (only the record is deleted): a record naming another key,
+        or a damaged one, proves nothing about whose upload it names, so that upload is left alone.
         """
         if checkpoint is not None:
-            if checkpoint.bucket == self.bucket:
+            if checkpoint.bucket == self.bucket and checkpoint.key == self.key:
                 return self.upload(checkpoint.upload_id, checkpoint.key)
-        elif corrupt is not None and corrupt.salvage.get("bucket") == self.bucket:
-            return self.upload(corrupt.salvage["upload_id"], corrupt.salvage["key"])
+            self._leave_alone(checkpoint.bucket, checkpoint.key, checkpoint.upload_id, "it is another key's")
+        elif corrupt is not None and corrupt.salvage:
+            salvage = corrupt.salvage
+            self._leave_alone(
+                salvage["bucket"],
+                salvage["key"],
+                salvage["upload_id"],
+                "the damaged record cannot prove whose it is",
+            )
         return self.upload(None)
+
+    def _leave_alone(self, bucket: str, key: str, upload_id: str, why: str) -> None:
+        self.logger.warning(
+            "The %s names upload ID %s of oss://%s/%s, which this run leaves alone (%s). If it is an abandoned "
+            "upload, abort it with: oss-uploads abort oss://%s/%s %s",
+            describe_store(self.store),
+            upload_id,
+            bucket,
+            key,
+            why,
+            bucket,
+            key,
+            upload_id,
+        )
 
     def discard_stale(
         self,
@@ -150,22 +178,126 @@ class Recovery:
         *,
         upload_exists: bool = True,
     ) -> None:
-        """Abort the upload a stale record names (if it may still exist) and delete the record."""
-        stale = self.stale_upload(checkpoint, corrupt)
-        if stale.upload_id is None and corrupt is not None and upload_exists:
-            # The damaged record no longer names its upload: find it in OSS rather than orphan its parts.
-            for upload_id in self._in_progress_upload_ids():
-                self.upload(upload_id).abort(f"{why}; found in OSS's in-progress uploads of the key")
-        stale.discard(why, upload_exists=upload_exists)
+        """
+        Abort the upload a stale record names when it is provably this transfer's (see
+        :meth:`stale_upload`; if it may still exist) and delete the record.
+        """
+        self.stale_upload(checkpoint, corrupt).discard(why, upload_exists=upload_exists)
 
-    def _in_progress_upload_ids(self) -> list[str]:
-        """The IDs of the in-progress multipart uploads of exactly this key (ListMultipartUploads)."""
+    # -- records that say more than they should, or less ---------------------------------------
+
+    def completed_object(self, checkpoint: Checkpoint, fingerprint: SourceFingerprint) -> ObjectInfo | None:
+        """
+        A record marked completed: the object's info when OSS still holds exactly what this upload
+        completed (the file unchanged, the object's size and CRC-64 those of the mark), so nothing
+        is sent and nothing read; else None, with the record deleted (its upload is long gone).
+        """
+        mark = checkpoint.completed
+        assert mark is not None
+        upload = self.upload(checkpoint.upload_id, checkpoint.key)
+        why = None
+        if checkpoint.bucket != self.bucket or checkpoint.key != self.key:
+            why = f"it is for oss://{checkpoint.bucket}/{checkpoint.key}"
+        elif mark.expired():
+            why = f"its retention ran out at {mark.until}"
+        elif checkpoint.fingerprint.differences(fingerprint):
+            why = f"the file changed since ({', '.join(checkpoint.fingerprint.differences(fingerprint))})"
+        info = None
+        if why is None:
+            try:
+                info = self.client.head_object(self.bucket, self.key)
+            except OssNotFoundError:
+                why = "the object is gone"
+        if info is not None and (info.size != checkpoint.file_size or info.crc64 != mark.crc64):
+            why = f"the object was replaced since (size {info.size}, CRC-64 {info.crc64})"
+        if info is not None and why is None and not self._options_match(info):
+            why = "the object's options differ from this run's"
+        if why is not None:
+            self.logger.info(
+                "The %s says upload ID %s completed %s at %s, but %s: uploading again.",
+                describe_store(self.store),
+                checkpoint.upload_id,
+                self.target,
+                mark.at,
+                why,
+            )
+            upload.forget(only_if_named=False)
+            return None
+        assert info is not None
+        self.logger.info(
+            "%s already holds this file: upload ID %s completed it at %s (CRC-64 %s, %d bytes, checked by "
+            "HEAD against the mark in the %s). Nothing to send, nothing read.",
+            self.target,
+            checkpoint.upload_id,
+            mark.at,
+            mark.crc64,
+            info.size,
+            describe_store(self.store),
+        )
+        return info
+
+    def adopt_after_damage(
+        self, corrupt: CheckpointCorruptError, plan: PartPlan, fingerprint: SourceFingerprint, digest: str
+    ) -> Checkpoint | None:
+        """
+        A damaged record of this task must not cost the work already stored: find the in-progress
+        upload of this key that proves to hold this file (as a discovering retry does), make it the
+        record and return its checkpoint; None (nothing aborted) when none proves itself.
+        """
+        salvaged = corrupt.salvage.get("upload_id") if corrupt.salvage.get("key") == self.key else None
+        adopted = find_own_upload(
+            self.client, self.bucket, self.key, self.filename, plan, prefer=salvaged, logger=self.logger
+        )
+        if adopted is None:
+            self.stale_upload(None, corrupt).forget(only_if_named=False)
+            self.logger.info(
+                "No in-progress upload of %s holds this file: starting a clean upload.", self.target
+            )
+            return None
+        checkpoint = Checkpoint(
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=adopted.upload_id,
+            part_size=plan.part_size,
+            file_size=plan.file_size,
+            fingerprint=fingerprint,
+            source_path=self.filename,
+            options_digest=digest,
+            confirmed_parts=adopted.proven_parts,
+        )
+        self.upload(adopted.upload_id).adopt(checkpoint)
+        return checkpoint
+
+    def existing_object_is_file(self, fingerprint: SourceFingerprint) -> ObjectInfo | None:
+        """
+        Before a fresh upload: the object's info when the key already holds this very file (a re-run
+        of a completed task, a try killed right after completing), else None.
+
+        One HEAD; the file is read (once, for its CRC-64) only when the object has the file's size and
+        was written after the file was last modified, as a copy of this file must have been.
+        """
         try:
-            uploads = self.client.list_multipart_uploads(self.bucket, prefix=self.key)
-            return [u.upload_id for u in uploads if u.key == self.key]
-        except OssError as err:
-            self.logger.warning("Could not list the in-progress uploads of %s: %s", self.target, err)
-            return []
+            info = self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            return None
+        if info.size != fingerprint.size or info.crc64 is None:
+            return None
+        modified = fingerprint.mtime_ns / 1e9
+        # Last-Modified has whole seconds: a copy written within the second the file was saved must pass.
+        if (
+            info.last_modified is not None
+            and info.last_modified.timestamp() + _LAST_MODIFIED_SLACK < modified
+        ):
+            return None  # older than the file: not a copy of this version of it
+        found = self.object_equal_to_file(fingerprint, known=info)
+        if found is not None:
+            self.logger.info(
+                "%s already holds this file (%d bytes, CRC-64 %s): nothing to send.",
+                self.target,
+                found.size,
+                found.crc64,
+            )
+        return found
 
     def stale(
         self,
@@ -219,11 +351,19 @@ class Recovery:
     # -- objects already there -------------------------------------------------------------------
 
     def object_equal_to_file(
-        self, fingerprint: SourceFingerprint, expected_crc: int | None = None
+        self,
+        fingerprint: SourceFingerprint,
+        expected_crc: int | None = None,
+        *,
+        known: ObjectInfo | None = None,
     ) -> ObjectInfo | None:
-        """The object's info when it exists with the file's size and CRC-64 (and requested options)."""
+        """
+        The object's info when it exists with the file's size and CRC-64 (and requested options).
+
+        :param known: the object's info from a HEAD just made (else one is made).
+        """
         try:
-            info = self.client.head_object(self.bucket, self.key)
+            info = known if known is not None else self.client.head_object(self.bucket, self.key)
         except OssNotFoundError:
             return None
         if info.size != fingerprint.size:

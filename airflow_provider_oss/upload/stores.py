@@ -17,6 +17,7 @@ import os
 import secrets
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_oss.upload.checkpoint import MAX_RECORD_BYTES, Checkpoint
@@ -246,8 +247,15 @@ class KeyValueCheckpointStore:
         return Checkpoint.from_dict(value)
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Set the key to the checkpoint (a JSON object)."""
-        self.kv.set(self.key, checkpoint.to_dict(), **self.set_kwargs)
+        """
+        Set the key to the checkpoint (a JSON object). A record marked completed is kept only for
+        the mark's retention when the store takes one (``task_state_store``'s ``retention``).
+        """
+        kwargs = dict(self.set_kwargs)
+        if checkpoint.completed is not None and "retention" in kwargs:
+            until = datetime.fromisoformat(checkpoint.completed.until)
+            kwargs["retention"] = max(until - datetime.now(timezone.utc), timedelta(seconds=1))
+        self.kv.set(self.key, checkpoint.to_dict(), **kwargs)
 
     def delete(self) -> None:
         """Delete the key."""

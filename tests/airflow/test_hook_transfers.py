@@ -57,4 +57,6 @@ def test_upload_file_builds_a_client_dependent_store_with_the_hooks_client(
     )
     assert result.upload_id is not None and result.parts_total == 3
     assert [(c.config.pool_size, b) for c, b in seen] == [(TransferConfig().pool_size, "test-bucket")]
-    assert store.saves >= 1 and store.text is None  # saved before the first part, deleted after completion
+    # saved before the first part, marked completed after completion
+    record = store.load()
+    assert store.saves >= 2 and record is not None and record.completed is not None
