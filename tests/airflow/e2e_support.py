@@ -175,10 +175,15 @@ def wait_for(
 
 
 def stop_process_groups(procs: Iterable[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM the process group of each running process, then SIGKILL the groups left after 20 s."""
+    """
+    SIGTERM the process group of each running process, then SIGKILL the groups left after 20 s,
+    and finally every descendant still alive: task processes run in process groups of their own.
+    """
     procs = list(procs)
+    descendants: list[psutil.Process] = []
     for proc in procs:
         if proc.poll() is None:
+            descendants.extend(_children(proc.pid))
             _signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + 20
     for proc in procs:
@@ -187,6 +192,11 @@ def stop_process_groups(procs: Iterable[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+    _, left = psutil.wait_procs(descendants, timeout=max(0.1, deadline - time.monotonic()))
+    for child in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(left, timeout=10)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -222,9 +232,11 @@ def kill_process_tree(root_pid: int) -> list[int]:
     return sorted(tree)
 
 
-def _children(proc: psutil.Process) -> list[psutil.Process]:
+def _children(proc: psutil.Process | int) -> list[psutil.Process]:
+    """All descendants of a process (given as such or by pid); none once it has exited."""
     try:
-        return list(proc.children(recursive=True))
+        process = proc if isinstance(proc, psutil.Process) else psutil.Process(proc)
+        return list(process.children(recursive=True))
     except psutil.NoSuchProcess:
         return []
 

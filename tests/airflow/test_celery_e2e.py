@@ -177,6 +177,11 @@ def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[di
                 ],
                 worker_env,
             )
+    except BaseException:
+        components.print_logs()
+        components.stop()
+        raise
+    try:
         yield {"env": env, "db": home / "airflow.db", "components": components, "tmp": tmp_path}
     finally:
         components.stop()
@@ -249,6 +254,7 @@ def _run_kill_and_check(
     (survivor,) = (name for name in WORKERS if name != victim)
     components.expected_dead.add(victim)
     killed = kill_process_tree(components.procs[victim].pid)
+    killed_at = time.monotonic()
     components.procs[victim].wait(timeout=30)
     assert uploader.pid in killed
     before_kill = stored_parts(oss_server)
@@ -264,8 +270,13 @@ def _run_kill_and_check(
 
     retry_uploader = components.wait_for("try 2 to upload", try_2_uploader, 300)
     retry_worker = _worker_of(retry_uploader, components)
+    retry_seen_at = time.monotonic()
     oss_server.clear_faults()
     state = components.wait_for("the DAG run to finish", lambda: _dag_run_state(db), 240)
+    print(
+        f"celery e2e: try 2 uploading {retry_seen_at - killed_at:.1f} s after the kill, "
+        f"DAG run {state} {time.monotonic() - killed_at:.1f} s after it"
+    )
 
     assert state == "success"
     assert retry_worker == survivor, f"try 2 ran in {retry_worker}'s process tree, not {survivor}'s"
