@@ -134,7 +134,7 @@ class Components:
         return wait_for(what, check, timeout, running)
 
     def stop(self) -> None:
-        """SIGTERM each running component's process group, then SIGKILL what is left after 20 s."""
+        """:func:`stop_process_groups` on every component (dead ones are skipped)."""
         stop_process_groups(self.procs.values())
 
     def print_logs(self) -> None:

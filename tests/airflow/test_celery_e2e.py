@@ -13,10 +13,11 @@ LocalExecutor in test_scheduler_e2e.py. No Postgres is needed.
 
 The upload task's checkpoint is ``state_store``: Airflow's task state store, in the metadata
 database, so a retry on another worker (another machine, in a real deployment) finds it. The worker
-running the upload is SIGKILLed with its whole process tree part-way; the scheduler's heartbeat
-timeout fails the try and retries it, the retry runs on the other worker and continues the same
-upload ID, and the local OSS server's request log shows that no part stored before the kill was
-sent again.
+running the upload is SIGKILLed with its whole process tree part-way; the scheduler's task heartbeat
+timeout (20 s here instead of 300 s) fails the try and retries it, the retry runs on the other
+worker and continues the same upload ID, and the local OSS server's request log shows that no part
+stored before the kill was sent again. Each worker's ``[core] hostname_callable`` returns its own
+name, so the task instance's hostname of each try names the worker that ran it.
 """
 
 from __future__ import annotations
@@ -290,6 +291,11 @@ def _run_kill_and_check(
     assert try_number == 2, "the killed try failed and the scheduler's retry succeeded"
     assert history == [(1, victim, "failed")], "try 1 ran on the killed worker and failed"
     assert hostname == survivor, "the retry ran on the other worker"
+    scheduler_log = (tmp / "scheduler.log").read_text(errors="replace")
+    assert any(
+        "without a heartbeat" in line and f"'Hostname': '{victim}'" in line
+        for line in scheduler_log.splitlines()
+    ), "the scheduler failed try 1 for its missing heartbeat"
 
     log = oss_server.request_log()
     upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
