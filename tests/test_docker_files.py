@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -798,3 +799,210 @@ def test_image_constraints_from_the_real_files(tmp_path: Path) -> None:
     assert pins["fastcrc"] == read_constraints(REPO / "constraints.txt")["fastcrc"]
     names = [name.lower().replace("_", "-") for name in pins]
     assert len(names) == len(set(names)) == len(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# docker-compose.celery.yaml: the CeleryExecutor variant (an override of docker-compose.yaml)
+# --------------------------------------------------------------------------------------------------
+
+CELERY_FILE = DOCKER_DIR / "docker-compose.celery.yaml"
+CELERY_WORKERS = ("airflow-worker-1", "airflow-worker-2")
+# What the variant may change in a service of docker-compose.yaml.
+CELERY_OVERRIDABLE = {"environment", "depends_on"}
+DEBIAN_PACKAGES_HINT = "install it with scripts/debian-packages-celery.sh (Debian's docker-compose)"
+
+
+def merge_compose(base: Any, override: Any) -> Any:
+    """
+    Compose's merge of an override file for what these files use: mappings (services,
+    environment, depends_on, healthcheck, build) merge key by key, anything else is replaced.
+    """
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge_compose(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+@pytest.fixture(scope="module")
+def raw_celery() -> dict[str, Any]:
+    data = yaml.safe_load(CELERY_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def celery_services(raw_compose: dict[str, Any], raw_celery: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services of both files merged, every variable at its default."""
+    merged = resolve(merge_compose(raw_compose, raw_celery), {})
+    assert isinstance(merged, dict)
+    return merged["services"]
+
+
+def test_celery_variant_adds_redis_and_two_workers_and_only_switches_the_executor(
+    raw_compose: dict[str, Any], raw_celery: dict[str, Any], celery_services: dict[str, dict[str, Any]]
+) -> None:
+    assert set(celery_services) == {*raw_compose["services"], "redis", *CELERY_WORKERS}
+    for name, service in raw_celery["services"].items():
+        if name in raw_compose["services"]:
+            assert set(service) <= CELERY_OVERRIDABLE, f"{name}: the variant changes {set(service)}"
+    assert set(raw_celery) <= {"services"} | {key for key in raw_celery if key.startswith("x-")}, (
+        "the variant declares no volume or network of its own: it uses docker-compose.yaml's"
+    )
+    redis = celery_services["redis"]
+    assert re.fullmatch(r"redis:7\.\d+-bookworm", redis["image"]), "pin the Redis image's minor version"
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "ports" not in redis, "Redis is reachable in the compose network only"
+
+
+def test_celery_variant_settings_agree_everywhere(celery_services: dict[str, dict[str, Any]]) -> None:
+    envs = {name: service_env(celery_services[name]) for name in (*AIRFLOW_SERVICES, *CELERY_WORKERS)}
+    for key in (
+        "AIRFLOW__CORE__EXECUTOR",
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW_CONN_OSS_DEFAULT",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    ):
+        values = {name: env.get(key) for name, env in envs.items()}
+        assert len(set(values.values())) == 1, f"{key} differs: {values}"
+    env = envs["airflow-scheduler"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert broker.scheme == "redis"
+    assert broker.hostname in celery_services
+    assert str(broker.port) in [str(port) for port in celery_services[broker.hostname]["expose"]]
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    database = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    assert backend.startswith("db+postgresql://")
+    assert urlsplit(backend.removeprefix("db+")).netloc == database.netloc, "the metadata database"
+
+
+def test_celery_workers_run_like_the_other_components(celery_services: dict[str, dict[str, Any]]) -> None:
+    """Same image, environment and volumes as the scheduler: the checkpoint volume is shared."""
+    scheduler = celery_services["airflow-scheduler"]
+    names = []
+    for worker in CELERY_WORKERS:
+        service = celery_services[worker]
+        env = service_env(service)
+        assert service["image"] == scheduler["image"]
+        assert service["build"] == scheduler["build"]
+        extra = {"CELERY_WORKER_NAME", "DUMB_INIT_SETSID"}
+        assert {k: v for k, v in env.items() if k not in extra} == service_env(scheduler), worker
+        assert sorted(mounts(service)) == sorted(mounts(scheduler)), worker
+        volumes = {target: source for kind, source, target in mounts(service) if kind == "volume"}
+        assert volumes[CHECKPOINT_DIR] == "oss-checkpoints"
+        assert env["OSS_CHECKPOINT_DIR"] == CHECKPOINT_DIR
+        command = command_list(service)
+        assert command[:2] == ["celery", "worker"]
+        hostname = command[command.index("--celery-hostname") + 1]
+        assert hostname == f"{env['CELERY_WORKER_NAME']}@%h", "the healthcheck pings this name"
+        assert "${CELERY_WORKER_NAME}@${HOSTNAME}" in " ".join(service["healthcheck"]["test"])
+        assert service.get("restart") == "always"
+        names.append(env["CELERY_WORKER_NAME"])
+    assert len(set(names)) == len(CELERY_WORKERS), "each worker needs its own Celery hostname"
+
+
+def test_celery_worker_command_and_healthcheck_app_exist_in_airflow(
+    celery_services: dict[str, dict[str, Any]],
+) -> None:
+    """The worker's command line is accepted by Airflow's CLI (with the Celery provider)."""
+    from airflow.cli.cli_parser import get_parser
+
+    for worker in CELERY_WORKERS:
+        args = get_parser().parse_args(command_list(celery_services[worker]))
+        assert args.celery_hostname.endswith("@%h")
+        assert args.func.__name__ == "worker" or "worker" in repr(args.func)
+        healthcheck = celery_services[worker]["healthcheck"]["test"][1]
+        app_path = shlex.split(healthcheck)[shlex.split(healthcheck).index("--app") + 1]
+        module_name, _, attribute = app_path.rpartition(".")
+        app = getattr(importlib.import_module(module_name), attribute)
+        assert type(app).__name__ == "Celery"
+
+
+def test_celery_variant_depends_on_is_sound(celery_services: dict[str, dict[str, Any]]) -> None:
+    for name, service in celery_services.items():
+        for target, condition in depends_on(service).items():
+            assert target in celery_services, f"{name} depends on unknown service {target!r}"
+            if condition == "service_healthy":
+                assert celery_services[target].get("healthcheck"), (
+                    f"{name} waits for {target}: no healthcheck"
+                )
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"dependency cycle: {' -> '.join((*path, name))}"
+        for target in depends_on(celery_services[name]):
+            visit(target, (*path, name))
+
+    for name in celery_services:
+        visit(name, ())
+    for name in (*LONG_RUNNING_AIRFLOW, *CELERY_WORKERS):
+        deps = depends_on(celery_services[name])
+        assert deps["redis"] == "service_healthy", name
+        assert deps["postgres"] == "service_healthy", name
+        assert deps["airflow-init"] == "service_completed_successfully", name
+    assert depends_on(celery_services["airflow-init"]) == {"postgres": "service_healthy"}
+
+
+def test_celery_variant_variables_are_documented(raw_celery: dict[str, Any]) -> None:
+    example = read_env_file(ENV_EXAMPLE)
+    assert variables_used(raw_celery) <= set(example), (
+        "a variable of the Celery variant is not in .env.example"
+    )
+    assert resolve(raw_celery, example) == resolve(raw_celery, {}), ".env.example holds its defaults"
+
+
+def _compose_config(tmp_path: Path, override: Path) -> subprocess.CompletedProcess[bytes]:
+    """
+    ``docker-compose config`` (Compose v1, offline: no engine, no registry) on docker-compose.yaml
+    and ``override``. v1 does not know the top-level ``name:``, so the base file is copied without it.
+    """
+    executable = shutil.which("docker-compose")
+    assert executable, f"docker-compose is not installed: {DEBIAN_PACKAGES_HINT}"
+    base = tmp_path / "docker-compose.yaml"
+    base.write_text(
+        "".join(
+            line
+            for line in COMPOSE_FILE.read_text(encoding="utf-8").splitlines(keepends=True)
+            if not line.startswith("name:")
+        ),
+        encoding="utf-8",
+    )
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("", encoding="utf-8")
+    command = [executable, "--project-directory", str(DOCKER_DIR), "--env-file", str(empty_env)]
+    return subprocess.run(
+        [*command, "-f", str(base), "-f", str(override), "config"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={key: value for key, value in os.environ.items() if not key.startswith(("OSS_", "AIRFLOW_"))},
+    )
+
+
+def test_docker_compose_config_accepts_the_celery_variant(
+    tmp_path: Path, celery_services: dict[str, dict[str, Any]]
+) -> None:
+    """Compose's own validation and merge agree with the checks above."""
+    result = _compose_config(tmp_path, CELERY_FILE)
+    assert result.returncode == 0, result.stderr.decode()
+    merged = yaml.safe_load(result.stdout)["services"]
+    assert set(merged) == set(celery_services)
+    for name, service in merged.items():
+        assert depends_on(service) == depends_on(celery_services[name]), name
+        env = service_env(service)
+        assert set(env) == set(service_env(celery_services[name])), name
+        for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CELERY__BROKER_URL", "OSS_CHECKPOINT_DIR"):
+            assert env.get(key) == service_env(celery_services[name]).get(key), (name, key)
+        assert command_list(service) == command_list(celery_services[name]) or name == "airflow-init"
+
+    broken = tmp_path / "broken.yaml"
+    raw = yaml.safe_load(CELERY_FILE.read_text(encoding="utf-8"))
+    raw["services"]["airflow-worker-2"]["depends_on"] = {"no-such-service": {"condition": "service_healthy"}}
+    broken.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = _compose_config(tmp_path, broken)
+    assert result.returncode != 0, "docker-compose config must refuse a dependency on a missing service"
+    assert b"no-such-service" in result.stderr

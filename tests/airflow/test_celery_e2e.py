@@ -1,0 +1,322 @@
+"""
+End to end with a real Airflow 3.3 deployment using the CeleryExecutor, all on 127.0.0.1 and all
+started and stopped by this test: a Redis server (Debian's ``redis-server``, on a free port with a
+temporary directory; the broker and the result backend), two Celery workers (``airflow celery
+worker``) with different hostnames, each in its own process tree, the scheduler, the dag-processor
+and the api-server.
+
+The metadata database is SQLite: Airflow 3.3.2 does not refuse it with the CeleryExecutor (its
+configuration check only demands SQLite >= 3.15), the Celery workers never open the database (their
+task processes go through the api-server's execution API, and the result backend is Redis), so
+SQLite's single writer is the scheduler, the dag-processor and the api-server, as with the
+LocalExecutor in test_scheduler_e2e.py. No Postgres is needed.
+
+The upload task's checkpoint is ``state_store``: Airflow's task state store, in the metadata
+database, so a retry on another worker (another machine, in a real deployment) finds it. The worker
+running the upload is SIGKILLed with its whole process tree part-way; the scheduler's task heartbeat
+timeout (20 s here instead of 300 s) fails the try and retries it, the retry runs on the other
+worker and continues the same upload ID, and the local OSS server's request log shows that no part
+stored before the kill was sent again. Each worker's ``[core] hostname_callable`` returns its own
+name, so the task instance's hostname of each try names the worker that ran it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.e2e_support import (
+    Components,
+    airflow_cli,
+    airflow_env,
+    free_port,
+    kill_process_tree,
+    query_sqlite,
+    stored_parts,
+    uploading_process,
+)
+
+DAG_ID = "e2e_celery_resumable_upload"
+KEY = "e2e/celery-killed.bin"
+PART = 100 * 1024
+PARTS = 48
+PART_DELAY = 0.25
+WORKERS = ("worker-a", "worker-b")
+DAG_SOURCE = textwrap.dedent(
+    f"""
+    from datetime import datetime, timedelta
+
+    from airflow.sdk import DAG
+
+    from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
+
+    with DAG(dag_id={DAG_ID!r}, schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+        ResumableUploadOperator(
+            task_id="upload",
+            filename="{{{{ dag_run.conf['filename'] }}}}",
+            bucket="test-bucket",
+            key={KEY!r},
+            part_size={PART},
+            parallelism=2,
+            checkpoint="state_store",
+            retries=2,
+            retry_delay=timedelta(seconds=1),
+        )
+    """
+)
+# [core] hostname_callable of each worker: the task instance's hostname names the worker that ran
+# the try (both workers share this machine's host name otherwise).
+IDENTITY_MODULE = textwrap.dedent(
+    """
+    import os
+
+
+    def hostname() -> str:
+        return os.environ["E2E_WORKER_HOSTNAME"]
+    """
+)
+INSTALL_HINT = "install it with scripts/debian-packages-celery.sh (Debian's redis-server package)"
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[dict[str, Any]]:
+    redis_server = shutil.which("redis-server")
+    assert redis_server, f"redis-server is not installed: {INSTALL_HINT}"
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    (home / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
+    identity = tmp_path / "identity"
+    identity.mkdir()
+    (identity / "e2e_worker_identity.py").write_text(IDENTITY_MODULE)
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    api_port, redis_port = free_port(), free_port()
+
+    env = airflow_env(home, api_port, oss_server, "CeleryExecutor")
+    env.update(
+        {
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://127.0.0.1:{redis_port}/1",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
+            # The scheduler sends tasks to the broker from its own process, not from a pool.
+            "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+        }
+    )
+    airflow_cli(env, "db", "migrate")
+
+    components = Components(tmp_path)
+    try:
+        components.start(
+            "redis",
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--dir",
+                str(redis_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            env,
+        )
+        components.wait_for("redis-server to answer PING", lambda: _redis_ping(redis_port), 60)
+        components.start_airflow(
+            "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port)], env
+        )
+        components.start_airflow("dag-processor", ["dag-processor"], env)
+        components.start_airflow("scheduler", ["scheduler"], env)
+        for name in WORKERS:
+            worker_env = {
+                **env,
+                "E2E_WORKER_HOSTNAME": name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "e2e_worker_identity.hostname",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(identity), env.get("PYTHONPATH")])),
+            }
+            components.start_airflow(
+                name,
+                [
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    f"{name}@e2e",
+                    "--concurrency",
+                    "1",
+                    "--skip-serve-logs",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--pid",
+                    str(tmp_path / f"{name}.pid"),
+                ],
+                worker_env,
+            )
+    except BaseException:
+        components.print_logs()
+        components.stop()
+        raise
+    try:
+        yield {"env": env, "db": home / "airflow.db", "components": components, "tmp": tmp_path}
+    finally:
+        components.stop()
+
+
+def _worker_log_says_ready(tmp: Path, name: str) -> bool:
+    log = tmp / f"{name}.log"
+    return log.exists() and f"{name}@e2e ready." in log.read_text(errors="replace")
+
+
+def _worker_of(process: psutil.Process, components: Components) -> str | None:
+    """The worker whose process tree holds ``process``."""
+    try:
+        ancestors = {p.pid for p in process.parents()} | {process.pid}
+    except psutil.NoSuchProcess:
+        return None
+    return next((name for name in WORKERS if components.procs[name].pid in ancestors), None)
+
+
+def _dag_run_state(db: Path) -> str | None:
+    rows = query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
+    return next((r[0] for r in rows if r[0] in ("success", "failed")), None)
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+@pytest.mark.timeout(900)
+def test_worker_killed_mid_upload_is_retried_on_the_other_worker_with_the_same_upload_id(
+    celery_deployment: dict[str, Any], oss_server: LocalOssServer
+) -> None:
+    env, db, tmp = celery_deployment["env"], celery_deployment["db"], celery_deployment["tmp"]
+    components: Components = celery_deployment["components"]
+    source = tmp / "source.bin"
+    data = os.urandom(PARTS * PART)
+    source.write_bytes(data)
+    started = time.monotonic()
+    try:
+        _run_kill_and_check(env, db, source, data, components, oss_server)
+    except BaseException:
+        components.print_logs()
+        raise
+    finally:
+        print(f"celery e2e: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks")
+
+
+def _run_kill_and_check(
+    env: dict[str, str],
+    db: Path,
+    source: Path,
+    data: bytes,
+    components: Components,
+    oss_server: LocalOssServer,
+) -> None:
+    tmp = source.parent
+    # Slow parts down so that the first try is still uploading when its worker is killed.
+    oss_server.add_fault("UploadPart", "delay", delay=PART_DELAY, times=100_000)
+    for name in WORKERS:
+        components.wait_for(f"{name} to be ready", lambda name=name: _worker_log_says_ready(tmp, name), 240)
+    components.wait_for(
+        "the DAG to be parsed",
+        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),
+        240,
+    )
+    airflow_cli(env, "dags", "trigger", DAG_ID, "--conf", json.dumps({"filename": str(source)}))
+
+    components.wait_for("try 1 to store 8 parts", lambda: len(stored_parts(oss_server)) >= 8, 240)
+    uploader = components.wait_for("the uploading process", lambda: uploading_process(oss_server.port), 30)
+    victim = _worker_of(uploader, components)
+    assert victim is not None, f"the uploading process {uploader} is in neither worker's process tree"
+    (survivor,) = (name for name in WORKERS if name != victim)
+    components.expected_dead.add(victim)
+    killed = kill_process_tree(components.procs[victim].pid)
+    killed_at = time.monotonic()
+    components.procs[victim].wait(timeout=30)
+    assert uploader.pid in killed
+    before_kill = stored_parts(oss_server)
+    kill_seq = max(e["seq"] for e in oss_server.request_log())
+    assert len(before_kill) < PARTS, "the kill landed after the upload had finished: slow the parts down"
+
+    # Try 2: the process now holding a connection to the server is in the survivor's tree.
+    def try_2_uploader() -> psutil.Process | None:
+        if _dag_run_state(db):
+            raise AssertionError("the DAG run finished before try 2 was seen uploading")
+        process = uploading_process(oss_server.port)
+        return process if process is not None and process.pid not in killed else None
+
+    retry_uploader = components.wait_for("try 2 to upload", try_2_uploader, 300)
+    retry_worker = _worker_of(retry_uploader, components)
+    retry_seen_at = time.monotonic()
+    oss_server.clear_faults()
+    state = components.wait_for("the DAG run to finish", lambda: _dag_run_state(db), 240)
+    print(
+        f"celery e2e: try 2 uploading {retry_seen_at - killed_at:.1f} s after the kill, "
+        f"DAG run {state} {time.monotonic() - killed_at:.1f} s after it"
+    )
+
+    assert state == "success"
+    assert retry_worker == survivor, f"try 2 ran in {retry_worker}'s process tree, not {survivor}'s"
+    ((try_number, hostname),) = query_sqlite(
+        db, "SELECT try_number, hostname FROM task_instance WHERE dag_id = ?", DAG_ID
+    )
+    history = query_sqlite(
+        db, "SELECT try_number, hostname, state FROM task_instance_history WHERE dag_id = ?", DAG_ID
+    )
+    print(f"celery e2e: try 1 {history}, try 2 ({try_number}, {hostname!r}); killed {victim}: {killed}")
+    assert try_number == 2, "the killed try failed and the scheduler's retry succeeded"
+    assert history == [(1, victim, "failed")], "try 1 ran on the killed worker and failed"
+    assert hostname == survivor, "the retry ran on the other worker"
+    scheduler_log = (tmp / "scheduler.log").read_text(errors="replace")
+    assert any(
+        "without a heartbeat" in line and f"'Hostname': '{victim}'" in line
+        for line in scheduler_log.splitlines()
+    ), "the scheduler failed try 1 for its missing heartbeat"
+
+    log = oss_server.request_log()
+    upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
+    assert [e["op"] for e in log].count("InitiateMultipartUpload") == 1
+    assert len(upload_ids) == 1, "the retry continued the same upload ID"
+    stored = [e for e in log if e["op"] == "UploadPart" and e["status"] == 200]
+    after_kill = [e for e in stored if e["seq"] > kill_seq]
+    resent = [
+        e["part_number"]
+        for e in log
+        if e["seq"] > kill_seq and e["op"] == "UploadPart" and e["part_number"] in before_kill
+    ]
+    assert resent == [], "no part stored before the kill was sent again"
+    stored_twice = sorted(n for n, count in Counter(e["part_number"] for e in stored).items() if count > 1)
+    assert stored_twice == [], (
+        "every part was stored once (a part in flight at the kill was found by ListParts)"
+    )
+    assert before_kill | {e["part_number"] for e in after_kill} == set(range(1, PARTS + 1))
+    print(
+        f"celery e2e: upload ID {upload_ids.pop()}; {len(before_kill)} parts stored before the kill, "
+        f"{len(after_kill)} after it, none resent"
+    )
+    assert oss_server.object_bytes("test-bucket", KEY) == data
+    assert oss_server.list_uploads("test-bucket") == []
