@@ -46,10 +46,18 @@ FAULTS = (
     "truncated_checkpoint",
     "orphan_still_uploading",
     "bad_part_crc",
+    "kill_after_complete",
+    "not_oss",
+    "two_writers_file",
+    "two_writers_state_store",
+    "two_writers_discover",
 )
-#: Faults after which the upload ID is gone or unusable, so a new one is expected: an expired upload,
-#: and a damaged checkpoint (the engine then aborts the upload it finds for the key and starts clean).
-NEW_UPLOAD_ALLOWED = frozenset({"no_such_upload", "truncated_checkpoint"})
+#: Faults after which the upload ID is gone, so a new one is expected: an expired upload, and a
+#: first attempt that only ever talked to something that is not OSS.
+NEW_UPLOAD_ALLOWED = frozenset({"no_such_upload", "not_oss"})
+#: The checkpoint store each attempt uses: a file, a JSON file behind the key-value store (what
+#: Airflow's task_state_store is to the engine), or nothing kept (discovery through OSS).
+MODES = ("file", "state_store", "discover")
 SECRET_ENV = "SOAK_OSS_SECRET"
 
 
@@ -69,6 +77,10 @@ class RunReport:
     problem: str = ""
     #: the first attempt completed the object before the retry began (so nothing was left to continue)
     first_attempt_finished: bool = False
+    #: AbortMultipartUpload requests for an upload that another writer started
+    foreign_aborts: int = 0
+    #: the retry of an upload already completed sent parts again
+    full_reupload: bool = False
 
 
 @dataclass
@@ -88,6 +100,9 @@ class SoakSummary:
             "faults by kind: " + ", ".join(f"{k}={kinds[k]}" for k in FAULTS if kinds[k]),
             f"resumed (same upload ID continued): {sum(r.resumed and r.same_upload_id for r in self.runs)}",
             f"bytes resent: {sum(r.bytes_resent for r in self.runs)}",
+            f"wrong objects: {sum('differ' in r.problem or 'left in progress' in r.problem for r in self.runs)}",
+            f"foreign uploads aborted: {sum(r.foreign_aborts for r in self.runs)}",
+            f"full re-uploads of a completed file: {sum(r.full_reupload for r in self.runs)}",
             f"failures: {len(self.failures)}",
         ]
         lines += [f"  run {r.number} ({r.fault}): {r.problem}" for r in self.failures]
@@ -95,7 +110,13 @@ class SoakSummary:
 
 
 def _attempt_command(
-    server: LocalOssServer, source: Path, key: str, checkpoints: Path, **opts: Any
+    server: LocalOssServer,
+    source: Path,
+    key: str,
+    checkpoints: Path,
+    *,
+    endpoint: str | None = None,
+    **opts: Any,
 ) -> list[str]:
     args = [
         sys.executable,
@@ -103,7 +124,7 @@ def _attempt_command(
         "tests.soak_harness",
         "attempt",
         "--endpoint",
-        server.endpoint,
+        endpoint or server.endpoint,
         "--access-key-id",
         server.access_key_id,
         "--region",
@@ -128,21 +149,33 @@ def _env(server: LocalOssServer) -> dict[str, str]:
 
 
 def _run_attempt(
-    server: LocalOssServer, source: Path, key: str, checkpoints: Path, **opts: Any
+    server: LocalOssServer,
+    source: Path,
+    key: str,
+    checkpoints: Path,
+    *,
+    endpoint: str | None = None,
+    **opts: Any,
 ) -> dict[str, Any]:
     """Run one attempt in a new process; return its result dict, or {"error": ...} if it failed."""
     proc = subprocess.run(
-        _attempt_command(server, source, key, checkpoints, **opts),
+        _attempt_command(server, source, key, checkpoints, endpoint=endpoint, **opts),
         env=_env(server),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
+    return _attempt_result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _attempt_result(returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if returncode == 0 and lines:
         return dict(json.loads(lines[-1]))
-    return {"error": (lines[-1] if lines else proc.stderr.strip().splitlines()[-1:] or ["no output"])}
+    if returncode < 0:
+        return {"error": f"killed by signal {-returncode}"}
+    return {"error": (lines[-1] if lines else stderr.strip().splitlines()[-1:] or ["no output"])}
 
 
 def _wait_for_parts(
@@ -201,7 +234,29 @@ def one_run(
     report = RunReport(number, fault, ok=False, parts_total=parts)
     server.clear_faults()
 
-    if fault == "reset":
+    if fault.startswith("two_writers_"):
+        return _two_writers(
+            server, report, fault.removeprefix("two_writers_"), rng, work, key, source, data, part
+        )
+    if fault == "kill_after_complete":
+        first = _run_attempt(
+            server,
+            source,
+            key,
+            checkpoints,
+            die_after_complete=rng.choice(["before_mark", "after_mark"]),
+            **common,
+        )
+    elif fault == "not_oss":
+        from tests.hostile_oss import Answer, HostileOss
+
+        portal = b"<html><body>Please log in to the guest network.</body></html>"
+        with HostileOss(lambda method, path: Answer(200, {"Content-Type": "text/html"}, portal)) as hostile:
+            first = _run_attempt(server, source, key, checkpoints, endpoint=hostile.endpoint, **common)
+        if "error" in first and "OssResponseError" not in str(first) and "OssXmlError" not in str(first):
+            report.problem = f"the non-OSS answer failed the attempt without saying so: {first}"
+            return report
+    elif fault == "reset":
         server.add_fault(
             "UploadPart", "reset", part_number=nth, times=2, after_bytes=rng.choice([None, part // 2])
         )
@@ -254,6 +309,8 @@ def one_run(
     server.clear_faults()
     if "error" not in first:
         report.problem = f"the fault did not fail the first attempt ({first})"
+        if fault == "not_oss":
+            report.problem = f"an answer that is not OSS's was reported as success ({first})"
         return report
     retry = _run_attempt(server, source, key, checkpoints, max_retries=3, **common)
     return _check(server, report, key, source, data, retry, fault, started)
@@ -288,6 +345,9 @@ def _check(
     report.resumed = bool(retry.get("resumed"))
     report.same_upload_id = retry.get("upload_id") == first_id
     report.first_attempt_finished = _completed_before(server.request_log(), first_id, retry.get("upload_id"))
+    if fault == "kill_after_complete" and (retry.get("parts_sent") or not retry.get("already_complete")):
+        report.full_reupload = True
+        problems.append(f"the retry of a completed upload sent {retry.get('parts_sent')} part(s) again")
     if (
         fault not in NEW_UPLOAD_ALLOWED
         and not report.same_upload_id
@@ -303,6 +363,91 @@ def _check(
     report.problem = "; ".join(problems)
     report.ok = not problems
     return report
+
+
+def _two_writers(
+    server: LocalOssServer,
+    report: RunReport,
+    mode: str,
+    rng: random.Random,
+    work: Path,
+    key: str,
+    source_a: Path,
+    data_a: bytes,
+    part: int,
+) -> RunReport:
+    """
+    Two tasks write different files to one key: writer A's first attempt fails part-way, then A's retry
+    runs while writer B's first attempt is uploading. Both must succeed with their own uploads, nobody's
+    upload may be aborted by the other, and the object must be whichever completed last.
+    """
+    started = time.monotonic()
+    checkpoints = work / f"checkpoints-{mode}"
+    source_b = work / f"{source_a.stem}-b.bin"
+    data_b = rng.randbytes(len(data_a) + rng.choice([-part, 0, part]))
+    source_b.write_bytes(data_b)
+    common: dict[str, Any] = {"part_size": part, "parallelism": 2, "mode": mode}
+    parts = -(-len(data_a) // part)
+    server.add_fault("UploadPart", "reset", part_number=rng.randint(3, max(3, parts - 2)), times=2)
+    first = _run_attempt(server, source_a, key, checkpoints, max_retries=1, writer="a", retry=0, **common)
+    server.clear_faults()
+    if "error" not in first:
+        report.problem = f"the fault did not fail writer A's first attempt ({first})"
+        return report
+    a_upload = _first_upload_id(server, key)
+    server.add_fault("UploadPart", "delay", times=10_000, delay=0.02)
+    writer_b = subprocess.Popen(
+        _attempt_command(server, source_b, key, checkpoints, max_retries=3, writer="b", retry=0, **common),
+        env=_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_parts(server, key, 1 + len(_stored_parts(server, key)), writer_b, timeout=60)
+    retry_a = _run_attempt(server, source_a, key, checkpoints, max_retries=3, writer="a", retry=1, **common)
+    out, err = writer_b.communicate(timeout=180)
+    server.clear_faults()
+    result_b = _attempt_result(writer_b.returncode, out, err)
+    report.seconds = time.monotonic() - started
+    problems = []
+    for name, result in (("A's retry", retry_a), ("B", result_b)):
+        if "error" in result:
+            problems.append(f"{name} failed: {result['error']}")
+    log = server.request_log()
+    b_upload = result_b.get("upload_id")
+    mine = {a_upload, b_upload} - {None}
+    report.foreign_aborts = len(
+        [e for e in log if e["op"] == "AbortMultipartUpload" and e.get("upload_id") in mine]
+    )
+    if report.foreign_aborts:
+        problems.append(f"{report.foreign_aborts} writer upload(s) aborted: each writer's upload must complete")
+    report.same_upload_id = retry_a.get("upload_id") == a_upload
+    report.resumed = bool(retry_a.get("resumed"))
+    if "error" not in retry_a and not report.same_upload_id:
+        problems.append(f"A's retry used {retry_a.get('upload_id')} instead of continuing its {a_upload}")
+    completes = [
+        e for e in log if e["op"] == "CompleteMultipartUpload" and e["key"] == key and e["status"] == 200
+    ]
+    if completes:
+        last = completes[-1].get("upload_id")
+        expected = data_a if last == retry_a.get("upload_id") else data_b if last == b_upload else None
+        stored = server.object_path(BUCKET, key)
+        if expected is None or Path(stored).read_bytes() != expected:
+            problems.append(
+                f"the object is not the file of the writer that completed last ({last}): bytes differ"
+            )
+    if [u for u in server.list_uploads(BUCKET) if u["key"] == key]:
+        problems.append("upload(s) left in progress")
+    source_b.unlink(missing_ok=True)
+    report.problem = "; ".join(problems)
+    report.ok = not problems
+    return report
+
+
+def _stored_parts(server: LocalOssServer, key: str) -> list[dict[str, Any]]:
+    return [
+        e for e in server.request_log() if e["op"] == "UploadPart" and e["key"] == key and e["status"] == 200
+    ]
 
 
 def soak(runs: int, seed: int, size: int, part: int, *, time_budget: float = 1800.0) -> SoakSummary:
@@ -340,11 +485,15 @@ def _attempt(args: argparse.Namespace) -> int:
     from airflow_provider_oss.core.credentials import Credentials
     from airflow_provider_oss.upload import (
         FileCheckpointStore,
+        KeyValueCheckpointStore,
         ResumableUploader,
         TransferConfig,
         recommended_pool_size,
     )
+    from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
 
+    if args.die_after_complete:
+        _die_after_complete(args.die_after_complete)
     config = ClientConfig(
         region=args.region,
         endpoint=args.endpoint,
@@ -356,7 +505,13 @@ def _attempt(args: argparse.Namespace) -> int:
         pool_size=recommended_pool_size(args.parallelism),
     )
     client = OssClient(Credentials(args.access_key_id, os.environ[SECRET_ENV]), config)
-    store = FileCheckpointStore(args.checkpoint_dir, BUCKET, args.key, args.source)
+    store: Any
+    if args.mode == "file":
+        store = FileCheckpointStore(args.checkpoint_dir, BUCKET, args.key, args.source)
+    elif args.mode == "state_store":
+        store = KeyValueCheckpointStore(JsonFileKV(Path(args.checkpoint_dir) / f"kv-{args.writer}.json"))
+    else:
+        store = UploadDiscoveryStore(client, BUCKET, args.key, args.source, args.part_size, retry=args.retry)
     try:
         result = ResumableUploader(
             client,
@@ -373,6 +528,46 @@ def _attempt(args: argparse.Namespace) -> int:
     return 0
 
 
+class JsonFileKV:
+    """A key-value store in one JSON file: what Airflow's task_state_store is to the engine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _all(self) -> dict[str, Any]:
+        return dict(json.loads(self.path.read_text())) if self.path.exists() else {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._all().get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        values = self._all()
+        values[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(json.dumps(values))
+        os.replace(temp, self.path)
+
+    def delete(self, key: str) -> None:
+        values = self._all()
+        values.pop(key, None)
+        self.path.write_text(json.dumps(values))
+
+
+def _die_after_complete(when: str) -> None:
+    """Make this process die the moment its upload completes: a worker killed in those milliseconds."""
+    from airflow_provider_oss.upload.multipart import MultipartUpload
+
+    original = MultipartUpload.finish
+
+    def finish(self: MultipartUpload, checkpoint: Any, mark: Any) -> None:
+        if when == "after_mark":
+            original(self, checkpoint, mark)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    MultipartUpload.finish = finish  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -385,6 +580,15 @@ def main(argv: list[str] | None = None) -> int:
     attempt.add_argument("--parallelism", type=int, default=3)
     attempt.add_argument("--max-retries", type=int, default=1)
     attempt.add_argument("--read-timeout", type=float, default=30.0)
+    attempt.add_argument("--mode", choices=MODES, default="file")
+    attempt.add_argument("--writer", default="a", help="names this writer's key-value file")
+    attempt.add_argument("--retry", type=int, default=0, help="1 for a retry (discovery adopts only then)")
+    attempt.add_argument(
+        "--die-after-complete",
+        choices=("", "before_mark", "after_mark"),
+        default="",
+        help="SIGKILL this process right after CompleteMultipartUpload, before or after its record is marked",
+    )
     parser.add_argument("--runs", type=int, default=50, help="number of runs (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--size-mb", type=float, default=24, help="source size in MiB (default 24)")
