@@ -10,6 +10,7 @@ import pkgutil
 import pytest
 
 import airflow_provider_oss
+from airflow_provider_oss.core.bulk_delete import DeleteFailure, OssDeleteError
 from airflow_provider_oss.core.errors import (
     CrcMismatchError,
     OssAuthError,
@@ -67,6 +68,9 @@ SAMPLES: dict[type[OssError], OssError] = {
     PartUploadError: PartUploadError("part 3 failed", part_number=3, upload_id="U1"),
     UploadGoneError: UploadGoneError("gone", upload_id="U1"),
     CheckpointCorruptError: CheckpointCorruptError("bad JSON", salvage={"upload_id": "U1"}),
+    OssDeleteError: OssDeleteError(
+        "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
+    ),
 }
 
 
