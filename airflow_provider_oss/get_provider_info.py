@@ -35,7 +35,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Alibaba Cloud OSS",
-                "python-modules": ["airflow_provider_oss.operators.resumable_upload"],
+                "python-modules": [
+                    "airflow_provider_oss.operators.resumable_upload",
+                    "airflow_provider_oss.operators.delete",
+                    "airflow_provider_oss.operators.list",
+                ],
             }
         ],
         "sensors": [
