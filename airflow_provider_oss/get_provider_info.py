@@ -45,7 +45,16 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "Alibaba Cloud OSS",
-                "python-modules": ["airflow_provider_oss.sensors.oss_key"],
+                "python-modules": [
+                    "airflow_provider_oss.sensors.oss_key",
+                    "airflow_provider_oss.sensors.oss_keys_unchanged",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Alibaba Cloud OSS",
+                "python-modules": ["airflow_provider_oss.triggers.oss"],
             }
         ],
         "connection-types": [

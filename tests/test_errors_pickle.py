@@ -23,6 +23,7 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.core.xmlutil import OssXmlError
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
+from airflow_provider_oss.triggers.oss import OssSensorError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -68,6 +69,7 @@ SAMPLES: dict[type[OssError], OssError] = {
     PartUploadError: PartUploadError("part 3 failed", part_number=3, upload_id="U1"),
     UploadGoneError: UploadGoneError("gone", upload_id="U1"),
     CheckpointCorruptError: CheckpointCorruptError("bad JSON", salvage={"upload_id": "U1"}),
+    OssSensorError: OssSensorError("stopped waiting: OssAuthError: denied"),
     OssDeleteError: OssDeleteError(
         "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
     ),
