@@ -23,7 +23,7 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.core.xmlutil import OssXmlError
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
-from airflow_provider_oss.triggers.oss import OssSensorError
+from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oss.core.errors import OssError
 from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.core.keywatch import ObjectRecord, find_all
 from airflow_provider_oss.hooks.oss import OssHook
@@ -13,6 +14,11 @@ from airflow_provider_oss.version_compat import BaseSensorOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+class OssSensorError(OssError):
+    """A deferred OSS sensor's trigger met an error other than "not there yet"."""
+
 
 #: ``check_fn`` receives the matched objects' records and says whether they are ready.
 CheckFn = Callable[[list[ObjectRecord]], bool]
@@ -120,8 +126,6 @@ class OssKeySensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         """Resume after the trigger fired: fail on its error, else apply ``check_fn`` (re-defer if False)."""
-        from airflow_provider_oss.triggers.oss import OssSensorError
-
         if event.get("status") != "success":
             raise OssSensorError(
                 f"OssKeySensor(task_id={self.task_id!r}) stopped waiting: "

@@ -15,12 +15,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_oss.core.errors import OssError
-from airflow_provider_oss.core.keywatch import ObjectRecord, find_all
-
-
-class OssSensorError(OssError):
-    """A deferred OSS sensor's trigger met an error other than "not there yet"."""
+# Nothing of this package is imported at module level: the triggerer imports this module on its
+# event loop, and the client's imports (requests...) take most of a second on a busy machine.
+# ``_poll`` imports them in its worker thread instead.
 
 
 class OssKeyTrigger(BaseTrigger):
@@ -63,25 +60,30 @@ class OssKeyTrigger(BaseTrigger):
             },
         )
 
-    def _poll(self) -> list[ObjectRecord] | None:
-        """One blocking poll (in a worker thread); the hook and its client are reused across polls."""
-        if self._hook is None:
-            from airflow_provider_oss.hooks.oss import OssHook
+    def _poll(self) -> dict[str, Any] | None:
+        """
+        One blocking poll, in a worker thread: the event to fire, or None while a key is missing.
+        The hook and its client are reused across polls.
+        """
+        from airflow_provider_oss.core.errors import OssError
+        from airflow_provider_oss.core.keywatch import find_all
+        from airflow_provider_oss.hooks.oss import OssHook
 
-            self._hook = OssHook(self.oss_conn_id)
-        return find_all(self._hook.get_client(), self.targets, wildcard=self.wildcard_match)
+        try:
+            if self._hook is None:
+                self._hook = OssHook(self.oss_conn_id)
+            found = find_all(self._hook.get_client(), self.targets, wildcard=self.wildcard_match)
+        except (OssError, ValueError) as err:
+            return {"status": "error", "error_type": type(err).__name__, "message": str(err)}
+        return None if found is None else {"status": "success", "files": found}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.wait_first:
             await asyncio.sleep(self.poke_interval)
         while True:
-            try:
-                found = await asyncio.to_thread(self._poll)
-            except (OssError, ValueError) as err:
-                yield TriggerEvent({"status": "error", "error_type": type(err).__name__, "message": str(err)})
-                return
-            if found is not None:
-                yield TriggerEvent({"status": "success", "files": found})
+            event = await asyncio.to_thread(self._poll)
+            if event is not None:
+                yield TriggerEvent(event)
                 return
             self.log.info("Waiting for %s", ", ".join(f"oss://{b}/{k}" for b, k in self.targets))
             await asyncio.sleep(self.poke_interval)

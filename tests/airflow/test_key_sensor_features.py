@@ -17,9 +17,9 @@ import pytest
 from airflow_provider_oss.core.errors import OssAuthError, OssClientError, OssNotFoundError
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.sensors.oss_key import OssKeySensor
+from airflow_provider_oss.sensors.oss_key import OssKeySensor, OssSensorError
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.triggers.oss import OssKeyTrigger, OssSensorError
+from airflow_provider_oss.triggers.oss import OssKeyTrigger
 
 
 def _sensor(**kwargs: Any) -> OssKeySensor:
