@@ -51,6 +51,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "filesystems": ["airflow_provider_oss.fs.oss"],
         "triggers": [
             {
                 "integration-name": "Alibaba Cloud OSS",
