@@ -52,6 +52,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "filesystems": ["airflow_provider_oss.fs.oss"],
+        "asset-uris": [
+            {
+                "schemes": ["oss"],
+                "handler": "airflow_provider_oss.assets.oss.sanitize_uri",
+                "factory": "airflow_provider_oss.assets.oss.create_asset",
+            }
+        ],
         "triggers": [
             {
                 "integration-name": "Alibaba Cloud OSS",

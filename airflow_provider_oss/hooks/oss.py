@@ -20,6 +20,7 @@ from airflow_provider_oss.core.models import (
     ObjectSummary,
     PutObjectResult,
 )
+from airflow_provider_oss.hooks.lineage import record_input, record_output
 from airflow_provider_oss.version_compat import BaseHook, mask_secret
 
 log = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ class OssHook(BaseHook):
         """
         bucket, plain = self._locate(key, bucket_name)
         try:
-            return self.get_client().put_object(
+            result = self.get_client().put_object(
                 bucket, plain, data, options=options, forbid_overwrite=not replace
             )
         except OssPreconditionError as err:
@@ -312,6 +313,8 @@ class OssHook(BaseHook):
             raise OssClientError(
                 f"oss://{bucket}/{plain} already exists and replace=False: pass replace=True to overwrite it."
             ) from None
+        record_output(self, bucket, plain)
+        return result
 
     def load_string(
         self,
@@ -329,7 +332,9 @@ class OssHook(BaseHook):
     def read_bytes(self, key: str, bucket_name: str | None = None) -> bytes:
         """Download a whole object into memory, CRC-64 checked (for small objects)."""
         bucket, plain = self._locate(key, bucket_name)
-        return self.get_client().get_object(bucket, plain)
+        data = self.get_client().get_object(bucket, plain)
+        record_input(self, bucket, plain)
+        return data
 
     def read_key(self, key: str, bucket_name: str | None = None, *, encoding: str = "utf-8") -> str:
         """
@@ -423,7 +428,10 @@ class OssHook(BaseHook):
         src_bucket, src_key = self._locate(source_key, source_bucket_name)
         dst_bucket_arg, dst_key = split_key(dest_key, dest_bucket_name)
         dst_bucket = dst_bucket_arg or src_bucket
-        return self.get_client().copy_object(src_bucket, src_key, dst_bucket, dst_key, options=options)
+        result = self.get_client().copy_object(src_bucket, src_key, dst_bucket, dst_key, options=options)
+        record_input(self, src_bucket, src_key)
+        record_output(self, dst_bucket, dst_key)
+        return result
 
     def delete_objects(
         self, keys: str | Iterable[str], bucket_name: str | None = None, *, batch_size: int = MAX_DELETE_BATCH
