@@ -270,7 +270,8 @@ class OssHook(BaseHook):
     # after the key (``delete_objects(keys, bucket_name)``, not ``(bucket, keys)``); ``replace``
     # defaults to True (this provider's earlier behaviour) and, when False, is atomic in OSS
     # (``x-oss-forbid-overwrite``) instead of a check-then-write; ``match_glob`` is path-aware
-    # (``*`` stays within a segment, ``**`` crosses ``/``); listing methods return lists.
+    # (``*`` stays within a segment, ``**`` crosses ``/``); listing methods return lists. The full
+    # table is in docs/OBJECTS_AND_SENSORS.md.
 
     def _locate(self, key: str, bucket_name: str | None) -> tuple[str, str]:
         bucket, plain = split_key(key, bucket_name)

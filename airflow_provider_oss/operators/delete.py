@@ -113,8 +113,14 @@ class OssDeleteObjectsOperator(BaseOperator):
         if self.prefix is not None:
             bucket_arg, plain = split_key(self.prefix, self.bucket_name)
             bucket = hook.resolve_bucket(bucket_arg)
-            keys = hook.list_keys(plain, bucket, match_glob=self.match_glob)
-            return bucket, iter(keys)
+            # Streamed: each batch is deleted before the next page is listed, so a prefix of
+            # millions of keys never sits in memory (listing pages continue after a key, which
+            # deleting earlier keys does not disturb).
+            listing = (s.key for s in hook.get_client().list_objects_v2(bucket, prefix=plain))
+            if self.match_glob is None:
+                return bucket, listing
+            regex = compile_glob(self.match_glob)
+            return bucket, (key for key in listing if regex.match(key))
         raw = [self.keys] if isinstance(self.keys, str) else list(self.keys or [])
         located = [split_key(key, self.bucket_name) for key in raw]
         buckets = {hook.resolve_bucket(bucket) for bucket, _ in located}
@@ -130,11 +136,15 @@ class OssDeleteObjectsOperator(BaseOperator):
         hook = OssHook(self.oss_conn_id)
         bucket, keys = self._targets(hook)
         if self.dry_run_only:
-            listed = list(keys)
+            count, examples = 0, list[str]()
+            for key in keys:
+                count += 1
+                if len(examples) < 5:
+                    examples.append(key)
             self.log.info(
-                "Dry run: would delete %d object(s) from bucket %r, e.g. %s", len(listed), bucket, listed[:5]
+                "Dry run: would delete %d object(s) from bucket %r, e.g. %s", count, bucket, examples
             )
-            return {"bucket": bucket, "count": len(listed), "dry_run": True}
+            return {"bucket": bucket, "count": count, "dry_run": True}
         deleted = hook.delete_objects(keys, bucket, batch_size=self.batch_size)
         self.log.info("Deleted %d object(s) from bucket %r.", len(deleted), bucket)
         return {"bucket": bucket, "count": len(deleted), "dry_run": False}

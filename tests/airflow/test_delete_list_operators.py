@@ -100,6 +100,9 @@ def test_delete_whole_bucket_in_batches(hook: OssHook, oss_server: LocalOssServe
     result = _delete(prefix="", delete_whole_bucket=True).execute({})  # type: ignore[arg-type]
     assert result["count"] == 1505
     assert len(_ops(oss_server, "DeleteMultipleObjects")) == 2
+    # Streamed: the first 1,000 keys were deleted before the second page was listed.
+    ops = [e["op"] for e in oss_server.request_log() if e["op"] in ("ListObjectsV2", "DeleteMultipleObjects")]
+    assert ops == ["ListObjectsV2", "DeleteMultipleObjects", "ListObjectsV2", "DeleteMultipleObjects"]
     assert hook.list_keys() == []
 
 
