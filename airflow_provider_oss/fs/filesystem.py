@@ -121,6 +121,21 @@ class OssFileSystem(AbstractFileSystem):
             return self._dir_info(f"{bucket}/{key}")
         raise FileNotFoundError(f"oss://{bucket}/{key} does not exist.")
 
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        """
+        Whether the file or directory exists. Only "not found" is False: a wrong secret, a denied
+        access or an unreachable endpoint raises (fsspec's default takes every error for "absent").
+        """
+        try:
+            self.info(path)
+        except FileNotFoundError:
+            return False
+        except OssNotFoundError as err:
+            if err.code == "NoSuchBucket":
+                return False
+            raise
+        return True
+
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         bucket, key = self.split_path(path)
         prefix = key.rstrip("/") + "/" if key else ""

@@ -11,15 +11,23 @@ our filesystem class with fsspec and adds ``oss`` to that table.
 
 from __future__ import annotations
 
+import logging
+
 import fsspec
-from upath._flavour import WrappedFileSystemFlavour
 from upath.implementations.cloud import CloudPath
 
 from airflow_provider_oss.fs.filesystem import OssFileSystem
 
+log = logging.getLogger(__name__)
+
 fsspec.register_implementation("oss", OssFileSystem, clobber=True)
-WrappedFileSystemFlavour.protocol_config["netloc_is_anchor"].add("oss")
-WrappedFileSystemFlavour.from_protocol.cache_clear()
+try:  # a private table of universal_pathlib (0.2-0.3): say so if a release moves it
+    from upath._flavour import WrappedFileSystemFlavour
+
+    WrappedFileSystemFlavour.protocol_config["netloc_is_anchor"].add("oss")
+    WrappedFileSystemFlavour.from_protocol.cache_clear()
+except (ImportError, AttributeError, KeyError) as err:  # pragma: no cover - depends on the release
+    log.warning("oss:// paths may parse as /bucket/key: universal_pathlib's flavour table moved (%s).", err)
 
 
 class OssPath(CloudPath):

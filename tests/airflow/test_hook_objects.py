@@ -180,3 +180,11 @@ def test_delete_objects_reports_keys_oss_did_not_delete(
     assert [f.key for f in err.failed] == ["gone/b", "gone/c"]
     assert err.deleted == ["gone/a", "gone/d"]  # the second batch ran despite the first's failure
     assert pickle.loads(pickle.dumps(err)).failed == err.failed  # noqa: S301 - our own bytes
+
+
+def test_delete_objects_with_xml_special_and_unicode_keys(hook: OssHook, oss_server: LocalOssServer) -> None:
+    """Keys that XML must escape, or that are not ASCII, are deleted exactly (no neighbour touched)."""
+    keys = ["x/a&b.txt", "x/<tag>.txt", "x/quote'\"s.txt", "x/中文 文件.txt", "x/100%.txt", "x/sp ace+plus"]
+    _put_many(hook, [*keys, "x/a"])
+    assert hook.delete_objects(keys) == keys
+    assert hook.list_keys("x/") == ["x/a"]

@@ -147,10 +147,29 @@ def test_hostile_paths(root: Any, oss_server: LocalOssServer) -> None:
         root.fs.ls(f"{BUCKET}/nope")
     with pytest.raises(OssNotFoundError, match="NoSuchBucket"):
         ObjectStoragePath("oss://no-such-bucket/x", conn_id="oss_default").read_bytes()
+    assert ObjectStoragePath("oss://no-such-bucket/x", conn_id="oss_default").exists() is False
+    assert missing.exists() is False
     with pytest.raises(NotImplementedError, match="Appending"):
         (root / "a.txt").open("ab")
     with pytest.raises(OssClientError, match="block_size must be an int of at least 102400"):
         OssFileSystem(root.fs.client, block_size=1024)
+
+
+def test_wrong_secret_fails_with_the_oss_error(
+    oss_server: LocalOssServer, oss_connection_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from airflow.sdk import ObjectStoragePath
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_OSS_DEFAULT"])
+    conn["password"] = "not-the-secret"
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
+    path = ObjectStoragePath(f"oss://{BUCKET}/k.txt", conn_id=oss_connection_env)
+    with pytest.raises(OssAuthError, match="SignatureDoesNotMatch"):
+        path.write_text("x")
+    with pytest.raises(OssAuthError, match="SignatureDoesNotMatch"):
+        path.exists()  # never "does not exist" for a wrong secret
 
 
 def test_storage_options_are_checked(oss_server: LocalOssServer, oss_connection_env: str) -> None:
