@@ -35,13 +35,34 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Alibaba Cloud OSS",
-                "python-modules": ["airflow_provider_oss.operators.resumable_upload"],
+                "python-modules": [
+                    "airflow_provider_oss.operators.resumable_upload",
+                    "airflow_provider_oss.operators.delete",
+                    "airflow_provider_oss.operators.list",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "Alibaba Cloud OSS",
-                "python-modules": ["airflow_provider_oss.sensors.oss_key"],
+                "python-modules": [
+                    "airflow_provider_oss.sensors.oss_key",
+                    "airflow_provider_oss.sensors.oss_keys_unchanged",
+                ],
+            }
+        ],
+        "filesystems": ["airflow_provider_oss.fs.oss"],
+        "asset-uris": [
+            {
+                "schemes": ["oss"],
+                "handler": "airflow_provider_oss.assets.oss.sanitize_uri",
+                "factory": "airflow_provider_oss.assets.oss.create_asset",
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Alibaba Cloud OSS",
+                "python-modules": ["airflow_provider_oss.triggers.oss"],
             }
         ],
         "connection-types": [

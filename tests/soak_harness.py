@@ -420,7 +420,9 @@ def _two_writers(
         [e for e in log if e["op"] == "AbortMultipartUpload" and e.get("upload_id") in mine]
     )
     if report.foreign_aborts:
-        problems.append(f"{report.foreign_aborts} writer upload(s) aborted: each writer's upload must complete")
+        problems.append(
+            f"{report.foreign_aborts} writer upload(s) aborted: each writer's upload must complete"
+        )
     report.same_upload_id = retry_a.get("upload_id") == a_upload
     report.resumed = bool(retry_a.get("resumed"))
     if "error" not in retry_a and not report.same_upload_id:

@@ -569,7 +569,7 @@ def test_oss_local_and_the_connection_work_together(
     process, port = _start_oss_local(command, server_env, data_dir)
     stopper.append(process)
     hook = hook_for(port)
-    assert hook.read_key("incoming/data.bin") == payload
+    assert hook.read_bytes("incoming/data.bin") == payload
     assert sorted(hook.list_keys("incoming/")) == ["incoming/_SUCCESS", "incoming/data.bin"]
 
 

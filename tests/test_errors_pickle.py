@@ -10,6 +10,7 @@ import pkgutil
 import pytest
 
 import airflow_provider_oss
+from airflow_provider_oss.core.bulk_delete import DeleteFailure, OssDeleteError
 from airflow_provider_oss.core.errors import (
     CrcMismatchError,
     OssAuthError,
@@ -23,6 +24,7 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.core.xmlutil import OssXmlError
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
+from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.upload.config import TransferConfigError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
@@ -71,6 +73,10 @@ SAMPLES: dict[type[OssError], OssError] = {
     PartUploadError: PartUploadError("part 3 failed", part_number=3, upload_id="U1"),
     UploadGoneError: UploadGoneError("gone", upload_id="U1"),
     CheckpointCorruptError: CheckpointCorruptError("bad JSON", salvage={"upload_id": "U1"}),
+    OssSensorError: OssSensorError("stopped waiting: OssAuthError: denied"),
+    OssDeleteError: OssDeleteError(
+        "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
+    ),
 }
 
 

@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.bulk_delete import DeleteResult, delete_request, parse_delete_result
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.endpoints import validate_bucket_name, validate_object_key
@@ -496,6 +497,27 @@ class OssClient:
             etag=normalize_etag(find_text(root, "ETag") or response.headers.get("ETag", "")),
             last_modified=parse_iso_time(modified) if modified else None,
         )
+
+    def delete_multiple_objects(self, bucket: str, keys: Sequence[str]) -> DeleteResult:
+        """
+        Delete up to 1,000 keys in one request (DeleteMultipleObjects, verbose mode).
+
+        OSS answers success for a key that does not exist. A key the answer does not confirm is
+        returned in :attr:`DeleteResult.failed`, never dropped: see
+        :func:`~airflow_provider_oss.core.bulk_delete.delete_in_batches` for any number of keys.
+
+        :param bucket: the bucket.
+        :param keys: 1 to 1,000 object keys.
+        """
+        keys = list(keys)
+        for key in keys:
+            _check_object(bucket, key)
+        body, headers = delete_request(keys)
+        query = [("delete", ""), ("encoding-type", "url")]
+        response = self._transport.send(
+            "POST", bucket, None, query=query, headers=headers, body=body, op="DeleteMultipleObjects"
+        )
+        return parse_delete_result(keys, response.content)
 
     # -- listings --------------------------------------------------------------------------------
 

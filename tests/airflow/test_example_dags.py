@@ -16,6 +16,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
         "example_oss_resumable_upload",
         "example_oss_upload_folder",
         "example_oss_connection_from_env",
+        "example_oss_wait_and_process",
     }
     upload = bag.get_dag("example_oss_resumable_upload")
     assert upload is not None

@@ -44,7 +44,7 @@ def test_json_connection_round_trip(oss_server: LocalOssServer, monkeypatch: pyt
     )
     hook.load_string("hello oss", "dir/hello.txt")
     assert oss_server.object_bytes("test-bucket", "dir/hello.txt") == b"hello oss"
-    assert hook.read_key("dir/hello.txt") == b"hello oss"
+    assert hook.read_key("dir/hello.txt") == "hello oss"
     assert hook.check_for_key("dir/hello.txt") is True
     assert hook.check_for_key("dir/missing.txt") is False
     assert list(hook.list_keys("dir/")) == ["dir/hello.txt"]

@@ -1,0 +1,1 @@
+"""Airflow asset (dataset) support for ``oss://`` URIs."""
