@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
-from tests.airflow.test_scheduler_e2e import _free_port, _query, _stop, _wait
+from tests.airflow.e2e_support import free_port, query_sqlite, stop_process_groups, wait_for
 
 DAG_ID = "e2e_deferrable_key_sensor"
 KEY = "incoming/ready.csv"
@@ -84,7 +84,7 @@ def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[dict[str,
     dags.mkdir(parents=True)
     db = home / "airflow.db"
     (dags / f"{DAG_ID}.py").write_text(_dag_source(db))
-    api_port = _free_port()
+    api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env.update(
         {
@@ -150,7 +150,7 @@ def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[dict[str,
             )
         yield {"env": env, "db": db, "procs": procs, "tmp": tmp_path}
     finally:
-        _stop(procs)
+        stop_process_groups(procs)
         for log in logs:
             log.close()
 
@@ -161,9 +161,9 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
     deployment: dict[str, Any], oss_server: LocalOssServer
 ) -> None:
     env, db, procs, tmp = deployment["env"], deployment["db"], deployment["procs"], deployment["tmp"]
-    _wait(
+    wait_for(
         "the DAG to be parsed",
-        lambda: _query(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),
+        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),
         180,
         procs,
     )
@@ -174,20 +174,20 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
         capture_output=True,
         timeout=120,
     )
-    _wait(
+    wait_for(
         "the sensor's trigger row",
-        lambda: _query(db, "SELECT classpath FROM trigger"),
+        lambda: query_sqlite(db, "SELECT classpath FROM trigger"),
         180,
         procs,
     )
-    ((classpath,),) = _query(db, "SELECT classpath FROM trigger")
+    ((classpath,),) = query_sqlite(db, "SELECT classpath FROM trigger")
     assert classpath == "airflow_provider_oss.triggers.oss.OssKeyTrigger"
-    state = _wait(
+    state = wait_for(
         "the DAG run to finish",
         lambda: next(
             iter(
                 r[0]
-                for r in _query(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
+                for r in query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
                 if r[0] in ("success", "failed")
             ),
             None,
@@ -195,7 +195,7 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
         300,
         procs,
     )
-    states = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", DAG_ID))
+    states = dict(query_sqlite(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", DAG_ID))
     triggerer_log = (tmp / "triggerer.log").read_text(errors="replace")
     assert state == "success", (states, triggerer_log[-3000:])
     assert states == {"wait": "success", "produce": "success", "consume": "success"}
@@ -209,7 +209,7 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
     assert "Trigger fired event" in trigger_logs[0].read_text()
     assert oss_server.access_key_secret not in triggerer_log
     # The sensor's one try: it deferred, the triggerer fired, the same try resumed (no retry).
-    ((try_number,),) = _query(db, "SELECT try_number FROM task_instance WHERE task_id = 'wait'")
+    ((try_number,),) = query_sqlite(db, "SELECT try_number FROM task_instance WHERE task_id = 'wait'")
     assert try_number == 1
     heads = [e for e in oss_server.request_log() if e["op"] == "HeadObject" and e["key"] == KEY]
     assert len(heads) >= 2  # the worker's first poke and at least one poll from the triggerer
