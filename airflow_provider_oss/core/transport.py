@@ -135,13 +135,6 @@ def as_body(data: Body | None) -> bytes | bytearray | memoryview | None:
     raise OssClientError(f"The body must be bytes, bytearray or memoryview; got {type(data).__name__}.")
 
 
-def body_size(data: bytes | bytearray | memoryview | None) -> int:
-    """The size of a normalised body in bytes."""
-    if data is None:
-        return 0
-    return data.nbytes if isinstance(data, memoryview) else len(data)
-
-
 class Transport:
     """
     Sends signed OSS requests.
