@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_oss import __version__
+from airflow_provider_oss.core.connection_settings import CONN_TYPE
 
 _STRING = {"type": ["string", "null"]}
 _NUMBER = {"type": ["number", "null"]}
@@ -12,7 +13,7 @@ _INTEGER = {"type": ["integer", "null"]}
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Return the provider description: hooks, operators, sensors and the ``oss`` connection form."""
+    """Return the provider description: hooks, operators, sensors and the ``oss_resumable`` connection form."""
     return {
         "package-name": "airflow-provider-oss",
         "name": "Alibaba Cloud OSS (resumable)",
@@ -47,8 +48,11 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_oss.hooks.oss.OssHook",
-                "hook-name": "Alibaba Cloud OSS",
-                "connection-type": "oss",
+                "hook-name": "Alibaba Cloud OSS (resumable)",
+                # Not "oss": apache-airflow-providers-alibaba registers that type, and Airflow keeps
+                # one hook per type (it warns and hides the other form). OssHook still reads an
+                # official "oss" connection unchanged.
+                "connection-type": CONN_TYPE,
                 "conn-fields": {
                     "region": {
                         "label": "Region",
@@ -57,7 +61,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "endpoint": {
                         "label": "Endpoint",
-                        "description": "Custom endpoint host or URL; default oss-<region>.aliyuncs.com.",
+                        "description": "Host or URL; default oss-<region>.aliyuncs.com. "
+                        "An Alibaba Cloud endpoint also gives the region.",
                         "schema": _STRING,
                     },
                     "bucket": {"label": "Default bucket", "schema": _STRING},
@@ -99,6 +104,7 @@ def get_provider_info() -> dict[str, Any]:
                         "region": "cn-hangzhou",
                         "endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
                         "bucket": "my-bucket",
+                        "verify": "true",
                     },
                 },
             }
