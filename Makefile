@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (the main job, on the embedded local OSS server)
-# and `make test` (lint, types, the whole test suite). Each creates .venv and installs what it needs.
+# and `make test` (lint, types, the whole test suite). Each creates .venv and installs what it needs
+# (`make test` also Debian's chromium for the browser test, through scripts/ensure_chromium.sh).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -25,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale and CRC-64 library figures.
