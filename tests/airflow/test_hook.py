@@ -246,3 +246,16 @@ def test_official_provider_connection_is_used_unchanged(
     hook.load_string("official format", "official.txt")
     assert oss_server.object_bytes("test-bucket", "official.txt") == b"official format"
     assert "expects" not in caplog.text  # no conn_type warning for the official type
+
+
+def test_uri_of_the_provider_type(oss_server: LocalOssServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's URI: ``oss-resumable://`` (a URI scheme has no ``_``) parses to type oss_resumable."""
+    uri = (
+        f"oss-resumable://{quote(oss_server.access_key_id, safe='')}:{quote(oss_server.access_key_secret, safe='')}@/"
+        f"?region={oss_server.region}&endpoint={quote(oss_server.endpoint, safe='')}&bucket=test-bucket"
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_RESUMABLE_URI", uri)
+    hook = OssHook("oss_resumable_uri")
+    assert hook.get_connection("oss_resumable_uri").conn_type == "oss_resumable"
+    hook.load_string("via uri", "uri.txt")
+    assert oss_server.object_bytes("test-bucket", "uri.txt") == b"via uri"
