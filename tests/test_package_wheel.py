@@ -29,6 +29,8 @@ def test_wheel_carries_what_a_user_needs() -> None:
     names_only = {r.name for r in runtime}
     assert names_only == {"apache-airflow", "requests", "urllib3", "fastcrc"}
     assert "pendulum" not in names_only  # nothing imports it
+    airflow = next(r for r in runtime if r.name == "apache-airflow")
+    assert str(airflow.specifier) == ">=3.0.6"  # the oldest Airflow test_airflow_versions.py runs
     fastcrc = next(r for r in runtime if r.name == "fastcrc")
     assert not fastcrc.specifier.contains("0.3.6")  # 0.3.x rejects memoryview: every multipart upload failed
     test_extra = [r for r in metadata.get_all("Requires-Dist") if 'extra == "test"' in r]

@@ -60,3 +60,19 @@ def test_older_airflow(version: str, tmp_path: Path) -> None:
         "bytes_equal": True,
         "uploads_left": 0,
     }
+
+
+def test_the_declared_floor_is_the_oldest_tested() -> None:
+    """``apache-airflow>=X`` in the wheel names exactly the oldest release this module runs."""
+    import zipfile
+    from email.parser import Parser
+
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(built_wheel()) as wheel:
+        (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = Parser().parsestr(wheel.read(name).decode())
+    (airflow,) = [
+        Requirement(r) for r in metadata.get_all("Requires-Dist") if r.startswith("apache-airflow>")
+    ]
+    assert str(airflow.specifier) == f">={min(AIRFLOW_RELEASES, key=lambda v: tuple(map(int, v.split('.'))))}"
