@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (the main job, on the embedded local OSS server)
-# and `make test` (lint, types, the whole test suite). Each creates .venv and installs what it needs.
+# and `make test` (lint, types, the whole test suite). Each creates .venv and installs what it needs
+# (`make test` also the Debian packages that tests drive, through scripts/ensure_debian_packages.sh).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[test]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[test,lint]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	scripts/ensure_debian_packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale and CRC-64 library figures.

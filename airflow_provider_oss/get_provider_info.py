@@ -5,14 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_oss import __version__
+from airflow_provider_oss.core.connection_settings import CONN_TYPE
 
 _STRING = {"type": ["string", "null"]}
 _NUMBER = {"type": ["number", "null"]}
 _INTEGER = {"type": ["integer", "null"]}
+#: Offered by the 3.2+ form as suggestions (a datalist with the hint "Start typing to see options").
+_REGION_EXAMPLES = (
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "ap-southeast-1",
+    "eu-central-1",
+)
+_ENDPOINT_EXAMPLES = (
+    "oss-cn-hangzhou.aliyuncs.com",
+    "oss-cn-hangzhou-internal.aliyuncs.com",
+    "https://oss-ap-southeast-1.aliyuncs.com",
+)
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Return the provider description: hooks, operators, sensors and the ``oss`` connection form."""
+    """Return the provider description: hooks, operators, sensors and the ``oss_resumable`` connection form."""
     return {
         "package-name": "airflow-provider-oss",
         "name": "Alibaba Cloud OSS (resumable)",
@@ -68,22 +83,32 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_oss.hooks.oss.OssHook",
-                "hook-name": "Alibaba Cloud OSS",
-                "connection-type": "oss",
+                "hook-name": "Alibaba Cloud OSS (resumable)",
+                # Not "oss": apache-airflow-providers-alibaba registers that type, and Airflow keeps
+                # one hook per type (it warns and hides the other form). OssHook still reads an
+                # official "oss" connection unchanged.
+                "connection-type": CONN_TYPE,
                 "conn-fields": {
                     "region": {
                         "label": "Region",
-                        "description": "Region id such as cn-hangzhou (required unless the endpoint names it).",
-                        "schema": _STRING,
+                        "description": "Region id such as cn-hangzhou; leave empty when the endpoint names it "
+                        "(oss-cn-shanghai.aliyuncs.com).",
+                        "schema": {**_STRING, "examples": list(_REGION_EXAMPLES)},
                     },
                     "endpoint": {
                         "label": "Endpoint",
-                        "description": "Custom endpoint host or URL; default oss-<region>.aliyuncs.com.",
+                        "description": "Host or URL; empty means oss-<region>.aliyuncs.com. "
+                        "An Alibaba Cloud endpoint also gives the region.",
+                        "schema": {**_STRING, "examples": list(_ENDPOINT_EXAMPLES)},
+                    },
+                    "bucket": {
+                        "label": "Default bucket",
+                        "description": "Used when a task gives no bucket_name; empty means none.",
                         "schema": _STRING,
                     },
-                    "bucket": {"label": "Default bucket", "schema": _STRING},
                     "security_token": {
                         "label": "STS security token",
+                        "description": "Only for temporary (STS) credentials; leave empty for an AccessKey pair.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "signature_version": {
@@ -107,8 +132,12 @@ def get_provider_info() -> dict[str, Any]:
                     "max_retries": {"label": "Retries per request", "schema": {**_INTEGER, "default": 5}},
                     "verify": {
                         "label": "TLS verification",
-                        "description": "true (default), false (insecure, logs a warning), or a CA bundle path.",
-                        "schema": _STRING,
+                        "description": "Empty or true: system CAs; false: no verification (insecure, logs a "
+                        "warning); or a CA bundle path.",
+                        "schema": {
+                            **_STRING,
+                            "examples": ["true", "false", "/etc/ssl/certs/ca-certificates.crt"],
+                        },
                     },
                 },
                 "ui-field-behaviour": {
@@ -120,6 +149,7 @@ def get_provider_info() -> dict[str, Any]:
                         "region": "cn-hangzhou",
                         "endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
                         "bucket": "my-bucket",
+                        "verify": "true",
                     },
                 },
             }

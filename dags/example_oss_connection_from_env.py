@@ -1,7 +1,7 @@
 """
 The ``oss`` connection given by the environment, no UI or database needed::
 
-    export AIRFLOW_CONN_OSS_DEFAULT='{"conn_type": "oss", "login": "LTAI5t...", "password": "...",
+    export AIRFLOW_CONN_OSS_DEFAULT='{"conn_type": "oss_resumable", "login": "LTAI5t...", "password": "...",
         "extra": {"region": "cn-hangzhou", "bucket": "my-bucket"}}'
 
 The first task checks the connection with a real signed request and fails with OSS's error code

@@ -67,7 +67,7 @@ def _airflow_env(work: Path, server: LocalOssServer, checkpoint_dir: Path | None
             "OSS_DEMO_RETRY_DELAY": "0",
             "AIRFLOW_CONN_OSS_DEFAULT": json.dumps(
                 {
-                    "conn_type": "oss",
+                    "conn_type": "oss_resumable",
                     "login": server.access_key_id,
                     "password": server.access_key_secret,
                     "extra": {

@@ -809,7 +809,7 @@ CELERY_FILE = DOCKER_DIR / "docker-compose.celery.yaml"
 CELERY_WORKERS = ("airflow-worker-1", "airflow-worker-2")
 # What the variant may change in a service of docker-compose.yaml.
 CELERY_OVERRIDABLE = {"environment", "depends_on"}
-DEBIAN_PACKAGES_HINT = "install it with scripts/debian-packages-celery.sh (Debian's docker-compose)"
+DEBIAN_PACKAGES_HINT = "install it with scripts/ensure_debian_packages.sh (Debian's docker-compose)"
 
 
 def merge_compose(base: Any, override: Any) -> Any:

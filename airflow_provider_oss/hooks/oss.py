@@ -1,4 +1,4 @@
-"""``OssHook``: an Airflow connection of type ``oss`` turned into a signed :class:`OssClient`."""
+"""``OssHook``: an Airflow connection of type ``oss_resumable`` (or the official ``oss``) turned into a signed :class:`OssClient`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ from typing import Any, cast
 from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, delete_in_batches
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
+from airflow_provider_oss.core.connection_settings import (
+    ACCEPTED_CONN_TYPES,
+    CONN_TYPE,
+    EXTRA_TYPES,
+    ConnectionSettings,
+    OssConnectionConfigError,
+    parse_connection,
+    resolve_region,
+)
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.errors import OssClientError, OssError, OssPreconditionError
 from airflow_provider_oss.core.keymatch import compile_glob, literal_prefix, split_key
@@ -34,64 +43,10 @@ log = logging.getLogger(__name__)
 #: Builds a checkpoint store that needs the hook's client: ``(client, bucket) -> store``.
 StoreFactory = Callable[[OssClient, str], CheckpointStore]
 
-#: Connection extras understood by the hook, with the type each is coerced to.
-_EXTRA_TYPES: dict[str, type] = {
-    "region": str,
-    "endpoint": str,
-    "bucket": str,
-    "security_token": str,
-    "signature_version": str,
-    "addressing_style": str,
-    "internal": bool,
-    "connect_timeout": float,
-    "read_timeout": float,
-    "max_retries": int,
-    "backoff_base": float,
-    "backoff_max": float,
-    "pool_size": int,
-    "verify": object,  # bool or CA bundle path
-    "resolve": dict,
-}
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+#: Connection extras understood by the hook (derived from ClientConfig's fields), kept for callers.
+_EXTRA_TYPES = EXTRA_TYPES
 
-
-class OssConnectionConfigError(OssClientError):
-    """The ``oss`` connection is incomplete or has an invalid extra; the message names the field."""
-
-
-def _coerce(conn_id: str, name: str, value: Any) -> Any:
-    expected = _EXTRA_TYPES[name]
-    try:
-        if expected is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError(value)
-        if name == "verify":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip()
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            return text  # a CA bundle path
-        if expected is dict:
-            if not isinstance(value, dict):
-                raise ValueError(value)
-            return {str(k): str(v) for k, v in value.items()}
-        if expected is str:
-            return str(value).strip()
-        return expected(value)
-    except (TypeError, ValueError):
-        raise OssConnectionConfigError(
-            f"Connection {conn_id!r}: extra {name!r} must be a {expected.__name__}, got {value!r}."
-        ) from None
+__all__ = ["OssConnectionConfigError", "OssHook"]
 
 
 class OssHook(BaseHook):
@@ -103,9 +58,15 @@ class OssHook(BaseHook):
     bucket), ``security_token`` (STS), ``signature_version`` (``v4`` default, or ``v1``),
     ``addressing_style`` (``virtual`` default, or ``path`` for IP endpoints), ``internal`` (use the
     VPC endpoint), ``connect_timeout``, ``read_timeout``, ``max_retries``, ``backoff_base``,
-    ``backoff_max``, ``pool_size`` and ``verify`` (``true``, ``false`` or a CA bundle path).
+    ``backoff_max``, ``pool_size`` and ``verify`` (``true``, ``false`` or a CA bundle path); an
+    extra that is missing, ``null`` or empty is unset. The region may be left out when the
+    endpoint names it (``oss-cn-shanghai.aliyuncs.com``).
 
-    :param oss_conn_id: the Airflow connection id of type ``oss``.
+    A connection of the official ``apache-airflow-providers-alibaba`` format (type ``oss``, extras
+    ``auth_type``/``access_key_id``/``access_key_secret``/``region``/``endpoint``, the bucket in
+    the schema) is read unchanged, so the operators can use an existing ``oss_default``.
+
+    :param oss_conn_id: the Airflow connection id (type ``oss_resumable``, or the official ``oss``).
     :param region: overrides the connection's ``region`` extra.
     :param bucket_name: overrides the connection's default ``bucket`` extra.
     :param client_overrides: any other :class:`ClientConfig` field, overriding the connection.
@@ -113,8 +74,8 @@ class OssHook(BaseHook):
 
     conn_name_attr = "oss_conn_id"
     default_conn_name = "oss_default"
-    conn_type = "oss"
-    hook_name = "Alibaba Cloud OSS"
+    conn_type = CONN_TYPE
+    hook_name = "Alibaba Cloud OSS (resumable)"
 
     def __init__(
         self,
@@ -145,48 +106,33 @@ class OssHook(BaseHook):
         }
 
     @cached_property
-    def _settings(self) -> tuple[Credentials, dict[str, Any]]:
+    def _settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.oss_conn_id)
-        if conn.conn_type and conn.conn_type != self.conn_type:
+        if conn.conn_type and conn.conn_type not in ACCEPTED_CONN_TYPES:
             log.warning(
-                "Connection %r has conn_type %r; OssHook expects 'oss'.", self.oss_conn_id, conn.conn_type
+                "Connection %r has conn_type %r; OssHook expects %r (or the official provider's 'oss').",
+                self.oss_conn_id,
+                conn.conn_type,
+                CONN_TYPE,
             )
-        # Airflow < 3.2 forms store extras as "extra__oss__<name>"; accept both spellings.
-        extras = {
-            name.removeprefix("extra__oss__"): value for name, value in (conn.extra_dejson or {}).items()
-        }
-        unknown = sorted(set(extras) - set(_EXTRA_TYPES))
-        if unknown:
-            raise OssConnectionConfigError(
-                f"Connection {self.oss_conn_id!r} has unknown extra(s) {unknown}; "
-                f"known extras are {sorted(_EXTRA_TYPES)}."
-            )
-        settings = {
-            name: _coerce(self.oss_conn_id, name, value) for name, value in extras.items() if value != ""
-        }
-        if not settings.get("endpoint") and conn.host:
-            endpoint = conn.host if not conn.port else f"{conn.host}:{conn.port}"
-            if conn.schema in ("http", "https") and "://" not in endpoint:
-                endpoint = f"{conn.schema}://{endpoint}"
-            settings["endpoint"] = endpoint
-        if not conn.login:
-            raise OssConnectionConfigError(
-                f"Connection {self.oss_conn_id!r} has no login: set it to the OSS AccessKeyId."
-            )
-        if not conn.password:
-            raise OssConnectionConfigError(
-                f"Connection {self.oss_conn_id!r} has no password: set it to the OSS AccessKeySecret."
-            )
-        token = settings.pop("security_token", None) or None
         mask_secret(conn.password)
-        mask_secret(token)
-        credentials = Credentials(conn.login, conn.password, token)
-        return credentials, settings
+        settings = parse_connection(
+            self.oss_conn_id,
+            login=conn.login,
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            schema=conn.schema,
+            extras=conn.extra_dejson or {},
+        )
+        mask_secret(settings.credentials.access_key_secret)
+        mask_secret(settings.credentials.security_token)
+        return settings
 
     @property
     def default_bucket(self) -> str | None:
         """The bucket used when a method is called without one: the hook argument or the ``bucket`` extra."""
-        return self._bucket_override or self._settings[1].get("bucket") or None
+        return self._bucket_override or self._settings.bucket
 
     def resolve_bucket(self, bucket_name: str | None) -> str:
         """
@@ -207,24 +153,25 @@ class OssHook(BaseHook):
 
         :param overrides: ClientConfig fields that win over everything else (e.g. ``pool_size``).
         """
-        settings = {k: v for k, v in self._settings[1].items() if k != "bucket"}
+        settings = dict(self._settings.client)
         if self._region_override:
             settings["region"] = self._region_override
         settings.update(self._client_overrides)
         settings.update(overrides)
-        if not settings.get("region"):
-            raise OssConnectionConfigError(
-                f"Connection {self.oss_conn_id!r} has no region: set the 'region' extra (e.g. 'cn-hangzhou')."
-            )
+        settings["region"] = resolve_region(
+            self.oss_conn_id, settings.get("region"), settings.get("endpoint")
+        )
         try:
             return ClientConfig(**settings)
+        except OssClientError as err:
+            raise OssConnectionConfigError(f"Connection {self.oss_conn_id!r}: {err}") from None
         except TypeError as err:
             raise OssConnectionConfigError(f"Connection {self.oss_conn_id!r}: {err}") from None
 
     @property
     def credentials(self) -> Credentials:
         """The connection's credentials (their repr hides the secret and the token)."""
-        return self._settings[0]
+        return self._settings.credentials
 
     def get_client(self, *, pool_size: int | None = None) -> OssClient:
         """

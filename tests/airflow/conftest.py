@@ -32,7 +32,7 @@ def oss_connection_env(oss_server: object, monkeypatch: pytest.MonkeyPatch) -> I
 
     server = oss_server
     conn = {
-        "conn_type": "oss",
+        "conn_type": "oss_resumable",
         "login": server.access_key_id,  # type: ignore[attr-defined]
         "password": server.access_key_secret,  # type: ignore[attr-defined]
         "extra": {

@@ -87,7 +87,7 @@ IDENTITY_MODULE = textwrap.dedent(
         return os.environ["E2E_WORKER_HOSTNAME"]
     """
 )
-INSTALL_HINT = "install it with scripts/debian-packages-celery.sh (Debian's redis-server package)"
+INSTALL_HINT = "install it with scripts/ensure_debian_packages.sh (Debian's redis-server package)"
 
 
 def _redis_ping(port: int) -> bool:

@@ -158,3 +158,104 @@ def test_secrets_never_reach_logs_or_errors(
     assert WRONG_SECRET not in blob
     assert TOKEN not in blob
     assert caplog.records, "the calls above should have logged something at DEBUG"
+
+
+def _form_extras(**filled: object) -> dict[str, object]:
+    """The extras the Airflow 3.3 form saves: every field of the form, ``null`` where left empty."""
+    from airflow_provider_oss.get_provider_info import get_provider_info
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    extras = {name: field["schema"].get("default") for name, field in conn_type["conn-fields"].items()}
+    extras.update(filled)
+    return extras
+
+
+def test_connection_saved_by_the_form_with_null_extras_works(
+    oss_server: LocalOssServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset form fields arrive as JSON null: they mean "default", never the string "None"."""
+    extras = _form_extras(region=oss_server.region, endpoint=oss_server.endpoint)
+    assert extras["bucket"] is None and extras["security_token"] is None and extras["verify"] is None
+    conn = {
+        "conn_type": "oss_resumable",
+        "login": oss_server.access_key_id,
+        "password": oss_server.access_key_secret,
+        "extra": extras,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_FORM", json.dumps(conn))
+    hook = OssHook("oss_form")
+    assert hook.default_bucket is None
+    assert hook.credentials.security_token is None
+    config = hook.get_client_config()
+    assert config.verify is True
+    assert config.connect_timeout == 10
+    assert hook.test_connection() == (True, "Connection successfully tested: 1 bucket(s) visible.")
+    hook.load_string("from the form", "form.txt", "test-bucket")
+    assert oss_server.object_bytes("test-bucket", "form.txt") == b"from the form"
+
+
+def test_region_is_taken_from_an_aliyun_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No region extra: ``oss-cn-shanghai.aliyuncs.com`` signs for cn-shanghai (the server checks the scope)."""
+    domain = "oss-cn-shanghai.aliyuncs.com"
+    with LocalOssServer(region="cn-shanghai", virtual_host_domain=domain) as server:
+        conn = {
+            "conn_type": "oss_resumable",
+            "login": server.access_key_id,
+            "password": server.access_key_secret,
+            "extra": {
+                "region": None,
+                "endpoint": f"http://{domain}:{server.port}",
+                "resolve": {domain: "127.0.0.1", f"*.{domain}": "127.0.0.1"},
+                "bucket": "test-bucket",
+            },
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_OSS_SH", json.dumps(conn))
+        hook = OssHook("oss_sh")
+        config = hook.get_client_config()
+        assert (config.region, config.effective_addressing_style) == ("cn-shanghai", "virtual")
+        hook.load_string("virtual-hosted in shanghai", "sh.txt")
+        assert server.object_bytes("test-bucket", "sh.txt") == b"virtual-hosted in shanghai"
+        conn["extra"]["region"] = "cn-beijing"  # type: ignore[index]
+        monkeypatch.setenv("AIRFLOW_CONN_OSS_SH", json.dumps(conn))
+        with pytest.raises(OssConnectionConfigError, match="region 'cn-beijing' disagrees with endpoint"):
+            OssHook("oss_sh").get_conn()
+
+
+def test_official_provider_connection_is_used_unchanged(
+    oss_server: LocalOssServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ``oss_default`` made for apache-airflow-providers-alibaba works with this hook as it is."""
+    conn = {
+        "conn_type": "oss",
+        "schema": "test-bucket",
+        "extra": {
+            "auth_type": "AK",
+            "access_key_id": oss_server.access_key_id,
+            "access_key_secret": oss_server.access_key_secret,
+            "region": oss_server.region,
+            "endpoint": oss_server.endpoint,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
+    hook = OssHook()
+    assert hook.default_bucket == "test-bucket"
+    assert hook.test_connection() == (
+        True,
+        "Connection successfully tested: bucket 'test-bucket' is reachable.",
+    )
+    hook.load_string("official format", "official.txt")
+    assert oss_server.object_bytes("test-bucket", "official.txt") == b"official format"
+    assert "expects" not in caplog.text  # no conn_type warning for the official type
+
+
+def test_uri_of_the_provider_type(oss_server: LocalOssServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's URI: ``oss-resumable://`` (a URI scheme has no ``_``) parses to type oss_resumable."""
+    uri = (
+        f"oss-resumable://{quote(oss_server.access_key_id, safe='')}:{quote(oss_server.access_key_secret, safe='')}@/"
+        f"?region={oss_server.region}&endpoint={quote(oss_server.endpoint, safe='')}&bucket=test-bucket"
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_RESUMABLE_URI", uri)
+    hook = OssHook("oss_resumable_uri")
+    assert hook.get_connection("oss_resumable_uri").conn_type == "oss_resumable"
+    hook.load_string("via uri", "uri.txt")
+    assert oss_server.object_bytes("test-bucket", "uri.txt") == b"via uri"

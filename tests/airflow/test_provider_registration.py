@@ -31,7 +31,7 @@ def test_provider_info_is_valid_for_airflow_schema() -> None:
     jsonschema.validate(info, schema)
     assert info["package-name"] == "airflow-provider-oss"
     (conn_type,) = info["connection-types"]
-    assert conn_type["connection-type"] == "oss"
+    assert conn_type["connection-type"] == "oss_resumable"
     assert conn_type["hook-class-name"] == "airflow_provider_oss.hooks.oss.OssHook"
     # The STS token is a secret: the 3.2+ form must render it as a password field.
     assert conn_type["conn-fields"]["security_token"]["schema"]["format"] == "password"
@@ -43,15 +43,15 @@ def test_providers_manager_loads_hook_and_form() -> None:
 
     manager = ProvidersManager()
     assert "airflow-provider-oss" in manager.providers
-    hook_info = ProvidersManagerTaskRuntime().hooks["oss"]
+    hook_info = ProvidersManagerTaskRuntime().hooks["oss_resumable"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_oss.hooks.oss.OssHook"
     assert hook_info.connection_id_attribute_name == "oss_conn_id"
     widgets = manager.connection_form_widgets
-    assert "extra__oss__region" in widgets
-    assert widgets["extra__oss__security_token"].is_sensitive
-    assert not widgets["extra__oss__region"].is_sensitive
-    assert manager.field_behaviours["oss"]["relabeling"]["login"] == "Access Key ID"
+    assert "extra__oss_resumable__region" in widgets
+    assert widgets["extra__oss_resumable__security_token"].is_sensitive
+    assert not widgets["extra__oss_resumable__region"].is_sensitive
+    assert manager.field_behaviours["oss_resumable"]["relabeling"]["login"] == "Access Key ID"
 
 
 def _airflow_cli(*args: str) -> str:
@@ -70,7 +70,7 @@ def test_airflow_cli_lists_provider_and_hook() -> None:
     providers = _airflow_cli("providers", "list", "--output", "json")
     assert any(p["package_name"] == "airflow-provider-oss" for p in json.loads(providers))
     hooks = json.loads(_airflow_cli("providers", "hooks", "--output", "json"))
-    (oss,) = [h for h in hooks if h["connection_type"] == "oss"]
+    (oss,) = [h for h in hooks if h["connection_type"] == "oss_resumable"]
     assert oss["class"] == "airflow_provider_oss.hooks.oss.OssHook"
     assert oss["package_name"] == "airflow-provider-oss"
     assert oss["conn_id_attribute_name"] == "oss_conn_id"

@@ -1,0 +1,69 @@
+"""Build the wheel once and install it into scratch virtual environments (uv, its cache makes repeats cheap)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONSTRAINTS = REPO / "constraints.txt"
+_WHEEL: list[Path] = []
+
+
+def uv() -> str:
+    """The uv next to the running Python (``make install`` puts it there), else the one on PATH."""
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    assert found, "uv is missing: run 'make install' (it installs uv into .venv)"
+    return found
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """Run a command; on failure the assertion shows its output."""
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def built_wheel() -> Path:
+    """The project's wheel, built once per test session from the working tree."""
+    if not _WHEEL:
+        out = Path(tempfile.mkdtemp(prefix="oss-provider-wheel-"))
+        run(uv(), "build", "--wheel", "--quiet", "--out-dir", out, REPO)
+        (wheel,) = out.glob("airflow_provider_oss-*.whl")
+        _WHEEL.append(wheel)
+    return _WHEEL[0]
+
+
+def scratch_venv(path: Path) -> Path:
+    """A new virtual environment with this Python's version; returns its ``bin`` directory."""
+    run(uv(), "venv", "--quiet", "--python", sys.executable, path)
+    return path / "bin"
+
+
+def install(
+    bin_dir: Path, *requirements: str | Path, constrained: bool = True, extra: tuple[str, ...] = ()
+) -> None:
+    """``uv pip install`` into the scratch environment (with the project's constraints unless told)."""
+    args: list[str | Path] = [uv(), "pip", "install", "--quiet", "--python", bin_dir / "python"]
+    if constrained:
+        args += ["-c", CONSTRAINTS]
+    run(*args, *extra, *requirements)
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    """An environment for a scratch Airflow: its own home and SQLite database, no examples."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "VIRTUAL_ENV"))}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+    )
+    return env
