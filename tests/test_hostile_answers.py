@@ -7,7 +7,6 @@ a redirect, a huge error body, and credentials that would leak through an except
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,15 +185,12 @@ def test_a_huge_error_body_is_read_only_up_to_the_cap() -> None:
     def script(method: str, path: str) -> Answer:
         return Answer(503, {"Content-Type": "application/xml"}, endless=True)
 
-    with HostileOss(script) as server, server.client() as client:
-        started = time.monotonic()
-        with pytest.raises(OssServiceError) as caught:
-            client.put_object("bucket", "key.bin", DATA)
-        elapsed = time.monotonic() - started
+    with HostileOss(script) as server, server.client() as client, pytest.raises(OssServiceError) as caught:
+        client.put_object("bucket", "key.bin", DATA)
     assert caught.value.status == 503
-    # The client reads at most 1 MiB; the socket buffers let the server push a few MiB more.
+    # The client reads at most 1 MiB and hangs up (without the cap it would read until the test's
+    # timeout); the socket buffers let the server push a few MiB more.
     assert server.bytes_sent < 16 * 1024 * 1024, server.bytes_sent
-    assert elapsed < 10
 
 
 @pytest.mark.parametrize("method", ["put", "list"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -199,11 +198,10 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
     triggerer_log = (tmp / "triggerer.log").read_text(errors="replace")
     assert state == "success", (states, triggerer_log[-3000:])
     assert states == {"wait": "success", "produce": "success", "consume": "success"}
-    # The trigger never blocked the triggerer's event loop for long. Airflow warns from 0.2 s on;
-    # on a busy machine its own work can pass that, so the bar is 0.5 s (importing our client on
-    # the loop, as a first version did, blocked it for 0.75 s).
-    blocked = [float(s) for s in re.findall(r"async thread was blocked for ([0-9.]+) seconds", triggerer_log)]
-    assert all(seconds < 0.5 for seconds in blocked), blocked
+    # That the trigger never blocks the event loop is proven without a clock by
+    # test_key_sensor_features.py::test_trigger_polls_off_the_event_loop_until_the_key_exists (the loop
+    # keeps running while each HEAD is in flight); Airflow's own "blocked for N seconds" warnings depend
+    # on the machine's load, so they are not asserted here.
     trigger_logs = list((tmp / "airflow" / "logs").glob("dag_id=*/run_id=*/task_id=wait/*.trigger.*.log"))
     assert len(trigger_logs) == 1
     assert "Trigger fired event" in trigger_logs[0].read_text()
