@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 
 from airflow_provider_oss.core import signing
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.xmlresp import iso_time
 
 _TOKEN_MASK = "<security token hidden>"  # noqa: S105  # a placeholder, not a secret
@@ -277,10 +278,7 @@ class Authenticator:
         signed_at = self._parse_v4_time(timestamp, "x-oss-date")
         if date != timestamp[:8]:
             raise invalid_argument("Invalid signing date in x-oss-credential.")
-        try:
-            expires = int(params["x-oss-expires"])
-        except ValueError:
-            expires = -1
+        expires = int(params["x-oss-expires"]) if is_decimal(params["x-oss-expires"]) else -1
         if not 0 < expires <= signing.MAX_PRESIGN_EXPIRES:
             raise invalid_argument(
                 f"x-oss-expires must be between 1 and {signing.MAX_PRESIGN_EXPIRES} seconds.",
@@ -351,10 +349,9 @@ class Authenticator:
                 raise invalid_argument(f"A V1 presigned URL needs the query parameter {name}.", name)
         access_key_id = params["OSSAccessKeyId"]
         secret = self._secret(access_key_id)
-        try:
-            expires_at = int(params["Expires"])
-        except ValueError:
-            raise invalid_argument("Expires must be an epoch time.", "Expires", params["Expires"]) from None
+        if not is_decimal(params["Expires"]):
+            raise invalid_argument("Expires must be an epoch time.", "Expires", params["Expires"])
+        expires_at = int(params["Expires"])
         now = self._clock()
         if now > expires_at:
             raise OssApiError(

@@ -28,6 +28,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.routing import parse_query, valid_bucket_name
 from airflow_provider_oss.testing.state import ServerState
 
@@ -57,7 +58,7 @@ def _send(handler: OssRequestHandler, status: int, payload: Any) -> None:
 
 def _read_body(handler: OssRequestHandler) -> bytes:
     length_text = handler.headers.get("Content-Length", "0") or "0"
-    if not length_text.isdigit() or int(length_text) > _MAX_BODY:
+    if not is_decimal(length_text) or int(length_text) > _MAX_BODY:
         handler.close_connection = True
         raise ControlError(400, "A control request body needs a Content-Length of at most 1 MiB.")
     return handler.rfile.read(int(length_text)) if int(length_text) else b""

@@ -23,7 +23,14 @@ from airflow_provider_oss.testing.apierror import OssApiError, no_such_upload
 from airflow_provider_oss.testing.auth import AuthResult
 from airflow_provider_oss.testing.body import BodyReader, ClientGoneError
 from airflow_provider_oss.testing.faults import FaultRule
-from airflow_provider_oss.testing.routing import Target, parse_query, resolve_op, resolve_target, split_host
+from airflow_provider_oss.testing.numbers import is_decimal
+from airflow_provider_oss.testing.routing import (
+    Target,
+    parse_query,
+    resolve_op,
+    resolve_target,
+    split_host,
+)
 from airflow_provider_oss.testing.state import ServerState
 from airflow_provider_oss.testing.xmlresp import document, error_document, http_time
 
@@ -85,6 +92,28 @@ class OssHTTPServer(ThreadingHTTPServer):
         log.exception("The local OSS server failed on a connection from %s", client_address)
 
 
+MIN_TRAFFIC_LIMIT = 819_200
+MAX_TRAFFIC_LIMIT = 838_860_800
+
+
+def traffic_limit(value: str) -> int:
+    """
+    The ``x-oss-traffic-limit`` of a request in bit/s.
+
+    :raises OssApiError: ``InvalidArgument`` outside 819200..838860800 (100 KB/s to 100 MB/s).
+    """
+    text = value.strip()
+    if not is_decimal(text) or not MIN_TRAFFIC_LIMIT <= int(text) <= MAX_TRAFFIC_LIMIT:
+        raise OssApiError(
+            400,
+            "InvalidArgument",
+            f"x-oss-traffic-limit must be {MIN_TRAFFIC_LIMIT} to {MAX_TRAFFIC_LIMIT} bit/s.",
+            ArgumentName="x-oss-traffic-limit",
+            ArgumentValue=text[:40],
+        )
+    return int(text)
+
+
 def new_request_id() -> str:
     """A 24-hex-digit request id, like OSS's."""
     return secrets.token_hex(12).upper()
@@ -139,7 +168,7 @@ class Exchange:
     def part_number(self) -> int | None:
         """The ``partNumber`` query parameter as a number, when it is one."""
         value = self.params.get("partNumber", "")
-        return int(value) if value.isdigit() else None
+        return int(value) if is_decimal(value) else None
 
     def host_id(self) -> str:
         """The ``HostId`` of error bodies."""
@@ -250,6 +279,12 @@ class Exchange:
             self.fault = self.state.faults.match(self.op, self.part_number(), self.target.key)
             if self.fault is not None and self._inject_before(self.fault):
                 return
+            if self.target.bucket and self.op != "PutBucket":
+                self.store.bucket(self.target.bucket)  # NoSuchBucket before the signature, as OSS
+            if self.op == "Unsupported":
+                ops.unsupported(self)
+            if "x-oss-traffic-limit" in self.headers:
+                self.body.limit_rate(traffic_limit(self.headers["x-oss-traffic-limit"]))
             self.auth = self.state.auth.authenticate(
                 self.method, self.target.bucket, self.target.key, self.query, self.headers
             )

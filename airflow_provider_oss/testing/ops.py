@@ -38,6 +38,7 @@ from airflow_provider_oss.testing.ops_objects import (
     list_objects_v2,
     put_object,
 )
+from airflow_provider_oss.testing.routing import unsupported_reason
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.httpd import Exchange
@@ -80,8 +81,11 @@ def authorize(ex: Exchange) -> None:
 
 def unsupported(ex: Exchange) -> None:
     """Anything else."""
+    why = unsupported_reason(ex.method, ex.target, ex.query, ex.headers)
     raise OssApiError(
-        501, "NotImplemented", f"The local OSS server does not implement {ex.method} with these parameters."
+        501,
+        "NotImplemented",
+        f"The local OSS server does not implement {why}; nothing was changed.",
     )
 
 

@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 from airflow_provider_oss.testing.body import chunk_buffer
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.objectdata import write_all
 from airflow_provider_oss.testing.store import PartRecord
 
@@ -175,7 +176,7 @@ def int_param(ex: Exchange, name: str, default: int, low: int, high: int) -> int
     raw = ex.params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not is_decimal(raw) or not low <= int(raw) <= high:
         raise invalid_argument(f"{name} must be an integer from {low} to {high}.", name, raw)
     return int(raw)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
     MAX_PART_NUMBER,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 def _part_number(ex: Exchange) -> int:
     raw = ex.params.get("partNumber", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PART_NUMBER:
+    if not is_decimal(raw) or not 1 <= int(raw) <= MAX_PART_NUMBER:
         raise invalid_argument(
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive.", "partNumber", raw
         )
@@ -94,7 +95,7 @@ def _requested_parts(body: bytes) -> list[tuple[int, str]]:
     for part in root.findall("Part"):
         number = (part.findtext("PartNumber") or "").strip()
         etag = part.findtext("ETag")
-        if not number.isdigit() or etag is None:
+        if not is_decimal(number) or etag is None:
             raise malformed("Each Part needs a PartNumber and an ETag.")
         parts.append((int(number), etag))
     if not parts:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
     MAX_XML_BODY,
@@ -81,10 +82,10 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
         return None
     first, last = first.strip(), last.strip()
     if not first:
-        if not last.isdigit() or int(last) == 0 or size == 0:
+        if not is_decimal(last) or int(last) == 0 or size == 0:
             return None
         return max(0, size - int(last)), size - 1
-    if not first.isdigit() or (last and not last.isdigit()):
+    if not is_decimal(first) or (last and not is_decimal(last)):
         return None
     start = int(first)
     end = int(last) if last else size - 1
