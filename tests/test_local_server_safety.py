@@ -5,6 +5,8 @@ answers 501 NotImplemented and changes nothing; a missing bucket answers NoSuchB
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.core.xmlutil import OssXmlError, parse_error, parse_xml
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.testing.rawclient import RawClient, error_code
 
@@ -180,3 +183,45 @@ def test_traffic_limit_takes_effect_on_upload(oss_server: LocalOssServer, client
     assert (too_low.status_code, error_code(too_low)) == (400, "InvalidArgument")
     on_get = client.request("GET", B, "slow", headers={"x-oss-traffic-limit": "819200"})
     assert (on_get.status_code, error_code(on_get)) == (501, "NotImplemented")
+
+
+_UTF16_ENTITY_DELETE = (
+    '<?xml version="1.0" encoding="UTF-16"?>'
+    '<!DOCTYPE Delete [<!ENTITY victim "keep-me">]>'
+    "<Delete><Quiet>true</Quiet><Object><Key>&victim;</Key></Object></Delete>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8"])
+def test_dtd_in_any_encoding_is_refused_and_deletes_nothing(
+    oss_server: LocalOssServer, client: RawClient, encoding: str
+) -> None:
+    client.request("PUT", B, "keep-me", data=b"precious")
+    text = _UTF16_ENTITY_DELETE
+    if encoding != "utf-16":
+        text = text.replace('encoding="UTF-16"', f'encoding="{encoding.upper()}"')
+    body = text.encode(encoding)
+    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+    answer = client.request("POST", B, None, [("delete", "")], {"Content-MD5": md5}, data=body)
+    assert (answer.status_code, error_code(answer)) == (400, "MalformedXML")
+    assert oss_server.object_bytes(B, "keep-me") == b"precious"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "why"),
+    [("utf-16", "DOCTYPE or ENTITY"), ("utf-8", "DOCTYPE or ENTITY"), ("utf-16-le", "not well-formed")],
+)
+def test_client_refuses_a_dtd_in_any_encoding(encoding: str, why: str) -> None:
+    text = '<?xml version="1.0" encoding="ENC"?><!DOCTYPE Error [<!ENTITY e "x">]><Error><Code>&e;</Code></Error>'
+    body = text.replace("ENC", encoding.upper()).encode(encoding)
+    with pytest.raises(OssXmlError, match=why):
+        parse_xml(body)
+    assert parse_error(body) == {}
+    plain = '<?xml version="1.0" encoding="UTF-16"?><Error><Code>NoSuchKey</Code></Error>'.encode("utf-16")
+    assert parse_error(plain) == {"Code": "NoSuchKey"}
+
+
+def test_client_refuses_xml_in_an_encoding_expat_cannot_check() -> None:
+    body = '<?xml version="1.0" encoding="cp1252"?><!DOCTYPE E [<!ENTITY e "x">]><E>&e;</E>'.encode("cp1252")
+    with pytest.raises(OssXmlError, match="refusing to parse"):
+        parse_xml(body)

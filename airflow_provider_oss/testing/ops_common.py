@@ -15,6 +15,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.xmlutil import xml_refusal
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 from airflow_provider_oss.testing.body import chunk_buffer
 from airflow_provider_oss.testing.numbers import is_decimal
@@ -276,10 +277,11 @@ def malformed(why: str = "") -> OssApiError:
 
 def parse_xml_body(body: bytes, root_tag: str) -> ElementTree.Element:
     """Parse a small XML request body whose root must be ``root_tag`` (``MalformedXML`` otherwise)."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise malformed("Document type declarations are not accepted.")
+    refusal = xml_refusal(body)  # judged after decoding, whatever the document's encoding
+    if refusal is not None:
+        raise malformed(f"The body {refusal} (document type declarations are not accepted).")
     try:
-        root = ElementTree.fromstring(body)  # noqa: S314  # no DTDs/entities (checked above)
+        root = ElementTree.fromstring(body)  # noqa: S314  # no DTDs/entities (refused above)
     except ElementTree.ParseError:
         raise malformed() from None
     if root.tag != root_tag:
