@@ -1,10 +1,11 @@
 """
 On-disk storage of the local server: buckets, objects and in-progress multipart uploads.
 
-Layout under the root directory (every file is written to ``tmp/`` first, then renamed into place,
+Layout under the root directory (every file is written to the scratch folder first, then renamed into place,
 so a reader never sees half a file)::
 
-    tmp/                                    request bodies being received, JSON being written
+    oss-local-server.json                   marks the directory as a server root (see :mod:`.storefiles`)
+    .oss-local-scratch/                     request bodies being received, JSON being written
     buckets/<bucket>/bucket.json            creation time, public_read
     buckets/<bucket>/objects/<hh>/<sha>.json         object record (key, size, ETag, CRC, metadata)
     buckets/<bucket>/objects/<hh>/<sha>.<token>.data the bytes of a simple object (a file per version)
@@ -28,14 +29,15 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_oss.testing import storefiles
 from airflow_provider_oss.testing.apierror import (
     OssApiError,
     no_such_bucket,
@@ -170,9 +172,13 @@ class Store:
         self._clock = clock
         self._lock = threading.RLock()
         self._buckets: dict[str, BucketRecord] = {}
-        self._tmp = os.path.join(self.root, "tmp")
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        storefiles.claim_root(self.root)
+        legacy_tmp = os.path.join(self.root, "tmp")
+        if os.path.isdir(legacy_tmp):  # the scratch folder of older servers: only their own files
+            storefiles.remove_own_files(legacy_tmp, re.compile(r"^[0-9a-f]{16}$"))
+        self._tmp = os.path.join(self.root, storefiles.SCRATCH)
         os.makedirs(self._tmp, exist_ok=True)
+        storefiles.clean_scratch(self._tmp)
         os.makedirs(os.path.join(self.root, "buckets"), exist_ok=True)
         self._load()
 
@@ -212,16 +218,21 @@ class Store:
                 continue
             bucket = BucketRecord(name, float(info["created"]), bool(info["public_read"]), directory)
             self._buckets[name] = bucket
+            uploads_dir = os.path.join(directory, "uploads")
+            for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
+                self._recover_completion(os.path.join(uploads_dir, upload_id))
             objects_dir = os.path.join(directory, "objects")
             for sub in sorted(os.listdir(objects_dir)) if os.path.isdir(objects_dir) else []:
+                referenced: set[str] = set()
                 for entry in os.listdir(os.path.join(objects_dir, sub)):
                     if entry.endswith(".json"):
                         data = self._read_json(os.path.join(objects_dir, sub, entry))
                         if data is not None:
                             record = ObjectRecord.loaded(data, os.path.join(objects_dir, sub))
                             bucket.objects[record.key] = record
+                            referenced.update(segment.path for segment in record.segments)
+                storefiles.collect_unreferenced_object_files(os.path.join(objects_dir, sub), referenced)
             bucket.keys = sorted(bucket.objects)
-            uploads_dir = os.path.join(directory, "uploads")
             for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
                 updir = os.path.join(uploads_dir, upload_id)
                 head = self._read_json(os.path.join(updir, "upload.json"))
@@ -237,6 +248,19 @@ class Store:
                             part["data_file"] = os.path.join(updir, part["data_file"])
                             upload.parts[int(part["number"])] = PartRecord(**part)
                 bucket.uploads[upload_id] = upload
+
+    def _recover_completion(self, updir: str) -> None:
+        """
+        Finish a multipart completion a crash interrupted (its journal is there with the upload's
+        record), or clear the files of an upload that was completed or aborted before a crash.
+        """
+        journal = self._read_json(os.path.join(updir, storefiles.COMPLETION))
+        has_record = os.path.exists(os.path.join(updir, "upload.json"))
+        if journal is not None and has_record:
+            storefiles.apply_completion(self.root, journal, self._write_json)
+            storefiles.remove_upload_folder(updir)
+        elif not has_record:
+            storefiles.remove_upload_folder(updir)
 
     # -- buckets ---------------------------------------------------------------------------------
 
@@ -269,7 +293,7 @@ class Store:
                     BucketName=name,
                 )
             del self._buckets[name]
-            shutil.rmtree(bucket.directory, ignore_errors=True)
+            storefiles.remove_bucket_folder(bucket.directory)
 
     def bucket(self, name: str) -> BucketRecord:
         """The bucket called ``name``; ``NoSuchBucket`` when there is none."""
@@ -477,11 +501,6 @@ class Store:
                 next_marker=entries[-1][0] if truncated and entries else "",
             )
 
-    def object_count(self, bucket_name: str) -> int:
-        """How many objects a bucket holds."""
-        with self._lock:
-            return len(self.bucket(bucket_name).objects)
-
     # -- multipart uploads -----------------------------------------------------------------------
 
     def initiate_upload(self, bucket_name: str, key: str, meta: dict[str, str]) -> UploadRecord:
@@ -563,7 +582,7 @@ class Store:
                 self.discard(path)
             upload.garbage.clear()
             if upload.gone:
-                shutil.rmtree(upload.directory, ignore_errors=True)
+                storefiles.remove_upload_folder(upload.directory)
 
     def cancel_complete(self, bucket_name: str, upload_id: str) -> None:
         """Undo :meth:`begin_complete` after a failed completion (the upload stays in progress)."""
@@ -587,39 +606,57 @@ class Store:
         """
         Turn an upload into its object, whose segments are the ``chosen`` parts' files (moved, not
         copied), and forget the upload.
+
+        Crash-safe: a journal (the moves and the object record) is written to the upload's folder
+        first; a server restarted after a crash at any point finishes the completion from it
+        (:meth:`_recover_completion`), so the object appears whole and the upload never stays half
+        moved. The upload's record is removed only once the object record is written.
         """
-
-        def place(stem: str) -> list[Segment]:
-            folder = f"{stem}.parts"
-            os.makedirs(folder)
-            segments = []
-            for index, part in enumerate(chosen, 1):
-                path = os.path.join(folder, f"part-{index}.data")
-                os.replace(part.data_file, path)
-                segments.append(Segment(path, part.size))
-            return segments
-
         with self._lock:
             bucket = self.bucket(bucket_name)
             upload = bucket.uploads.get(upload_id)
             if upload is None:
                 raise no_such_upload(upload_id, "It was aborted while it was being completed.")
-            try:
-                record = self._commit(
-                    bucket_name,
-                    upload.key,
-                    place,
-                    sum(p.size for p in chosen),
-                    etag,
-                    crc64,
-                    meta,
-                    "Multipart",
-                    forbid_overwrite,
-                )
-            except OssApiError:
+            key = upload.key
+            if forbid_overwrite and key in bucket.objects:
                 upload.completing = False
                 self._release(upload)
-                raise
+                raise OssApiError(
+                    409, "FileAlreadyExists", "The object you specified already exists.", Key=key
+                )
+            directory, stem = self._object_paths(bucket, key)
+            folder = f"{stem}.{_token()}.parts"
+            segments = [
+                Segment(os.path.join(folder, f"part-{n}.data"), p.size) for n, p in enumerate(chosen, 1)
+            ]
+            record = ObjectRecord(
+                key,
+                segments,
+                sum(p.size for p in chosen),
+                etag,
+                crc64,
+                self._clock(),
+                "Multipart",
+                dict(meta),
+            )
+            journal = {
+                "moves": [
+                    [os.path.relpath(p.data_file, self.root), os.path.relpath(seg.path, self.root)]
+                    for p, seg in zip(chosen, segments, strict=True)
+                ],
+                "record_path": os.path.relpath(stem + ".json", self.root),
+                "record": record.saved(directory),
+            }
+            self._write_json(os.path.join(upload.directory, storefiles.COMPLETION), journal)
+            storefiles.apply_completion(self.root, journal, self._write_json)
+            with contextlib.suppress(FileNotFoundError):  # from now on the upload is gone on disk
+                os.unlink(os.path.join(upload.directory, "upload.json"))
+            old = bucket.objects.get(key)
+            bucket.objects[key] = record
+            if old is None:
+                bisect.insort(bucket.keys, key)
+            else:
+                self._retire(old)
             del bucket.uploads[upload_id]
             upload.gone = True
             self._release(upload)
@@ -632,7 +669,7 @@ class Store:
             del self._buckets[bucket_name].uploads[upload_id]
             upload.gone = True
             if upload.busy == 0:
-                shutil.rmtree(upload.directory, ignore_errors=True)
+                storefiles.remove_upload_folder(upload.directory)
 
     def list_uploads(
         self,
