@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default-bucket", default=None, help="bucket of CNAME-style requests")
     parser.add_argument("--no-v1", action="store_true", help="reject V1 signatures")
     parser.add_argument("--max-skew-seconds", type=int, default=900, help="allowed clock skew (default 900)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a connection may stay silent, TLS handshake included (default 120)",
+    )
     return parser
 
 
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             etag_mode=args.etag_mode,
             allow_v1=not args.no_v1,
             max_skew_seconds=args.max_skew_seconds,
+            idle_timeout=args.idle_timeout,
         )
         server.start()
     except (OSError, ValueError, TypeError) as err:

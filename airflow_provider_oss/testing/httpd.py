@@ -10,6 +10,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/_local/"
+#: Seconds a connection may stay silent (TLS handshake, between requests, inside one) before it is closed.
+DEFAULT_IDLE_TIMEOUT = 120.0
 
 
 class OssHTTPServer(ThreadingHTTPServer):
@@ -51,13 +54,43 @@ class OssHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], state: ServerState) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: ServerState,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
+        self.tls_context = tls_context
+        self.idle_timeout = idle_timeout
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, OssRequestHandler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """
+        Serve one connection (in its own thread). With TLS, the handshake happens here, per
+        connection and bounded by the idle timeout, never in the accept loop: a client that
+        connects and says nothing holds up only itself.
+        """
+        request.settimeout(self.idle_timeout)
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = self.tls_context.wrap_socket(request, server_side=True)
+        except OSError as err:  # ssl.SSLError and TimeoutError are OSErrors
+            log.debug("TLS handshake with %s failed: %s", client_address, err)
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def track(self, conn: socket.socket) -> None:
         """Remember an open connection."""
@@ -377,7 +410,7 @@ class OssRequestHandler(BaseHTTPRequestHandler):
     lower_headers: dict[str, str]
 
     def setup(self) -> None:
-        """Track the connection so that stopping the server closes it."""
+        """Track the connection so that stopping the server closes it (its idle timeout is already set)."""
         super().setup()
         self.server.track(self.connection)
 

@@ -72,6 +72,8 @@ class LocalOssServer:
     :param tls_cert: serve HTTPS with this PEM certificate (in-process servers only; see
         :func:`airflow_provider_oss.testing.tls.make_self_signed_cert`).
     :param tls_key: the certificate's PEM private key.
+    :param idle_timeout: seconds a connection may stay silent (TLS handshake included) before the
+        server closes it.
     """
 
     def __init__(
@@ -94,11 +96,15 @@ class LocalOssServer:
         max_skew_seconds: int = 900,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        idle_timeout: float = 120.0,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key.")
         self.tls_cert = tls_cert
         self.tls_key = tls_key
+        if not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be a positive number of seconds; got {idle_timeout!r}.")
+        self.idle_timeout = float(idle_timeout)
         if etag_mode not in ETAG_MODES:
             raise ValueError(f"etag_mode must be one of {', '.join(ETAG_MODES)}; got {etag_mode!r}.")
         if not access_key_id:
@@ -211,11 +217,13 @@ class LocalOssServer:
                 state.store.create_bucket(name, public_read=True)
             if self.default_bucket and not state.store.bucket_exists(self.default_bucket):
                 state.store.create_bucket(self.default_bucket)
-            httpd = OssHTTPServer((self.host, self.port), state)
+            context = None
             if self.tls_cert and self.tls_key:
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.load_cert_chain(self.tls_cert, self.tls_key)
-                httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+            httpd = OssHTTPServer(
+                (self.host, self.port), state, tls_context=context, idle_timeout=self.idle_timeout
+            )
         except BaseException:
             self._remove_root()
             raise
@@ -291,6 +299,8 @@ class LocalOssServer:
             self.etag_mode,
             "--max-skew-seconds",
             str(self.max_skew_seconds),
+            "--idle-timeout",
+            str(self.idle_timeout),
         ]
         for name in self.buckets:
             args += ["--bucket", name]
