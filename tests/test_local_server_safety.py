@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import socket
+import subprocess
+import sys
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +20,10 @@ import pytest
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.xmlutil import OssXmlError, parse_error, parse_xml
 from airflow_provider_oss.testing import LocalOssServer
+from airflow_provider_oss.testing.cli import main
+from airflow_provider_oss.testing.netaddr import is_loopback_host
 from airflow_provider_oss.testing.rawclient import RawClient, error_code
+from airflow_provider_oss.testing.server import RemoteBindWarning
 
 B = "test-bucket"
 
@@ -225,3 +232,79 @@ def test_client_refuses_xml_in_an_encoding_expat_cannot_check() -> None:
     body = '<?xml version="1.0" encoding="cp1252"?><!DOCTYPE E [<!ENTITY e "x">]><E>&e;</E>'.encode("cp1252")
     with pytest.raises(OssXmlError, match="refusing to parse"):
         parse_xml(body)
+
+
+def test_binding_beyond_loopback_needs_a_flag_and_warns() -> None:
+    with pytest.raises(ValueError, match="allow_remote=True"):
+        LocalOssServer(host="0.0.0.0")  # the point of the test
+    server = LocalOssServer(host="0.0.0.0", allow_remote=True)
+    with pytest.warns(RemoteBindWarning, match="beyond loopback"):
+        server.start()
+    try:
+        assert server.info()["buckets"] == ["test-bucket"]
+    finally:
+        server.stop()
+    assert main(["--host", "0.0.0.0", "--port", "0"]) == 1
+
+
+def test_cli_warns_on_stderr_when_allowed_to_listen_beyond_loopback() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_oss.testing", "--host", "0.0.0.0", "--allow-remote"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(b"OSS local server ready: ")
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert b"WARNING" in err
+    assert b"beyond loopback" in err
+
+
+def _control_get(server: LocalOssServer, headers: dict[str, str]) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/_local/info", headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Host": "evil.example:80"}, 403),
+        ({"Host": "rebound.attacker.test"}, 403),
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Host": "localhost"}, 200),
+        ({"Origin": "http://127.0.0.1:1234"}, 200),
+        ({}, 200),
+    ],
+)
+def test_control_api_refuses_foreign_host_and_origin(
+    oss_server: LocalOssServer, headers: dict[str, str], status: int
+) -> None:
+    got, body = _control_get(oss_server, headers)
+    assert got == status, body
+    if status == 403:
+        assert b"secret" not in body
+        assert b"access_key_id" not in body
+
+
+def test_ipv4_mapped_loopback_client_of_a_dual_stack_listener_uses_the_control_api() -> None:
+    assert is_loopback_host("::ffff:127.0.0.1")
+    assert is_loopback_host("[::1]")
+    assert not is_loopback_host("::ffff:10.0.0.1")
+    assert not is_loopback_host("0.0.0.0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RemoteBindWarning)
+        server = LocalOssServer(host="::", allow_remote=True).start()
+    try:
+        status, body = _control_get(server, {})  # connects to 127.0.0.1: seen as ::ffff:127.0.0.1
+        assert status == 200, body
+    finally:
+        server.stop()
