@@ -312,9 +312,11 @@ class Exchange:
             self.fault = self.state.faults.match(self.op, self.part_number(), self.target.key)
             if self.fault is not None and self._inject_before(self.fault):
                 return
-            if self.target.bucket and self.op != "PutBucket":
-                self.store.bucket(self.target.bucket)  # NoSuchBucket before the signature, as OSS
-            if self.op == "Unsupported":
+            missing = bool(self.target.bucket) and not self.store.bucket_exists(self.bucket)
+            bucket_put = self.method == "PUT" and self.target.key is None
+            if missing and not bucket_put:
+                self.store.bucket(self.bucket)  # NoSuchBucket before the signature, as OSS
+            if self.op == "Unsupported" and not missing:
                 ops.unsupported(self)
             if "x-oss-traffic-limit" in self.headers:
                 self.body.limit_rate(traffic_limit(self.headers["x-oss-traffic-limit"]))
@@ -322,6 +324,8 @@ class Exchange:
                 self.method, self.target.bucket, self.target.key, self.query, self.headers
             )
             ops.authorize(self)
+            if self.op == "Unsupported":  # a bucket-level PUT on a missing bucket: after the signature
+                ops.unsupported(self)
             ops.run(self)
         except OssApiError as err:
             if not self.responded:

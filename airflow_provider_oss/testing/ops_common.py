@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import mimetypes
+import re
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -107,8 +108,8 @@ def meta_from_headers(headers: dict[str, str], key: str) -> dict[str, str]:
         raise OssApiError(
             400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed size (8 KB)."
         )
-    if "content-type" not in meta:
-        meta["content-type"] = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if "content-type" not in meta:  # never guessed from the key, as OSS
+        meta["content-type"] = "application/octet-stream"
     return meta
 
 
@@ -275,8 +276,50 @@ def malformed(why: str = "") -> OssApiError:
     return OssApiError(400, "MalformedXML", f"{message} {why}".strip())
 
 
+_CHAR_REF_RE = re.compile(rb"&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});")
+
+
+def _is_xml_char(code: int) -> bool:
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _protect_control_refs(body: bytes) -> tuple[bytes, str]:
+    """
+    Replace character references to characters XML 1.0 forbids (``&#1;``: OSS accepts them in
+    keys) by a placeholder that cannot occur in the body, to be restored after parsing.
+    """
+    marker = "ossctl" + secrets.token_hex(6)
+    while marker.encode() in body:
+        marker = "ossctl" + secrets.token_hex(6)
+
+    def swap(match: re.Match[bytes]) -> bytes:
+        text = match.group(1).decode("ascii")
+        code = int(text[1:], 16) if text.startswith("x") else int(text)
+        if code > 0x10FFFF or _is_xml_char(code):
+            return match.group(0)
+        return f"{marker}.{code:x}.".encode()
+
+    return _CHAR_REF_RE.sub(swap, body), marker
+
+
+def _restore_control_refs(root: ElementTree.Element, marker: str) -> None:
+    pattern = re.compile(re.escape(marker) + r"\.([0-9a-f]+)\.")
+    for element in root.iter():
+        if element.text and marker in element.text:
+            element.text = pattern.sub(lambda m: chr(int(m.group(1), 16)), element.text)
+
+
 def parse_xml_body(body: bytes, root_tag: str) -> ElementTree.Element:
-    """Parse a small XML request body whose root must be ``root_tag`` (``MalformedXML`` otherwise)."""
+    """
+    Parse a small XML request body whose root must be ``root_tag`` (``MalformedXML`` otherwise).
+    Character references to control characters (``&#1;``) are accepted in text, as OSS does.
+    """
+    body, marker = _protect_control_refs(body)
     refusal = xml_refusal(body)  # judged after decoding, whatever the document's encoding
     if refusal is not None:
         raise malformed(f"The body {refusal} (document type declarations are not accepted).")
@@ -286,4 +329,5 @@ def parse_xml_body(body: bytes, root_tag: str) -> ElementTree.Element:
         raise malformed() from None
     if root.tag != root_tag:
         raise malformed(f"The root element must be {root_tag}.")
+    _restore_control_refs(root, marker)
     return root

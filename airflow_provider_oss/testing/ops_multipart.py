@@ -217,6 +217,10 @@ def list_parts(ex: Exchange) -> None:
         el("NextPartNumberMarker", page[-1].number if page else marker),
         el("MaxParts", max_parts),
         el("IsTruncated", str(truncated).lower()),
+        el(
+            "StorageClass",
+            ex.store.upload(ex.bucket, upload_id, ex.key).meta.get("x-oss-storage-class", "Standard"),
+        ),
     ]
     for p in page:
         children.append(
@@ -248,6 +252,8 @@ def list_multipart_uploads(ex: Exchange) -> None:
         max_uploads=max_uploads,
     )
     next_key, _, next_upload = page.next_marker.partition("\n")
+    if not page.truncated and page.items:  # as OSS: the last upload listed, truncated or not
+        next_key, next_upload = page.items[-1].key, page.items[-1].upload_id
     children = [el("EncodingType", "url")] if encoded else []
     children += [
         el("Bucket", ex.bucket),

@@ -195,7 +195,8 @@ def copy_object(ex: Exchange) -> None:
     """CopyObject (``x-oss-copy-source: /bucket/key``), with ``x-oss-metadata-directive``."""
     ex.store.bucket(ex.bucket)
     check_key(ex.key)
-    source = unquote(ex.headers["x-oss-copy-source"]).split("?", 1)[0]
+    # The raw header is split first: a key may contain an (encoded) "?" of its own.
+    source = unquote(ex.headers["x-oss-copy-source"].split("?", 1)[0])
     src_bucket, _, src_key = source.lstrip("/").partition("/")
     if not src_bucket or not src_key:
         raise invalid_argument("x-oss-copy-source must be /<bucket>/<key>.", "x-oss-copy-source", source)
@@ -209,6 +210,8 @@ def copy_object(ex: Exchange) -> None:
     with reader:
         if directive == "REPLACE":
             meta = meta_from_headers(ex.headers, ex.key)
+            if "content-type" not in ex.headers:  # the source's type unless REPLACE gives one
+                meta["content-type"] = record.meta.get("content-type", "application/octet-stream")
         else:
             meta = dict(record.meta)
             meta.update(
@@ -251,14 +254,23 @@ def delete_multiple_objects(ex: Exchange) -> None:
     check_md5(expected, hashlib.md5(body, usedforsecurity=False).digest())
     root = parse_xml_body(body, "Delete")
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
-    keys = [obj.findtext("Key") or "" for obj in root.findall("Object")]
+    objects = root.findall("Object")
+    keys = [obj.findtext("Key") or "" for obj in objects]
     if not keys or len(keys) > 1000:
         raise malformed("A delete request names 1 to 1000 objects.")
+    versions = [obj.findtext("VersionId") for obj in objects]
+    if any(v is not None and v.strip() != "null" for v in versions):  # before deleting anything
+        raise OssApiError(
+            501,
+            "NotImplemented",
+            "The local OSS server has no versioning: only VersionId null exists; nothing was changed.",
+        )
     deleted = []
-    for key in keys:
+    for key, version in zip(keys, versions, strict=True):
         ex.store.delete_object(ex.bucket, key)
         if not quiet:
-            deleted.append("<Deleted>" + el("Key", url_encode(key, encoded)) + "</Deleted>")
+            named = el("VersionId", "null") if version is not None else ""
+            deleted.append("<Deleted>" + el("Key", url_encode(key, encoded)) + named + "</Deleted>")
     children = [el("EncodingType", "url")] if encoded else []
     ex.respond_xml("DeleteResult", children + deleted)
 

@@ -35,6 +35,7 @@ OPERATIONS = (
     "PutBucket",
     "DeleteBucket",
     "ListBuckets",
+    "ListObjectVersions",
     "Unsupported",
 )
 
@@ -131,6 +132,8 @@ def resolve_op(
     names = {name for name, _ in query} - AUTH_PARAMS
     if not names <= OP_PARAMS.get(op, frozenset()):
         return "Unsupported"
+    if any(name == "versionId" and value != "null" for name, value in query):
+        return "Unsupported"  # no versioning: only the "null" version of an object exists
     allowed = OP_HEADERS.get(op, frozenset())
     for name in headers:
         if (
@@ -177,6 +180,7 @@ def _base_op(
             ("GET", "uploads"): "ListMultipartUploads",
             ("GET", "bucketInfo"): "GetBucketInfo",
             ("GET", "location"): "GetBucketLocation",
+            ("GET", "versions"): "ListObjectVersions",
             ("POST", "delete"): "DeleteMultipleObjects",
         }
         for (verb, flag), op in bucket_ops.items():
@@ -218,6 +222,7 @@ _LIST_PARAMS = frozenset({"prefix", "delimiter", "max-keys", "encoding-type"})
 #: The query parameters each operation implements; any other answers NotImplemented.
 OP_PARAMS: dict[str, frozenset[str]] = {
     "ListBuckets": frozenset({"prefix", "marker", "max-keys"}),
+    "ListObjectVersions": _LIST_PARAMS | {"versions", "key-marker", "version-id-marker"},
     "ListObjects": _LIST_PARAMS | {"marker"},
     "ListObjectsV2": _LIST_PARAMS | {"list-type", "continuation-token", "start-after", "fetch-owner"},
     "ListMultipartUploads": frozenset(
@@ -230,9 +235,12 @@ OP_PARAMS: dict[str, frozenset[str]] = {
         {
             "response-content-type", "response-content-language", "response-expires",
             "response-cache-control", "response-content-disposition", "response-content-encoding",
+            "versionId",
         }
     ),
-    "GetObjectMeta": frozenset({"objectMeta"}),
+    "HeadObject": frozenset({"versionId"}),
+    "DeleteObject": frozenset({"versionId"}),
+    "GetObjectMeta": frozenset({"objectMeta", "versionId"}),
     "InitiateMultipartUpload": frozenset({"uploads", "encoding-type"}),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
     "CompleteMultipartUpload": frozenset({"uploadId", "encoding-type"}),

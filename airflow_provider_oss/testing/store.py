@@ -132,6 +132,9 @@ class BucketRecord:
     public_read: bool
     directory: str
     objects: dict[str, ObjectRecord] = field(default_factory=dict)
+    storage_class: str = "Standard"
+    redundancy: str = "LRS"
+    acl: str = ""
     keys: list[str] = field(default_factory=list)
     uploads: dict[str, UploadRecord] = field(default_factory=dict)
 
@@ -217,6 +220,9 @@ class Store:
             if info is None:
                 continue
             bucket = BucketRecord(name, float(info["created"]), bool(info["public_read"]), directory)
+            bucket.storage_class = str(info.get("storage_class", "Standard"))
+            bucket.redundancy = str(info.get("redundancy", "LRS"))
+            bucket.acl = str(info.get("acl", ""))
             self._buckets[name] = bucket
             uploads_dir = os.path.join(directory, "uploads")
             for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
@@ -264,8 +270,19 @@ class Store:
 
     # -- buckets ---------------------------------------------------------------------------------
 
-    def create_bucket(self, name: str, *, public_read: bool = False) -> BucketRecord:
-        """Create a bucket, or update ``public_read`` of an existing one."""
+    def create_bucket(
+        self,
+        name: str,
+        *,
+        public_read: bool = False,
+        acl: str = "",
+        storage_class: str | None = None,
+        redundancy: str | None = None,
+    ) -> BucketRecord:
+        """
+        Create a bucket, or update ``public_read`` (and ``acl``) of an existing one; the storage
+        class and redundancy type are set at creation only.
+        """
         with self._lock:
             bucket = self._buckets.get(name)
             if bucket is None:
@@ -273,11 +290,20 @@ class Store:
                 os.makedirs(os.path.join(directory, "objects"), exist_ok=True)
                 os.makedirs(os.path.join(directory, "uploads"), exist_ok=True)
                 bucket = BucketRecord(name, self._clock(), public_read, directory)
+                bucket.storage_class = storage_class or "Standard"
+                bucket.redundancy = redundancy or "LRS"
                 self._buckets[name] = bucket
             bucket.public_read = public_read
+            bucket.acl = acl
             self._write_json(
                 os.path.join(bucket.directory, "bucket.json"),
-                {"created": bucket.created, "public_read": bucket.public_read},
+                {
+                    "created": bucket.created,
+                    "public_read": bucket.public_read,
+                    "acl": bucket.acl,
+                    "storage_class": bucket.storage_class,
+                    "redundancy": bucket.redundancy,
+                },
             )
             return bucket
 

@@ -1,0 +1,154 @@
+"""Behaviour the official SDK suites expect of OSS, on the local server (each found by a suite run)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.testing import LocalOssServer
+from airflow_provider_oss.testing.rawclient import RawClient, error_code, parse_xml
+
+B = "test-bucket"
+
+
+@pytest.fixture
+def client(oss_server: LocalOssServer) -> Iterator[RawClient]:
+    with RawClient(oss_server) as raw:
+        yield raw
+
+
+def _delete_body(*objects: str) -> tuple[bytes, dict[str, str]]:
+    body = ("<Delete><Quiet>false</Quiet>" + "".join(objects) + "</Delete>").encode()
+    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+    return body, {"Content-MD5": md5}
+
+
+def test_list_buckets_pages_by_prefix_marker_and_max_keys(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    for name in ("page-a1", "page-a2", "page-a3", "other-b1"):
+        assert client.request("PUT", name).status_code == 200
+    first = parse_xml(client.request("GET", None, None, [("prefix", "page-"), ("max-keys", "2")]))
+    assert [b.findtext("Name") for b in first.findall("Buckets/Bucket")] == ["page-a1", "page-a2"]
+    assert (first.findtext("IsTruncated"), first.findtext("NextMarker")) == ("true", "page-a2")
+    rest = parse_xml(client.request("GET", None, None, [("prefix", "page-"), ("marker", "page-a2")]))
+    assert [b.findtext("Name") for b in rest.findall("Buckets/Bucket")] == ["page-a3"]
+    assert rest.findtext("IsTruncated") == "false"
+    # The listed endpoint is the one this client used, so an SDK can reach a listed bucket.
+    assert first.findtext("Buckets/Bucket/ExtranetEndpoint") == f"127.0.0.1:{oss_server.port}"
+
+
+def test_put_bucket_keeps_its_configuration_and_acl(client: RawClient) -> None:
+    config = (
+        b"<CreateBucketConfiguration><StorageClass>IA</StorageClass>"
+        b"<DataRedundancyType>ZRS</DataRedundancyType></CreateBucketConfiguration>"
+    )
+    put = client.request("PUT", "configured", headers={"x-oss-acl": "public-read-write"}, data=config)
+    assert put.status_code == 200
+    info = parse_xml(client.request("GET", "configured", None, [("bucketInfo", "")]))
+    bucket = info.find("Bucket")
+    assert bucket is not None
+    assert bucket.findtext("StorageClass") == "IA"
+    assert bucket.findtext("DataRedundancyType") == "ZRS"
+    assert bucket.findtext("AccessControlList/Grant") == "public-read-write"
+    assert bucket.findtext("AccessMonitor") == "Disabled"
+    assert bucket.findtext("CrossRegionReplication") == "Disabled"
+    assert bucket.findtext("ServerSideEncryptionRule/SSEAlgorithm") == "None"
+    bad = client.request(
+        "PUT",
+        "badclass",
+        data=b"<CreateBucketConfiguration><StorageClass>Cheap</StorageClass></CreateBucketConfiguration>",
+    )
+    assert (bad.status_code, error_code(bad)) == (400, "InvalidArgument")
+    assert client.request("HEAD", "badclass").status_code == 404
+
+
+def test_object_versions_of_an_unversioned_bucket_are_null(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    for key in ("v/a", "v/b"):
+        client.request("PUT", B, key, data=b"x")
+    listing = parse_xml(client.request("GET", B, None, [("versions", ""), ("prefix", "v/")]))
+    versions = listing.findall("Version")
+    assert [(v.findtext("Key"), v.findtext("VersionId"), v.findtext("IsLatest")) for v in versions] == [
+        ("v/a", "null", "true"),
+        ("v/b", "null", "true"),
+    ]
+    other = client.request("DELETE", B, "v/a", [("versionId", "CAEQ1")])
+    assert (other.status_code, error_code(other)) == (501, "NotImplemented")
+    body, headers = _delete_body("<Object><Key>v/a</Key><VersionId>CAEQ1</VersionId></Object>")
+    refused = client.request("POST", B, None, [("delete", "")], headers, data=body)
+    assert (refused.status_code, error_code(refused)) == (501, "NotImplemented")
+    assert oss_server.object_bytes(B, "v/a") == b"x"
+    assert client.request("DELETE", B, "v/a", [("versionId", "null")]).status_code == 204
+    body, headers = _delete_body("<Object><Key>v/b</Key><VersionId>null</VersionId></Object>")
+    deleted = parse_xml(client.request("POST", B, None, [("delete", "")], headers, data=body))
+    assert deleted.findtext("Deleted/VersionId") == "null"
+    assert parse_xml(client.request("GET", B, None, [("versions", "")])).findall("Version") == []
+
+
+def test_delete_multiple_accepts_character_references_to_control_characters(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    key = "ctl-\x01\x02-key"
+    assert client.request("PUT", B, key, data=b"x").status_code == 200
+    body, headers = _delete_body("<Object><Key>ctl-&#01;&#x2;-key</Key></Object>")
+    answer = client.request("POST", B, None, [("delete", ""), ("encoding-type", "url")], headers, data=body)
+    assert answer.status_code == 200, answer.text
+    assert parse_xml(answer).findtext("Deleted/Key") == quote(key, safe="/")
+    assert client.request("HEAD", B, key).status_code == 404
+
+
+def test_multipart_listings_carry_storage_class_and_next_markers(client: RawClient) -> None:
+    upload = parse_xml(client.request("POST", B, "mp", [("uploads", "")], {"x-oss-storage-class": "IA"}))
+    upload_id = upload.findtext("UploadId") or ""
+    client.request("PUT", B, "mp", [("partNumber", "1"), ("uploadId", upload_id)], data=b"p")
+    parts = parse_xml(client.request("GET", B, "mp", [("uploadId", upload_id)]))
+    assert parts.findtext("StorageClass") == "IA"
+    uploads = parse_xml(client.request("GET", B, None, [("uploads", "")]))
+    assert uploads.findtext("IsTruncated") == "false"
+    assert (uploads.findtext("NextKeyMarker"), uploads.findtext("NextUploadIdMarker")) == ("mp", upload_id)
+
+
+def test_content_type_is_not_guessed_and_copy_keeps_the_source_type(client: RawClient) -> None:
+    client.request("PUT", B, "photo.jpg", data=b"x")
+    assert client.request("HEAD", B, "photo.jpg").headers["Content-Type"] == "application/octet-stream"
+    client.request("PUT", B, "typed", headers={"Content-Type": "text/csv"}, data=b"a,b")
+    copy = client.request(
+        "PUT",
+        B,
+        "copied",
+        headers={
+            "x-oss-copy-source": f"/{B}/typed",
+            "x-oss-metadata-directive": "REPLACE",
+            "x-oss-meta-a": "1",
+        },
+    )
+    assert copy.status_code == 200
+    head = client.request("HEAD", B, "copied")
+    assert (head.headers["Content-Type"], head.headers["x-oss-meta-a"]) == ("text/csv", "1")
+
+
+def test_copy_source_key_with_a_question_mark(oss_server: LocalOssServer, client: RawClient) -> None:
+    client.request("PUT", B, "what?.txt", data=b"question")
+    source = f"/{B}/{quote('what?.txt', safe='')}"
+    assert client.request("PUT", B, "answer", headers={"x-oss-copy-source": source}).status_code == 200
+    assert oss_server.object_bytes(B, "answer") == b"question"
+
+
+def test_bucket_level_put_on_a_missing_bucket_judges_the_key_first(oss_server: LocalOssServer) -> None:
+    wrong = Credentials("no-such-key-id", "whatever")
+    with RawClient(oss_server, credentials=wrong) as raw:
+        put_acl = raw.request("PUT", "missing-bucket", None, [("acl", "")], {"x-oss-acl": "private"})
+        assert (put_acl.status_code, error_code(put_acl)) == (403, "InvalidAccessKeyId")
+        get_acl = raw.request("GET", "missing-bucket", None, [("acl", "")])
+        assert (get_acl.status_code, error_code(get_acl)) == (404, "NoSuchBucket")
+    with RawClient(oss_server) as raw:
+        signed = raw.request("PUT", "missing-bucket", None, [("acl", "")], {"x-oss-acl": "private"})
+        assert (signed.status_code, error_code(signed)) == (501, "NotImplemented")
+        assert raw.request("HEAD", "missing-bucket").status_code == 404
