@@ -152,3 +152,34 @@ def test_bucket_level_put_on_a_missing_bucket_judges_the_key_first(oss_server: L
         signed = raw.request("PUT", "missing-bucket", None, [("acl", "")], {"x-oss-acl": "private"})
         assert (signed.status_code, error_code(signed)) == (501, "NotImplemented")
         assert raw.request("HEAD", "missing-bucket").status_code == 404
+
+
+def test_other_bucket_level_puts_on_a_missing_bucket_are_no_such_bucket(oss_server: LocalOssServer) -> None:
+    wrong = Credentials("no-such-key-id", "whatever")
+    with RawClient(oss_server, credentials=wrong) as raw:
+        for flag in ("versioning", "accessPoint", "cors"):
+            answer = raw.request("PUT", "missing-bucket", None, [(flag, "")], data=b"<x/>")
+            assert (answer.status_code, error_code(answer)) == (404, "NoSuchBucket"), flag
+
+
+def test_list_parts_carries_the_client_side_encryption_metadata(client: RawClient) -> None:
+    meta = {
+        "x-oss-meta-client-side-encryption-key": "wrapped-key",
+        "x-oss-meta-client-side-encryption-start": "iv",
+        "x-oss-meta-client-side-encryption-cek-alg": "AES/CTR/NoPadding",
+        "x-oss-meta-client-side-encryption-wrap-alg": "RSA/NONE/PKCS1Padding",
+        "x-oss-meta-client-side-encryption-data-size": "307445",
+        "x-oss-meta-client-side-encryption-part-size": "102400",
+    }
+    upload_id = (
+        parse_xml(client.request("POST", B, "cse", [("uploads", "")], meta)).findtext("UploadId") or ""
+    )
+    parts = parse_xml(client.request("GET", B, "cse", [("uploadId", upload_id)]))
+    assert parts.findtext("ClientEncryptionKey") == "wrapped-key"
+    assert parts.findtext("ClientEncryptionStart") == "iv"
+    assert parts.findtext("ClientEncryptionCekAlg") == "AES/CTR/NoPadding"
+    assert parts.findtext("ClientEncryptionWrapAlg") == "RSA/NONE/PKCS1Padding"
+    assert (parts.findtext("ClientEncryptionDataSize"), parts.findtext("ClientEncryptionPartSize")) == (
+        "307445",
+        "102400",
+    )

@@ -26,7 +26,8 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 #: OSS V4 presigned URLs are valid for at most 7 days.
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 
-#: Query parameters that V1 signs (its "sub-resources"); V4 signs every parameter.
+#: Query parameters that V1 signs (its "sub-resources": those OSS's documentation, oss2 and
+#: alibabacloud-oss-v2 sign); V1 also signs every ``x-oss-`` parameter, and V4 every parameter.
 V1_SUBRESOURCES = frozenset(
     {
         "acl", "bucketInfo", "location", "stat", "delete", "append", "tagging", "objectMeta", "uploads",
@@ -34,10 +35,26 @@ V1_SUBRESOURCES = frozenset(
         "response-content-language", "response-expires", "response-cache-control",
         "response-content-disposition", "response-content-encoding", "restore", "callback",
         "callback-var", "versions", "versioning", "versionId", "sequential", "continuation-token",
-        "regionList", "cloudboxes", "symlink", "resourceGroup", "x-oss-traffic-limit", "lifecycle",
-        "x-oss-process",
+        "regionList", "cloudboxes", "symlink", "resourceGroup", "lifecycle", "logging", "website",
+        "cors", "referer", "policy", "inventory", "inventoryId", "encryption", "worm", "wormId",
+        "wormExtend", "style", "styleName", "group", "link", "objectInfo", "qos", "qosInfo", "live",
+        "comp", "status", "vod", "startTime", "endTime", "requestPayment", "asyncFetch",
+        "replication", "replicationLocation", "replicationProgress", "transferAcceleration", "cname",
+        "metaQuery", "bucketArchiveDirectRead", "httpsConfig", "redundancyTransition", "accessPoint",
+        "accessPointPolicy", "publicAccessBlock", "requesterQosInfo", "qosRequester",
+        "resourcePoolInfo", "resourcePool", "resourcePoolBuckets", "x-oss-process",
+        "x-oss-traffic-limit", "x-oss-request-payer", "x-oss-async-process", "x-oss-ac-source-ip",
+        "x-oss-ac-subnet-mask", "x-oss-ac-vpc-id", "x-oss-ac-forward-allow",
+        "x-oss-write-get-object-response", "x-oss-target-redundancy-type",
+        "x-oss-redundancy-transition-taskid", "x-oss-access-point-name",
     }
 )  # fmt: skip
+
+
+def is_v1_signed_param(name: str) -> bool:
+    """Whether V1 signs a query parameter: a sub-resource or any ``x-oss-`` parameter."""
+    return name in V1_SUBRESOURCES or name.startswith("x-oss-")
+
 
 QueryPairs = Sequence[tuple[str, str]]
 
@@ -48,7 +65,15 @@ def uri_encode(text: str, safe: str = "") -> str:
 
 
 def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
+    """Lower-case names, values trimmed (HTTP strips the whitespace around a value on receipt)."""
+    return {name.lower(): value.strip() for name, value in headers.items()}
+
+
+def trim_header_values(headers: dict[str, str]) -> None:
+    """Trim every header value in place, so that what is sent is what is signed."""
+    for name, value in headers.items():
+        if value != value.strip():
+            headers[name] = value.strip()
 
 
 def is_default_signed_header(lower_name: str) -> bool:
@@ -185,6 +210,7 @@ def sign_v4(
     :param now: the signing time (corrected for clock skew by the caller).
     :param additional_headers: extra header names to sign (``host``...), if present.
     """
+    trim_header_values(headers)
     timestamp = v4_timestamp(now)
     headers["x-oss-date"] = timestamp
     headers["x-oss-content-sha256"] = UNSIGNED_PAYLOAD
@@ -253,7 +279,7 @@ def presign_v4(
 
 def v1_canonical_resource(bucket: str | None, key: str | None, query: QueryPairs) -> str:
     """The V1 canonicalized resource: ``/bucket/key`` (unencoded) plus sorted sub-resources."""
-    subresources = sorted((n, v) for n, v in query if n in V1_SUBRESOURCES)
+    subresources = sorted((n, v) for n, v in query if is_v1_signed_param(n))
     resource = v4_resource_path(bucket, key)
     if subresources:
         resource += "?" + "&".join(f"{n}={v}" if v else n for n, v in subresources)
@@ -266,13 +292,20 @@ def v1_string_to_sign(
     """
     The V1 string to sign.
 
-    :param date: the ``Date`` header for header auth, or the ``Expires`` epoch for a presigned URL.
+    :param date: the ``Date`` header for header auth (``x-oss-date`` instead when the request has
+        one), or the ``Expires`` epoch for a presigned URL.
     """
     lower = _lower_headers(headers)
     oss_headers = "".join(f"{n}:{v}\n" for n, v in sorted(lower.items()) if n.startswith("x-oss-"))
     return "\n".join(
         [method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""), date, oss_headers]
     ) + v1_canonical_resource(bucket, key, query)
+
+
+def v1_date(headers: Mapping[str, str]) -> str:
+    """The date V1 signs: ``x-oss-date`` when the request has one, else ``Date``."""
+    lower = _lower_headers(headers)
+    return lower.get("x-oss-date") or lower.get("date", "")
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
@@ -290,9 +323,14 @@ def sign_v1(
     credentials: Credentials,
     now: datetime,
 ) -> None:
-    """Sign a request with V1 in the ``Authorization`` header: adds ``Date``, the STS token and ``Authorization``."""
+    """
+    Sign a request with V1 in the ``Authorization`` header: adds ``Date``, the STS token and
+    ``Authorization`` (an ``x-oss-date`` header already there takes the place of ``Date``).
+    """
+    trim_header_values(headers)
     date = http_date(now)
     headers["Date"] = date
+    date = v1_date(headers)
     if credentials.security_token:
         headers["x-oss-security-token"] = credentials.security_token
     string_to_sign = v1_string_to_sign(method, bucket, key, query, headers, date)

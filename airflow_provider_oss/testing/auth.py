@@ -322,17 +322,17 @@ class Authenticator:
                 "Authorization header is invalid: expected 'OSS <AccessKeyId>:<Signature>'."
             )
         secret = self._secret(access_key_id)
-        date = headers.get("date", "")
+        date = signing.v1_date(headers)  # x-oss-date takes the place of Date when present
         if not date:
             raise OssApiError(403, "AccessDenied", "A V1 signed request needs the Date header.")
         try:
             request_time = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             raise invalid_argument("The Date header is not an HTTP date.", "Date", date) from None
         self._check_skew(request_time)
         string_to_sign = signing.v1_string_to_sign(method, bucket, key, query, headers, date)
         expected = signing.v1_signature(secret, string_to_sign)
-        token = headers.get("x-oss-security-token")
+        token = headers.get("x-oss-security-token") or headers.get("security-token")
         return self._accept("v1", access_key_id, expected, signature, token, string_to_sign, "")
 
     def _v1_presigned(

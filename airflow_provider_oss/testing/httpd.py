@@ -26,6 +26,7 @@ from airflow_provider_oss.testing.body import BodyReader, ClientGoneError
 from airflow_provider_oss.testing.faults import FaultRule
 from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.routing import (
+    AUTH_PARAMS,
     Target,
     parse_query,
     resolve_op,
@@ -313,7 +314,10 @@ class Exchange:
             if self.fault is not None and self._inject_before(self.fault):
                 return
             missing = bool(self.target.bucket) and not self.store.bucket_exists(self.bucket)
-            bucket_put = self.method == "PUT" and self.target.key is None
+            # PutBucket and PutBucketAcl judge the key first (OSS creates a bucket on either).
+            bucket_put = (
+                self.method == "PUT" and self.target.key is None and set(self.params) - AUTH_PARAMS <= {"acl"}
+            )
             if missing and not bucket_put:
                 self.store.bucket(self.bucket)  # NoSuchBucket before the signature, as OSS
             if self.op == "Unsupported" and not missing:

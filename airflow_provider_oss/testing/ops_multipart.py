@@ -199,6 +199,16 @@ def abort_multipart_upload(ex: Exchange) -> None:
     ex.respond(204)
 
 
+_CLIENT_ENCRYPTION_FIELDS = (
+    ("key", "ClientEncryptionKey"),
+    ("start", "ClientEncryptionStart"),
+    ("cek-alg", "ClientEncryptionCekAlg"),
+    ("wrap-alg", "ClientEncryptionWrapAlg"),
+    ("data-size", "ClientEncryptionDataSize"),
+    ("part-size", "ClientEncryptionPartSize"),
+)
+
+
 def list_parts(ex: Exchange) -> None:
     """ListParts (``GET ?uploadId=ID``), paged by ``max-parts`` and ``part-number-marker``."""
     encoded = url_encoding_requested(ex)
@@ -217,11 +227,12 @@ def list_parts(ex: Exchange) -> None:
         el("NextPartNumberMarker", page[-1].number if page else marker),
         el("MaxParts", max_parts),
         el("IsTruncated", str(truncated).lower()),
-        el(
-            "StorageClass",
-            ex.store.upload(ex.bucket, upload_id, ex.key).meta.get("x-oss-storage-class", "Standard"),
-        ),
     ]
+    upload_meta = ex.store.upload(ex.bucket, upload_id, ex.key).meta
+    children.append(el("StorageClass", upload_meta.get("x-oss-storage-class", "Standard")))
+    for suffix, element in _CLIENT_ENCRYPTION_FIELDS:  # as OSS: client-side encryption metadata
+        if f"x-oss-meta-client-side-encryption-{suffix}" in upload_meta:
+            children.append(el(element, upload_meta[f"x-oss-meta-client-side-encryption-{suffix}"]))
     for p in page:
         children.append(
             "<Part>"
