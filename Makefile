@@ -41,7 +41,7 @@ SIGNATURE  ?= v4
 ADDRESSING ?= path
 conformance: $(STAMP)
 	@test -n "$(SDK_TESTS)" || (echo "Give the suite checkout: make conformance SDK_TESTS=/path/to/sdk" && exit 2)
-	$(BIN)/python -c "import aiohttp" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python aiohttp
+	$(BIN)/python -c "import aiohttp, mock" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python aiohttp mock
 	$(BIN)/python scripts/conformance.py --suite "$(SDK_TESTS)" --signature $(SIGNATURE) --addressing $(ADDRESSING) $(CONFORMANCE_ARGS)
 
 soak: $(STAMP)

@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             "-p", "airflow_provider_oss.testing.conformance_plugin",
             "-p", "no:cacheprovider", "--rootdir", str(root), "-c", os.devnull,
             f"--junitxml={out / 'junit.xml'}", f"--timeout={args.timeout}", "-q", "--no-header", "-rN",
+            "--continue-on-collection-errors",
         ]  # fmt: skip
         if args.keyword:
             command += ["-k", args.keyword]

@@ -72,7 +72,7 @@ EXTERNAL_RULES: tuple[ExternalRule, ...] = (
         "sts",
         "an STS service and a RAM role (OSS_TEST_RAM_ROLE_ARN, OSS_TEST_STS_*)",
         r".",
-        r"sts\.aliyuncs\.com|sts_assume_role|AssumeRole",
+        r"sts\.aliyuncs\.com|sts_assume_role|AssumeRole|aliyunsdksts",
     ),
     ExternalRule(
         "kms",
