@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
 
+from airflow_provider_oss.core import signing
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.testing.rawclient import RawClient, error_code, parse_xml
@@ -183,3 +185,73 @@ def test_list_parts_carries_the_client_side_encryption_metadata(client: RawClien
         "307445",
         "102400",
     )
+
+
+def test_plus_in_a_query_string_is_a_space(oss_server: LocalOssServer, client: RawClient) -> None:
+    client.request("PUT", B, "a b/1", data=b"x")
+    client.request("PUT", B, "a+b/2", data=b"x")
+    session = client.session
+    headers: dict[str, str] = {}
+    signing.sign_v4(
+        "GET",
+        B,
+        None,
+        [("prefix", "a b")],
+        headers,
+        oss_server.credentials,
+        oss_server.region,
+        datetime.now(timezone.utc),
+    )
+    listing = session.get(f"{oss_server.endpoint}/{B}/?prefix=a+b", headers=headers, timeout=10)
+    assert listing.status_code == 200, listing.text
+    assert [c.findtext("Key") for c in parse_xml(listing).findall("Contents")] == ["a b/1"]
+    plus = parse_xml(client.request("GET", B, None, [("prefix", "a+b")]))  # sent as %2B
+    assert [c.findtext("Key") for c in plus.findall("Contents")] == ["a+b/2"]
+
+
+def test_raw_utf8_metadata_is_verified_and_stored_as_utf8(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    for version in ("v4", "v1"):
+        headers: dict[str, str] = {"x-oss-meta-city": "Zürich 杭州"}
+        now = datetime.now(timezone.utc)
+        if version == "v4":
+            signing.sign_v4("PUT", B, "utf8", [], headers, oss_server.credentials, oss_server.region, now)
+        else:
+            signing.sign_v1("PUT", B, "utf8", [], headers, oss_server.credentials, now)
+        raw = {name: value.encode("utf-8") for name, value in headers.items()}  # raw UTF-8 on the wire
+        put = client.session.put(f"{oss_server.endpoint}/{B}/utf8", data=b"x", headers=raw, timeout=10)
+        assert put.status_code == 200, put.text
+        assert oss_server.object_info(B, "utf8")["meta"]["x-oss-meta-city"] == "Zürich 杭州"
+        head = client.request("HEAD", B, "utf8")
+        assert head.headers["x-oss-meta-city"].encode("latin-1").decode("utf-8") == "Zürich 杭州"
+
+
+def test_wrong_content_md5_is_invalid_digest(client: RawClient) -> None:
+    wrong = base64.b64encode(hashlib.md5(b"other", usedforsecurity=False).digest()).decode()
+    answer = client.request("PUT", B, "md5", headers={"Content-MD5": wrong}, data=b"body")
+    assert (answer.status_code, error_code(answer)) == (400, "InvalidDigest")
+
+
+def test_get_declaring_a_content_length_without_a_body_is_answered(oss_server: LocalOssServer) -> None:
+    import socket
+    import time
+
+    with RawClient(oss_server) as raw:
+        raw.request("PUT", B, "k", data=b"hello")
+        headers: dict[str, str] = {"Content-Length": "5"}
+        signing.sign_v4(
+            "GET", B, "k", [], headers, oss_server.credentials, oss_server.region, datetime.now(timezone.utc)
+        )
+    request = f"GET /{B}/k HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+        f"{n}: {v}\r\n" for n, v in headers.items()
+    )
+    with socket.create_connection(("127.0.0.1", oss_server.port), timeout=5) as conn:
+        started = time.monotonic()
+        conn.sendall((request + "\r\n").encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert time.monotonic() - started < 3
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert answer.endswith(b"hello")

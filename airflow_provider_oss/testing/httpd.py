@@ -148,6 +148,19 @@ def traffic_limit(value: str) -> int:
     return int(text)
 
 
+def utf8_header(value: str) -> str:
+    """
+    A header value as the client wrote it: http.server decodes header bytes as latin-1, so raw UTF-8
+    (``x-oss-meta-*: café``) is re-decoded as UTF-8 when it is valid UTF-8.
+    """
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def new_request_id() -> str:
     """A 24-hex-digit request id, like OSS's."""
     return secrets.token_hex(12).upper()
@@ -222,7 +235,7 @@ class Exchange:
             good = int(headers["x-oss-hash-crc64ecma"])
             headers["x-oss-hash-crc64ecma"] = str(good ^ 0x5A5A5A5A5A5A5A5A)
         for name, value in headers.items():
-            handler.send_header(name, value)
+            handler.send_header(name, value.encode("utf-8").decode("latin-1"))  # UTF-8 bytes on the wire
         handler.send_header("Content-Length", str(length))
         if handler.close_connection:
             handler.send_header("Connection", "close")
@@ -301,6 +314,11 @@ class Exchange:
         """Process the request: route, inject faults, authenticate, operate, answer."""
         try:
             self.body = BodyReader.from_headers(self.handler.rfile, self.headers)
+            if self.method in ("GET", "HEAD") and not self.body.finished:
+                # Some clients declare a Content-Length on a GET and send nothing: answer without
+                # waiting for it, and close (any body bytes that do come cannot be read as a request).
+                self.body = BodyReader(self.handler.rfile, 0, False)
+                self.handler.close_connection = True
             config = self.state.config
             self.target = resolve_target(
                 self.host,
@@ -444,7 +462,7 @@ class OssRequestHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
-            headers.setdefault(name.lower(), value)
+            headers.setdefault(name.lower(), utf8_header(value))
         self.lower_headers = headers
         target = self.path
         if not target.startswith("/"):

@@ -137,11 +137,11 @@ def expected_md5(headers: dict[str, str]) -> bytes | None:
 
 
 def check_md5(expected: bytes | None, actual: bytes | None) -> None:
-    """Compare the received body's MD5 with ``Content-MD5`` (``BadDigest`` on a difference)."""
+    """Compare the received body's MD5 with ``Content-MD5`` (``InvalidDigest`` on a difference, as OSS)."""
     if expected is not None and expected != actual:
         raise OssApiError(
             400,
-            "BadDigest",
+            "InvalidDigest",
             "The Content-MD5 you specified did not match what we received.",
             ExpectedMD5=base64.b64encode(expected).decode(),
             CalculatedMD5=base64.b64encode(actual or b"").decode(),

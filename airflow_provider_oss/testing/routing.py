@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from airflow_provider_oss.testing.apierror import OssApiError
 
@@ -51,14 +51,15 @@ def parse_query(raw: str) -> list[tuple[str, str]]:
     """
     Decode a raw query string into ``(name, value)`` pairs, in order.
 
-    ``+`` is kept as a plus sign (RFC 3986, as OSS signs it), and a bare ``name`` gives ``(name, "")``.
+    ``+`` is a space (the form encoding oss2 and requests send; a plus sign arrives as ``%2B``), and a
+    bare ``name`` gives ``(name, "")``.
     """
     pairs: list[tuple[str, str]] = []
     for item in raw.split("&"):
         if not item:
             continue
         name, _, value = item.partition("=")
-        pairs.append((unquote(name), unquote(value)))
+        pairs.append((unquote_plus(name), unquote_plus(value)))
     return pairs
 
 
