@@ -255,3 +255,16 @@ def test_get_declaring_a_content_length_without_a_body_is_answered(oss_server: L
     assert time.monotonic() - started < 3
     assert answer.startswith(b"HTTP/1.1 200")
     assert answer.endswith(b"hello")
+
+
+def test_live_channels_list_empty_and_cannot_be_created(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    import oss2
+
+    bucket = oss2.Bucket(
+        oss2.Auth(oss_server.access_key_id, oss_server.access_key_secret), oss_server.endpoint, B
+    )
+    assert list(oss2.LiveChannelIterator(bucket)) == []
+    created = client.request("PUT", B, "channel", [("live", "")], data=b"<LiveChannelConfiguration/>")
+    assert (created.status_code, error_code(created)) == (501, "NotImplemented")

@@ -38,7 +38,7 @@ from airflow_provider_oss.testing.ops_objects import (
     list_objects_v2,
     put_object,
 )
-from airflow_provider_oss.testing.ops_versions import list_object_versions
+from airflow_provider_oss.testing.ops_versions import list_live_channels, list_object_versions
 from airflow_provider_oss.testing.routing import unsupported_reason
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ _OPERATIONS: dict[str, Callable[[Exchange], None]] = {
     "ListObjects": list_objects,
     "ListObjectsV2": list_objects_v2,
     "ListObjectVersions": list_object_versions,
+    "ListLiveChannels": list_live_channels,
     "InitiateMultipartUpload": initiate_multipart_upload,
     "UploadPart": upload_part,
     "CompleteMultipartUpload": complete_multipart_upload,

@@ -1,5 +1,6 @@
 """
-Versions on a server without versioning: every object has exactly one version, ``null`` (as in an
+Listings of features the server does not have, answered as OSS answers a bucket that never used
+them. Versions on a server without versioning: every object has exactly one version, ``null`` (as in an
 OSS bucket whose versioning was never enabled). ListObjectVersions lists them; ``versionId=null``
 addresses them (any other version id is answered NotImplemented by the router).
 """
@@ -15,6 +16,22 @@ if TYPE_CHECKING:
     from airflow_provider_oss.testing.httpd import Exchange
 
 NULL_VERSION = "null"
+
+
+def list_live_channels(ex: Exchange) -> None:
+    """
+    ListLiveChannel (``GET /?live``): always empty, as live channels cannot be created here
+    (PutLiveChannel answers NotImplemented); SDK clean-up code lists them before deleting a bucket.
+    """
+    max_keys = int_param(ex, "max-keys", 100, 1, 1000)
+    children = [
+        el("Prefix", ex.params.get("prefix", "")),
+        el("Marker", ex.params.get("marker", "")),
+        el("MaxKeys", max_keys),
+        el("IsTruncated", "false"),
+        el("NextMarker", ""),
+    ]
+    ex.respond_xml("ListLiveChannelResult", children)
 
 
 def list_object_versions(ex: Exchange) -> None:

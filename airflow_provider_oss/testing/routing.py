@@ -36,6 +36,7 @@ OPERATIONS = (
     "DeleteBucket",
     "ListBuckets",
     "ListObjectVersions",
+    "ListLiveChannels",
     "Unsupported",
 )
 
@@ -182,6 +183,7 @@ def _base_op(
             ("GET", "bucketInfo"): "GetBucketInfo",
             ("GET", "location"): "GetBucketLocation",
             ("GET", "versions"): "ListObjectVersions",
+            ("GET", "live"): "ListLiveChannels",
             ("POST", "delete"): "DeleteMultipleObjects",
         }
         for (verb, flag), op in bucket_ops.items():
@@ -224,6 +226,7 @@ _LIST_PARAMS = frozenset({"prefix", "delimiter", "max-keys", "encoding-type"})
 OP_PARAMS: dict[str, frozenset[str]] = {
     "ListBuckets": frozenset({"prefix", "marker", "max-keys"}),
     "ListObjectVersions": _LIST_PARAMS | {"versions", "key-marker", "version-id-marker"},
+    "ListLiveChannels": frozenset({"live", "prefix", "marker", "max-keys"}),
     "ListObjects": _LIST_PARAMS | {"marker"},
     "ListObjectsV2": _LIST_PARAMS | {"list-type", "continuation-token", "start-after", "fetch-owner"},
     "ListMultipartUploads": frozenset(
