@@ -158,12 +158,15 @@ def read_times(path: str) -> dict[str, tuple[float, float]]:
 
 
 def _node_matches(test_id: str, nodeid: str) -> bool:
-    """Whether a pytest node id (``tests/x.py::C::t``) is the junit test id (``tests/x::C::t``)."""
-    path, _, rest = nodeid.partition("::")
-    if path.endswith(".py"):
-        path = path[:-3]
-    candidate = f"{path}::{rest}"
-    return candidate.endswith(test_id) or test_id.endswith(candidate)
+    """
+    Whether a pytest node id (``tests/x.py::C::t``) is the junit test id (``tests/x/C::t``: junit
+    joins module and class with dots, so both are compared with every separator made ``/``).
+    """
+
+    def norm(text: str) -> str:
+        return re.sub(r"\.py::|::|\.", "/", text)
+
+    return norm(nodeid) == norm(test_id)
 
 
 def statuses_in_window(log: Sequence[dict[str, Any]], window: tuple[float, float] | None) -> list[int]:
