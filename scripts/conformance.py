@@ -72,6 +72,7 @@ def suite_env(kind: str, endpoint: str, signature: str, addressing: str, times: 
     )
     if kind == "oss2":
         env["OSS_TEST_AUTH_VERSION"] = signature
+        env["OSS_TEST_UID"] = "1234567890123456"  # the account id some tests put in requests
     else:
         env["CONFORMANCE_V2"] = "1"
         env["CONFORMANCE_V2_SIGNATURE"] = signature

@@ -268,3 +268,58 @@ def test_live_channels_list_empty_and_cannot_be_created(
     assert list(oss2.LiveChannelIterator(bucket)) == []
     created = client.request("PUT", B, "channel", [("live", "")], data=b"<LiveChannelConfiguration/>")
     assert (created.status_code, error_code(created)) == (501, "NotImplemented")
+
+
+def test_signature_v2_is_declared_unsupported(oss_server: LocalOssServer) -> None:
+    import oss2
+
+    bucket = oss2.Bucket(
+        oss2.AuthV2(oss_server.access_key_id, oss_server.access_key_secret), oss_server.endpoint, B
+    )
+    with pytest.raises(oss2.exceptions.ServerError) as err:
+        bucket.put_object("v2", b"x")
+    assert (err.value.status, err.value.code) == (501, "NotImplemented")
+    assert oss_server.request_log()[-1]["status"] == 501
+
+
+def test_error_codes_and_messages_the_sdks_compare(oss_server: LocalOssServer, client: RawClient) -> None:
+    missing = client.request("GET", B, "missing")
+    assert missing.headers["x-oss-ec"] == "0026-00000001"  # OSS's EC for NoSuchKey
+    with RawClient(oss_server, region="cn-hangzhou-test-1") as other_region:
+        wrong = other_region.request("HEAD", B, "missing")
+        assert wrong.headers["x-oss-ec"] == "0002-00000226"
+        bad = other_region.request("GET", B, "missing")
+        assert parse_xml(bad).findtext("Message") == "Invalid signing region in Authorization header."
+        url = other_region.presign("GET", B, "missing")
+        presigned = other_region.get_presigned(url)
+        assert parse_xml(presigned).findtext("Message") == "The signing region in credential is invalid."
+
+
+def test_server_side_encryption_headers_are_echoed(client: RawClient) -> None:
+    kms = {"x-oss-server-side-encryption": "KMS", "x-oss-server-side-data-encryption": "SM4"}
+    put = client.request("PUT", B, "kms", headers=kms, data=b"x")
+    assert (
+        put.headers["x-oss-server-side-encryption"],
+        put.headers["x-oss-server-side-data-encryption"],
+    ) == (
+        "KMS",
+        "SM4",
+    )
+    assert put.headers["x-oss-server-side-encryption-key-id"]
+    head = client.request("HEAD", B, "kms")
+    assert (
+        head.headers["x-oss-server-side-encryption-key-id"]
+        == put.headers["x-oss-server-side-encryption-key-id"]
+    )
+    copy = client.request("PUT", B, "kms-copy", headers={"x-oss-copy-source": f"/{B}/kms"})
+    assert copy.headers["x-oss-server-side-encryption"] == "KMS"
+    init = client.request("POST", B, "mp-kms", [("uploads", "")], kms)
+    assert init.headers["x-oss-server-side-data-encryption"] == "SM4"
+    upload_id = parse_xml(init).findtext("UploadId") or ""
+    query = [("partNumber", "1"), ("uploadId", upload_id)]
+    refused = client.request("PUT", B, "mp-kms", query, {"x-oss-server-side-encryption": "KMS"}, data=b"p")
+    assert (refused.status_code, error_code(refused)) == (400, "InvalidArgument")
+    part = client.request("PUT", B, "mp-kms", query, data=b"p")
+    assert part.headers["x-oss-server-side-encryption"] == "KMS"
+    aes = client.request("PUT", B, "aes", headers={"x-oss-server-side-encryption": "AES256"}, data=b"x")
+    assert "x-oss-server-side-encryption-key-id" not in aes.headers

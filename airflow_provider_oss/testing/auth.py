@@ -23,6 +23,14 @@ from airflow_provider_oss.testing.xmlresp import iso_time
 _TOKEN_MASK = "<security token hidden>"  # noqa: S105  # a placeholder, not a secret
 
 
+def _v2_not_implemented() -> OssApiError:
+    return OssApiError(
+        501,
+        "NotImplemented",
+        "The local OSS server does not implement signature version 2 (OSS2); sign with V4 or V1.",
+    )
+
+
 @dataclass(frozen=True)
 class AuthResult:
     """
@@ -92,7 +100,11 @@ class Authenticator:
             if authorization.startswith("OSS "):
                 self._require_v1()
                 return self._v1_header(method, bucket, key, query, headers, authorization)
+            if authorization.startswith("OSS2 "):
+                raise _v2_not_implemented()
             raise invalid_argument("Authorization header is invalid: use OSS4-HMAC-SHA256 or OSS.")
+        if params.get("x-oss-signature-version") == "OSS2":
+            raise _v2_not_implemented()
         if "x-oss-signature" in params or "x-oss-signature-version" in params:
             return self._v4_presigned(method, bucket, key, query, headers, params)
         if "Signature" in params or "OSSAccessKeyId" in params:
@@ -141,11 +153,10 @@ class Authenticator:
             raise OssApiError(403, "InvalidSecurityToken", "The security token you provided is invalid.")
 
     def _check_region(self, region: str, where: str) -> None:
-        if region != self.region:
-            raise invalid_argument(
-                f"Invalid signing region in {where}: the request is signed for region {region!r}, "
-                f"this server's region is {self.region!r}.",
-            )
+        if region != self.region:  # OSS's own messages (SDK suites compare them)
+            if where == "Authorization header":
+                raise invalid_argument("Invalid signing region in Authorization header.")
+            raise invalid_argument("The signing region in credential is invalid.")
 
     def _check_skew(self, request_time: float) -> None:
         now = self._clock()

@@ -37,6 +37,8 @@ MAX_USER_META = 8 * KIB
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
 SSE_ALGORITHMS = ("AES256", "KMS", "SM4")
+#: The key id reported for SSE-KMS without one (there is no KMS here: the bytes are stored as sent).
+LOCAL_KMS_KEY_ID = "local-oss-default-kms-key"
 
 # Stored request headers -> the spelling used when they are returned.
 STANDARD_HEADERS = {
@@ -103,6 +105,11 @@ def meta_from_headers(headers: dict[str, str], key: str) -> dict[str, str]:
             "InvalidEncryptionAlgorithmError",
             f"The encryption request you specified is not valid: use one of {', '.join(SSE_ALGORITHMS)}.",
         )
+    if sse == "KMS":  # OSS names the (default) master key it used
+        meta.setdefault("x-oss-server-side-encryption-key-id", LOCAL_KMS_KEY_ID)
+    elif sse is not None:  # a key id or data algorithm belongs to KMS only
+        meta.pop("x-oss-server-side-encryption-key-id", None)
+        meta.pop("x-oss-server-side-data-encryption", None)
     user = sum(len(n) + len(v) for n, v in meta.items() if n.startswith("x-oss-meta-"))
     if user > MAX_USER_META:
         raise OssApiError(
@@ -258,9 +265,18 @@ def upload_headers(
     headers = {"ETag": etag, "x-oss-hash-crc64ecma": str(got.crc64)}
     if got.md5 is not None:
         headers["Content-MD5"] = base64.b64encode(got.md5).decode()
-    if meta and "x-oss-server-side-encryption" in meta:
-        headers["x-oss-server-side-encryption"] = meta["x-oss-server-side-encryption"]
+    headers.update(sse_headers(meta or {}))
     return headers
+
+
+def sse_headers(meta: dict[str, str]) -> dict[str, str]:
+    """The server-side encryption headers OSS echoes for an object or upload with this metadata."""
+    names = (
+        "x-oss-server-side-encryption",
+        "x-oss-server-side-encryption-key-id",
+        "x-oss-server-side-data-encryption",
+    )
+    return {name: meta[name] for name in names if name in meta}
 
 
 def location(ex: Exchange, key: str) -> str:

@@ -28,6 +28,7 @@ from airflow_provider_oss.testing.ops_common import (
     parse_xml_body,
     receive_body,
     require_length,
+    sse_headers,
     upload_headers,
     url_encoding_requested,
     want_md5,
@@ -67,14 +68,21 @@ def initiate_multipart_upload(ex: Exchange) -> None:
         el("Key", url_encode(ex.key, encoded)),
         el("UploadId", upload.upload_id),
     ]
-    ex.respond_xml("InitiateMultipartUploadResult", children)
+    ex.respond_xml("InitiateMultipartUploadResult", children, sse_headers(upload.meta))
 
 
 def upload_part(ex: Exchange) -> None:
     """UploadPart (``PUT ?partNumber=N&uploadId=ID``): re-uploading a part number replaces it."""
     number = _part_number(ex)
     upload_id = ex.params.get("uploadId", "")
-    ex.store.upload(ex.bucket, upload_id, ex.key)
+    upload = ex.store.upload(ex.bucket, upload_id, ex.key)
+    given = [name for name in ex.headers if name.startswith("x-oss-server-side-")]
+    if given:  # as OSS: encryption is chosen at InitiateMultipartUpload, never per part
+        raise invalid_argument(
+            "Server-side encryption headers are not allowed on UploadPart: give them to InitiateMultipartUpload.",
+            given[0],
+            ex.headers[given[0]],
+        )
     require_length(ex, MAX_OBJECT_SIZE)
     expected = expected_md5(ex.headers)
     got = receive_body(ex, md5=want_md5(ex, expected), limit=MAX_OBJECT_SIZE)
@@ -86,7 +94,7 @@ def upload_part(ex: Exchange) -> None:
         )
     finally:
         ex.store.discard(got.path)
-    ex.respond(200, upload_headers(ex, etag, got))
+    ex.respond(200, upload_headers(ex, etag, got, upload.meta))
 
 
 def _requested_parts(body: bytes) -> list[tuple[int, str]]:

@@ -29,6 +29,7 @@ from airflow_provider_oss.testing.ops_common import (
     parse_xml_body,
     receive_body,
     require_length,
+    sse_headers,
     upload_headers,
     url_encoding_requested,
     want_md5,
@@ -241,7 +242,7 @@ def copy_object(ex: Exchange) -> None:
     ex.respond_xml(
         "CopyObjectResult",
         [el("ETag", copied.etag), el("LastModified", iso_time(copied.last_modified))],
-        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag},
+        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag, **sse_headers(copied.meta)},
     )
 
 

@@ -268,7 +268,14 @@ _OBJECT_WRITE_HEADERS = frozenset(
 #: The other ``x-oss-`` headers each operation implements; any other answers NotImplemented.
 OP_HEADERS: dict[str, frozenset[str]] = {
     "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit"},
-    "UploadPart": frozenset({"x-oss-traffic-limit"}),
+    "UploadPart": frozenset(
+        {
+            "x-oss-traffic-limit",
+            "x-oss-server-side-encryption",
+            "x-oss-server-side-encryption-key-id",
+            "x-oss-server-side-data-encryption",
+        }
+    ),  # fmt: skip  (encryption headers: refused with InvalidArgument, as OSS)
     "CopyObject": _OBJECT_WRITE_HEADERS | {"x-oss-copy-source", "x-oss-metadata-directive"},
     "InitiateMultipartUpload": _OBJECT_WRITE_HEADERS,
     "CompleteMultipartUpload": frozenset(
