@@ -87,6 +87,18 @@ EXTERNAL_RULES: tuple[ExternalRule, ...] = (
         r"(?i)payer",
     ),
     ExternalRule(
+        "default-port",
+        "an endpoint on the default port (the test resolves or parses OSS_TEST_ENDPOINT without its port)",
+        r"test_api_base.*::(test_ip|test_check_endpoint)$",
+        r"gaierror|Port could not be cast to integer",
+    ),
+    ExternalRule(
+        "rtmp-host",
+        "a virtual-hosted endpoint name for RTMP live-channel URLs (oss2 builds them path-style for an IP)",
+        r"test_live_channel",
+        r"rtmp://",
+    ),
+    ExternalRule(
         "locale",
         "a zh_CN locale installed on the test machine (oss2's date-parsing unit tests)",
         r"locale",
