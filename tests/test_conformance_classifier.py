@@ -66,8 +66,26 @@ def test_every_class_and_its_evidence(tmp_path: Path) -> None:
         "skipped": 1,
         "unsupported": 2,
         "external": 1,
+        "not-applicable": 0,
         "failed": 2,
     }
+
+
+def test_a_v4_only_test_in_a_v1_run_is_not_applicable() -> None:
+    v4_only = TestResult(
+        "tests/integration/test_presign/TestPresign::test_presign_get_object_v4",
+        "failed",
+        "AssertionError: 'x-oss-signature-version=OSS4-HMAC-SHA256' not found in 'http://...'",
+        0,
+    )
+    assert (classify_one(v4_only, []).klass, classify_one(v4_only, []).rule) == (
+        "not-applicable",
+        "v4-only-test",
+    )
+    elsewhere = TestResult(
+        "tests/integration/test_client/T::test_put_v4", "failed", "AssertionError: 1 != 2", 0
+    )
+    assert classify_one(elsewhere, []).klass == "failed"
 
 
 def test_an_external_rule_needs_its_evidence_not_just_a_test_name() -> None:

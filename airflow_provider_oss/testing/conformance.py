@@ -16,6 +16,9 @@ Every test gets exactly one class, by these rules, in this order:
 ``external``
     it failed, and it needs something no local server offers: a rule of :data:`EXTERNAL_RULES`
     matches both its test id and its failure text (each rule names what is missing).
+``not-applicable``
+    it failed because it contradicts the run's own setting (a V4-only test of the default client in
+    a run that switched the default client to V1): a rule of :data:`NOT_APPLICABLE_RULES` matches.
 ``failed``
     anything else: a failure on behaviour the server implements (the goal is zero).
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
-CLASSES = ("passed", "skipped", "unsupported", "external", "failed")
+CLASSES = ("passed", "skipped", "unsupported", "external", "not-applicable", "failed")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,16 @@ EXTERNAL_RULES: tuple[ExternalRule, ...] = (
         r".",
         r"aliyuncs\.com\S*.{0,400}(Name or service not known|NameResolutionError|Failed to resolve|"
         r"Temporary failure in name resolution|Max retries exceeded)",
+    ),
+)
+
+#: Tests that contradict a run's setting; reviewed by hand like the external rules.
+NOT_APPLICABLE_RULES: tuple[ExternalRule, ...] = (
+    ExternalRule(
+        "v4-only-test",
+        "V4 signing: the test checks the V4 form of the default client, which a V1 run switched to V1",
+        r"_v4$|test_presign_fail$",
+        r"OSS4-HMAC-SHA256|x-oss-signature-version|PresignExpirationError",
     ),
 )
 
@@ -207,6 +220,9 @@ def classify_one(result: TestResult, statuses: Sequence[int]) -> Classified:
     for rule in EXTERNAL_RULES:
         if rule.matches(result.test_id, text):
             return Classified(result.test_id, "external", rule.name, text)
+    for rule in NOT_APPLICABLE_RULES:
+        if rule.matches(result.test_id, text):
+            return Classified(result.test_id, "not-applicable", rule.name, text)
     return Classified(result.test_id, "failed", "", text)
 
 
