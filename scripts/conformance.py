@@ -95,7 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="report directory (default: a temp dir)")
     parser.add_argument("--timeout", type=int, default=120, help="per-test timeout in seconds")
     parser.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
+    parser.add_argument(
+        "--reclassify", action="store_true", help="classify the reports already in --out again (no run)"
+    )
     args = parser.parse_args(argv)
+    if args.reclassify:
+        if args.out is None:
+            raise SystemExit("--reclassify needs --out DIR of an earlier run.")
+        log = json.loads((args.out / "log.json").read_text()) if (args.out / "log.json").exists() else []
+        return report(args.out, log, f"{args.signature} {args.addressing}")
     kind, root, tests = find_suite(args.suite.resolve())
     out = args.out or Path(tempfile.mkdtemp(prefix=f"conformance-{kind}-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -127,9 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             command += ["-k", args.keyword]
         subprocess.run(command, cwd=workdir, env=env, check=False)  # our own argv
         log = server.request_log()
+        (out / "log.json").write_text(json.dumps(log))
     finally:
         server.stop()
-    results = classify(read_junit(str(out / "junit.xml")), read_times(str(times)), log)
+    return report(out, log, f"{kind} {args.signature} {args.addressing}")
+
+
+def report(out: Path, log: list[dict[str, object]], title: str) -> int:
+    """Classify the run in ``out``, write results.json and print the summary; 1 when a test failed."""
+    results = classify(read_junit(str(out / "junit.xml")), read_times(str(out / "times.jsonl")), log)
     (out / "results.json").write_text(
         json.dumps(
             [{"test": r.test_id, "class": r.klass, "rule": r.rule, "text": r.text[:2000]} for r in results],
@@ -137,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     counts = summary(results)
-    print(f"\n{kind} {args.signature} {args.addressing}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    (out / "summary.json").write_text(json.dumps(counts))
+    print(f"\n{title}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     print(f"report: {out / 'results.json'}")
     for item in results:
         if item.klass == "failed":
