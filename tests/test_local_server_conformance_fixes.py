@@ -193,11 +193,7 @@ def test_plus_in_a_query_string_is_a_space(oss_server: LocalOssServer, client: R
     session = client.session
     headers: dict[str, str] = {}
     signing.sign_v4(
-        "GET",
-        B,
-        None,
-        [("prefix", "a b")],
-        headers,
+        signing.SigningRequest("GET", B, None, [("prefix", "a b")], headers),
         oss_server.credentials,
         oss_server.region,
         datetime.now(timezone.utc),
@@ -216,9 +212,16 @@ def test_raw_utf8_metadata_is_verified_and_stored_as_utf8(
         headers: dict[str, str] = {"x-oss-meta-city": "Zürich 杭州"}
         now = datetime.now(timezone.utc)
         if version == "v4":
-            signing.sign_v4("PUT", B, "utf8", [], headers, oss_server.credentials, oss_server.region, now)
+            signing.sign_v4(
+                signing.SigningRequest("PUT", B, "utf8", [], headers),
+                oss_server.credentials,
+                oss_server.region,
+                now,
+            )
         else:
-            signing.sign_v1("PUT", B, "utf8", [], headers, oss_server.credentials, now)
+            signing.sign_v1(
+                signing.SigningRequest("PUT", B, "utf8", [], headers), oss_server.credentials, now
+            )
         raw = {name: value.encode("utf-8") for name, value in headers.items()}  # raw UTF-8 on the wire
         put = client.session.put(f"{oss_server.endpoint}/{B}/utf8", data=b"x", headers=raw, timeout=10)
         assert put.status_code == 200, put.text
@@ -241,7 +244,10 @@ def test_get_declaring_a_content_length_without_a_body_is_answered(oss_server: L
         raw.request("PUT", B, "k", data=b"hello")
         headers: dict[str, str] = {"Content-Length": "5"}
         signing.sign_v4(
-            "GET", B, "k", [], headers, oss_server.credentials, oss_server.region, datetime.now(timezone.utc)
+            signing.SigningRequest("GET", B, "k", [], headers),
+            oss_server.credentials,
+            oss_server.region,
+            datetime.now(timezone.utc),
         )
     request = f"GET /{B}/k HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
         f"{n}: {v}\r\n" for n, v in headers.items()

@@ -30,7 +30,11 @@ def test_v1_signs_every_subresource_and_x_oss_parameter(name: str) -> None:
 @pytest.mark.parametrize("name", SUBRESOURCES)
 def test_v1_signature_matches_oss2(name: str) -> None:
     headers: dict[str, str] = {"x-oss-meta-a": "1"}
-    signing.sign_v1("GET", "bucket", "key", [(name, "value")], headers, Credentials("ak", "sk"), NOW)
+    signing.sign_v1(
+        signing.SigningRequest("GET", "bucket", "key", [(name, "value")], headers),
+        Credentials("ak", "sk"),
+        NOW,
+    )
     auth = oss2.Auth("ak", "sk")
     request = oss2.http.Request("GET", "http://bucket.example.com/key", params={name: "value"}, headers={
         "x-oss-meta-a": "1",
@@ -46,17 +50,17 @@ def test_header_values_are_trimmed_before_signing_and_sending(oss_server: LocalO
         headers = {"x-oss-meta-note": "  padded value \t", "Content-Type": " text/plain "}
         if version == "v4":
             signing.sign_v4(
-                "PUT",
-                B,
-                "t",
-                [],
-                headers,
+                signing.SigningRequest("PUT", B, "t", [], headers),
                 oss_server.credentials,
                 oss_server.region,
                 datetime.now(timezone.utc),
             )
         else:
-            signing.sign_v1("PUT", B, "t", [], headers, oss_server.credentials, datetime.now(timezone.utc))
+            signing.sign_v1(
+                signing.SigningRequest("PUT", B, "t", [], headers),
+                oss_server.credentials,
+                datetime.now(timezone.utc),
+            )
         assert headers["x-oss-meta-note"] == "padded value"
         assert headers["Content-Type"] == "text/plain"
         url = f"{oss_server.endpoint}/{B}/t"
@@ -64,9 +68,9 @@ def test_header_values_are_trimmed_before_signing_and_sending(oss_server: LocalO
         assert put.status_code == 200, put.text
     plain = {"x-oss-meta-note": "padded value"}
     padded = {"x-oss-meta-note": " padded value "}
-    assert signing.v1_string_to_sign("PUT", B, "t", [], plain, "D") == signing.v1_string_to_sign(
-        "PUT", B, "t", [], padded, "D"
-    )
+    assert signing.v1_string_to_sign(
+        signing.SigningRequest("PUT", B, "t", [], plain), "D"
+    ) == signing.v1_string_to_sign(signing.SigningRequest("PUT", B, "t", [], padded), "D")
 
 
 def test_server_signs_the_same_v1_subresources(oss_server: LocalOssServer) -> None:
@@ -77,7 +81,11 @@ def test_server_signs_the_same_v1_subresources(oss_server: LocalOssServer) -> No
         assert good.status_code == 200
         assert [v.findtext("Key") for v in parse_xml(good).findall("Version")] == ["v"]
         headers: dict[str, str] = {}
-        signing.sign_v1("GET", B, None, [], headers, oss_server.credentials, datetime.now(timezone.utc))
+        signing.sign_v1(
+            signing.SigningRequest("GET", B, None, [], headers),
+            oss_server.credentials,
+            datetime.now(timezone.utc),
+        )
         forged = requests.get(f"{oss_server.endpoint}/{B}/?versions", headers=headers, timeout=10)
         assert (forged.status_code, error_code(forged)) == (403, "SignatureDoesNotMatch")
 
@@ -86,12 +94,14 @@ def test_v1_x_oss_date_takes_the_place_of_date(oss_server: LocalOssServer) -> No
     now = datetime.now(timezone.utc)
     stale = signing.http_date(now - timedelta(hours=2))
     headers = {"x-oss-date": signing.http_date(now)}
-    string_to_sign = signing.v1_string_to_sign("GET", B, None, [], headers, headers["x-oss-date"])
+    string_to_sign = signing.v1_string_to_sign(
+        signing.SigningRequest("GET", B, None, [], headers), headers["x-oss-date"]
+    )
     signature = signing.v1_signature(oss_server.access_key_secret, string_to_sign)
     sent = {**headers, "Date": stale, "Authorization": f"OSS {oss_server.access_key_id}:{signature}"}
     assert requests.get(f"{oss_server.endpoint}/{B}/", headers=sent, timeout=10).status_code == 200
     skewed = {"x-oss-date": stale}
-    string_to_sign = signing.v1_string_to_sign("GET", B, None, [], skewed, stale)
+    string_to_sign = signing.v1_string_to_sign(signing.SigningRequest("GET", B, None, [], skewed), stale)
     signature = signing.v1_signature(oss_server.access_key_secret, string_to_sign)
     sent = {
         **skewed,
@@ -101,5 +111,7 @@ def test_v1_x_oss_date_takes_the_place_of_date(oss_server: LocalOssServer) -> No
     refused = requests.get(f"{oss_server.endpoint}/{B}/", headers=sent, timeout=10)
     assert (refused.status_code, error_code(refused)) == (403, "RequestTimeTooSkewed")
     ours: dict[str, str] = {"x-oss-date": signing.http_date(now)}
-    signing.sign_v1("GET", B, None, [], ours, oss_server.credentials, now - timedelta(hours=2))
+    signing.sign_v1(
+        signing.SigningRequest("GET", B, None, [], ours), oss_server.credentials, now - timedelta(hours=2)
+    )
     assert requests.get(f"{oss_server.endpoint}/{B}/", headers=ours, timeout=10).status_code == 200

@@ -247,7 +247,9 @@ class Authenticator:
                 payload or "",
             )
         additional = [name.lower() for name in auth.additional_headers]
-        canonical = signing.v4_canonical_request(method, bucket, key, query, headers, additional)
+        canonical = signing.v4_canonical_request(
+            signing.SigningRequest(method, bucket, key, query, dict(headers)), additional
+        )
         expected = signing.v4_signature(secret, auth.region, timestamp, canonical)
         sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(auth.date, auth.region), canonical)
         token = headers.get("x-oss-security-token")
@@ -309,7 +311,9 @@ class Authenticator:
             )
         additional = [h.lower() for h in params.get("x-oss-additional-headers", "").split(";") if h]
         unsigned = [(n, v) for n, v in query if n != "x-oss-signature"]
-        canonical = signing.v4_canonical_request(method, bucket, key, unsigned, headers, additional)
+        canonical = signing.v4_canonical_request(
+            signing.SigningRequest(method, bucket, key, unsigned, dict(headers)), additional
+        )
         expected = signing.v4_signature(secret, region, timestamp, canonical)
         sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(date, region), canonical)
         token = params.get("x-oss-security-token")
@@ -341,7 +345,9 @@ class Authenticator:
         except (TypeError, ValueError, IndexError):
             raise invalid_argument("The Date header is not an HTTP date.", "Date", date) from None
         self._check_skew(request_time)
-        string_to_sign = signing.v1_string_to_sign(method, bucket, key, query, headers, date)
+        string_to_sign = signing.v1_string_to_sign(
+            signing.SigningRequest(method, bucket, key, query, dict(headers)), date
+        )
         expected = signing.v1_signature(secret, string_to_sign)
         token = headers.get("x-oss-security-token") or headers.get("security-token")
         return self._accept("v1", access_key_id, expected, signature, token, string_to_sign, "")
@@ -373,7 +379,9 @@ class Authenticator:
                 ServerTime=iso_time(now),
             )
         unsigned = [(n, v) for n, v in query if n != "Signature"]
-        string_to_sign = signing.v1_string_to_sign(method, bucket, key, unsigned, headers, params["Expires"])
+        string_to_sign = signing.v1_string_to_sign(
+            signing.SigningRequest(method, bucket, key, unsigned, dict(headers)), params["Expires"]
+        )
         expected = signing.v1_signature(secret, string_to_sign)
         token = params.get("security-token")
         given = params["Signature"]
