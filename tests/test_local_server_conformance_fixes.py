@@ -317,7 +317,12 @@ def test_server_side_encryption_headers_are_echoed(client: RawClient) -> None:
         head.headers["x-oss-server-side-encryption-key-id"]
         == put.headers["x-oss-server-side-encryption-key-id"]
     )
-    copy = client.request("PUT", B, "kms-copy", headers={"x-oss-copy-source": f"/{B}/kms"})
+    copy = client.request(
+        "PUT",
+        B,
+        "kms-copy",
+        headers={"x-oss-copy-source": f"/{B}/kms", "x-oss-server-side-encryption": "KMS"},
+    )
     assert copy.headers["x-oss-server-side-encryption"] == "KMS"
     init = client.request("POST", B, "mp-kms", [("uploads", "")], kms)
     assert init.headers["x-oss-server-side-data-encryption"] == "SM4"
@@ -329,3 +334,18 @@ def test_server_side_encryption_headers_are_echoed(client: RawClient) -> None:
     assert part.headers["x-oss-server-side-encryption"] == "KMS"
     aes = client.request("PUT", B, "aes", headers={"x-oss-server-side-encryption": "AES256"}, data=b"x")
     assert "x-oss-server-side-encryption-key-id" not in aes.headers
+
+
+def test_encryption_follows_the_request_not_the_source_or_a_lone_data_algorithm(client: RawClient) -> None:
+    lone = client.request("PUT", B, "lone", headers={"x-oss-server-side-data-encryption": "SM4"}, data=b"x")
+    assert "x-oss-server-side-data-encryption" not in lone.headers
+    kms = {"x-oss-server-side-encryption": "KMS", "x-oss-server-side-data-encryption": "SM4"}
+    client.request("PUT", B, "src", headers=kms, data=b"x")
+    client.request("PUT", B, "plain-copy", headers={"x-oss-copy-source": f"/{B}/src"})
+    head = client.request("HEAD", B, "plain-copy")
+    assert not [name for name in head.headers if name.lower().startswith("x-oss-server-side-")]
+    aes = {"x-oss-copy-source": f"/{B}/src", "x-oss-server-side-encryption": "AES256"}
+    client.request("PUT", B, "aes-copy", headers=aes)
+    head = client.request("HEAD", B, "aes-copy")
+    assert head.headers["x-oss-server-side-encryption"] == "AES256"
+    assert "x-oss-server-side-data-encryption" not in head.headers

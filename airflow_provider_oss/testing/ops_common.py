@@ -107,7 +107,7 @@ def meta_from_headers(headers: dict[str, str], key: str) -> dict[str, str]:
         )
     if sse == "KMS":  # OSS names the (default) master key it used
         meta.setdefault("x-oss-server-side-encryption-key-id", LOCAL_KMS_KEY_ID)
-    elif sse is not None:  # a key id or data algorithm belongs to KMS only
+    else:  # a key id or data algorithm belongs to KMS only
         meta.pop("x-oss-server-side-encryption-key-id", None)
         meta.pop("x-oss-server-side-data-encryption", None)
     user = sum(len(n) + len(v) for n, v in meta.items() if n.startswith("x-oss-meta-"))

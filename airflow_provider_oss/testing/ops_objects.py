@@ -214,7 +214,12 @@ def copy_object(ex: Exchange) -> None:
             if "content-type" not in ex.headers:  # the source's type unless REPLACE gives one
                 meta["content-type"] = record.meta.get("content-type", "application/octet-stream")
         else:
-            meta = dict(record.meta)
+            # As OSS: the copy is encrypted only as this request asks, never as the source was.
+            meta = {
+                name: value
+                for name, value in record.meta.items()
+                if not name.startswith("x-oss-server-side-")
+            }
             meta.update(
                 {
                     name: value
