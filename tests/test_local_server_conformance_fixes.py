@@ -349,3 +349,27 @@ def test_encryption_follows_the_request_not_the_source_or_a_lone_data_algorithm(
     head = client.request("HEAD", B, "aes-copy")
     assert head.headers["x-oss-server-side-encryption"] == "AES256"
     assert "x-oss-server-side-data-encryption" not in head.headers
+
+
+def test_objects_take_their_bucket_storage_class(client: RawClient) -> None:
+    config = b"<CreateBucketConfiguration><StorageClass>IA</StorageClass></CreateBucketConfiguration>"
+    assert client.request("PUT", "ia-bucket", data=config).status_code == 200
+    client.request("PUT", "ia-bucket", "plain", data=b"x")
+    client.request("PUT", "ia-bucket", "archived", headers={"x-oss-storage-class": "Archive"}, data=b"x")
+    listing = parse_xml(client.request("GET", "ia-bucket"))
+    assert [(c.findtext("Key"), c.findtext("StorageClass")) for c in listing.findall("Contents")] == [
+        ("archived", "Archive"),
+        ("plain", "IA"),
+    ]
+    assert client.request("HEAD", "ia-bucket", "plain").headers["x-oss-storage-class"] == "IA"
+
+
+def test_delete_multiple_accepts_raw_control_characters(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    key = "form\x0cfeed.txt"
+    client.request("PUT", B, key, data=b"x")
+    body, headers = _delete_body("<Object><Key>form\x0cfeed.txt</Key></Object>")
+    answer = client.request("POST", B, None, [("delete", "")], headers, data=body)
+    assert answer.status_code == 200, answer.text
+    assert client.request("HEAD", B, key).status_code == 404

@@ -293,6 +293,7 @@ def malformed(why: str = "") -> OssApiError:
 
 
 _CHAR_REF_RE = re.compile(rb"&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});")
+_RAW_CONTROL_RE = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _is_xml_char(code: int) -> bool:
@@ -312,6 +313,8 @@ def _protect_control_refs(body: bytes) -> tuple[bytes, str]:
     marker = "ossctl" + secrets.token_hex(6)
     while marker.encode() in body:
         marker = "ossctl" + secrets.token_hex(6)
+    if b"\x00" not in body:  # raw control characters too (oss2 writes them unescaped); not UTF-16
+        body = _RAW_CONTROL_RE.sub(lambda m: f"{marker}.{m.group(0)[0]:x}.".encode(), body)
 
     def swap(match: re.Match[bytes]) -> bytes:
         text = match.group(1).decode("ascii")

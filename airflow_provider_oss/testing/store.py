@@ -157,6 +157,13 @@ def _token() -> str:
     return secrets.token_hex(8)
 
 
+def _with_bucket_storage_class(meta: dict[str, str], bucket: BucketRecord) -> dict[str, str]:
+    """An object without its own storage class takes its bucket's (as OSS)."""
+    if "x-oss-storage-class" in meta or bucket.storage_class == "Standard":
+        return dict(meta)
+    return {**meta, "x-oss-storage-class": bucket.storage_class}
+
+
 def new_upload_id() -> str:
     """A 32-character upload id that sorts by initiation time, like OSS's."""
     return f"{time.time_ns():016X}{secrets.token_hex(8).upper()}"
@@ -393,6 +400,7 @@ class Store:
                 )
             directory, stem = self._object_paths(bucket, key)
             os.makedirs(directory, exist_ok=True)
+            meta = _with_bucket_storage_class(meta, bucket)
             segments = place(f"{stem}.{_token()}")
             record = ObjectRecord(key, segments, size, etag, crc64, self._clock(), object_type, dict(meta))
             self._write_json(stem + ".json", record.saved(directory))
@@ -663,7 +671,7 @@ class Store:
                 crc64,
                 self._clock(),
                 "Multipart",
-                dict(meta),
+                _with_bucket_storage_class(meta, bucket),
             )
             journal = {
                 "moves": [
