@@ -373,3 +373,41 @@ def test_delete_multiple_accepts_raw_control_characters(
     answer = client.request("POST", B, None, [("delete", "")], headers, data=body)
     assert answer.status_code == 200, answer.text
     assert client.request("HEAD", B, key).status_code == 404
+
+
+def test_get_object_is_gzip_compressed_when_accepted(oss_server: LocalOssServer, client: RawClient) -> None:
+    import gzip
+
+    text = b"compressible line of text\n" * 400
+    client.request("PUT", B, "page.txt", headers={"Content-Type": "text/plain"}, data=text)
+    client.request("PUT", B, "blob.bin", data=text)
+    headers = {"Accept-Encoding": "gzip"}
+    got = client.request("GET", B, "page.txt", headers=headers)
+    assert got.headers["Content-Encoding"] == "gzip"
+    assert got.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in got.headers
+    assert got.content == text  # requests decodes it
+    raw = client.session.get(
+        client.url(B, "page.txt"),
+        headers={**headers, **_signed_get(oss_server, "page.txt")},
+        stream=True,
+        timeout=10,
+    )
+    assert gzip.decompress(raw.raw.read()) == text
+    assert "Content-Encoding" not in client.request("GET", B, "blob.bin", headers=headers).headers
+    ranged = client.request("GET", B, "page.txt", headers={**headers, "Range": "bytes=0-9"})
+    assert (ranged.status_code, ranged.content) == (206, text[:10])
+    identity = client.request("GET", B, "page.txt", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in identity.headers
+    assert identity.headers["Content-Length"] == str(len(text))
+
+
+def _signed_get(server: LocalOssServer, key: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    signing.sign_v4(
+        signing.SigningRequest("GET", B, key, [], headers),
+        server.credentials,
+        server.region,
+        datetime.now(timezone.utc),
+    )
+    return headers

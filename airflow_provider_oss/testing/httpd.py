@@ -226,8 +226,11 @@ class Exchange:
 
     # -- responses -------------------------------------------------------------------------------
 
-    def start_response(self, status: int, headers: dict[str, str], length: int) -> None:
-        """Send the status line and headers (the request is logged first); the body is the caller's."""
+    def start_response(self, status: int, headers: dict[str, str], length: int | None) -> None:
+        """
+        Send the status line and headers (the request is logged first); the body is the caller's,
+        chunked when ``length`` is None.
+        """
         handler = self.handler
         handler.send_response(status)
         handler.send_header("x-oss-request-id", self.request_id)
@@ -236,7 +239,10 @@ class Exchange:
             headers["x-oss-hash-crc64ecma"] = str(good ^ 0x5A5A5A5A5A5A5A5A)
         for name, value in headers.items():
             handler.send_header(name, value.encode("utf-8").decode("latin-1"))  # UTF-8 bytes on the wire
-        handler.send_header("Content-Length", str(length))
+        if length is None:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(length))
         if handler.close_connection:
             handler.send_header("Connection", "close")
         self.responded = True

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.compression import send_gzip, should_compress
 from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
@@ -171,6 +172,9 @@ def get_object(ex: Exchange) -> None:
         for param, header in RESPONSE_OVERRIDES.items():
             if param in ex.params:
                 headers[header] = ex.params[param]
+        if should_compress(ex, record, status):
+            send_gzip(ex, headers, reader)
+            return
         ex.respond_object(status, headers, reader, start, length)
 
 
