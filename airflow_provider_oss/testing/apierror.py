@@ -70,6 +70,8 @@ class OssApiError(Exception):
         self.message = message
         self.details: dict[str, str] = {name: str(value) for name, value in details.items()}
         self.close = close
+        #: extra response headers (``x-oss-next-append-position``...)
+        self.headers: dict[str, str] = {}
 
     @classmethod
     def with_details(cls, status: int, code: str, message: str, details: dict[str, str]) -> OssApiError:

@@ -288,7 +288,7 @@ class Exchange:
         else:
             self.body.drain()
         body = error_document(err, self.request_id, self.host_id())
-        headers = {"Content-Type": "application/xml", "x-oss-ec": err.ec}
+        headers = {"Content-Type": "application/xml", "x-oss-ec": err.ec, **err.headers}
         head = self.method == "HEAD"
         if head:  # like OSS: a HEAD answer has no body, so the error document rides in x-oss-err
             headers["x-oss-err"] = base64.b64encode(body).decode("ascii")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.ops_append import append_object
 from airflow_provider_oss.testing.ops_buckets import (
     delete_bucket,
     get_bucket_info,
@@ -92,6 +93,7 @@ def unsupported(ex: Exchange) -> None:
 
 _OPERATIONS: dict[str, Callable[[Exchange], None]] = {
     "PutObject": put_object,
+    "AppendObject": append_object,
     "GetObject": get_object,
     "HeadObject": get_object,
     "GetObjectMeta": get_object_meta,

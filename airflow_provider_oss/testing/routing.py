@@ -25,6 +25,7 @@ OPERATIONS = (
     "ListObjectsV2",
     "InitiateMultipartUpload",
     "UploadPart",
+    "AppendObject",
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
     "ListParts",
@@ -197,6 +198,8 @@ def _base_op(
             return "Unsupported" if "x-oss-copy-source" in headers else "UploadPart"
         return "CopyObject" if "x-oss-copy-source" in headers else "PutObject"
     if method == "POST":
+        if "append" in names:
+            return "AppendObject"
         if "uploads" in names:
             return "InitiateMultipartUpload"
         if "uploadId" in names:
@@ -247,6 +250,7 @@ OP_PARAMS: dict[str, frozenset[str]] = {
     "GetObjectMeta": frozenset({"objectMeta", "versionId"}),
     "InitiateMultipartUpload": frozenset({"uploads", "encoding-type"}),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
+    "AppendObject": frozenset({"append", "position"}),
     "CompleteMultipartUpload": frozenset({"uploadId", "encoding-type"}),
     "AbortMultipartUpload": frozenset({"uploadId"}),
     "ListParts": frozenset({"uploadId", "max-parts", "part-number-marker", "encoding-type"}),
@@ -268,6 +272,7 @@ _OBJECT_WRITE_HEADERS = frozenset(
 #: The other ``x-oss-`` headers each operation implements; any other answers NotImplemented.
 OP_HEADERS: dict[str, frozenset[str]] = {
     "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit"},
+    "AppendObject": _OBJECT_WRITE_HEADERS - {"x-oss-forbid-overwrite"} | {"x-oss-traffic-limit"},
     "UploadPart": frozenset(
         {
             "x-oss-traffic-limit",

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_oss.core.crc64 import combine as crc64_combine
 from airflow_provider_oss.testing import storefiles
 from airflow_provider_oss.testing.apierror import (
     OssApiError,
@@ -410,6 +411,65 @@ class Store:
                 bisect.insort(bucket.keys, key)
             else:
                 self._retire(old)
+            return record
+
+    def append_object(
+        self,
+        bucket_name: str,
+        key: str,
+        temp: str,
+        *,
+        position: int,
+        size: int,
+        crc64: int,
+        meta: dict[str, str],
+    ) -> ObjectRecord:
+        """
+        Append the file ``temp`` to an appendable object (created at position 0): a new segment,
+        no copy of the bytes already there.
+
+        :raises OssApiError: ``ObjectNotAppendable`` for a Normal or Multipart object;
+            ``PositionNotEqualToLength`` (with the next position) when ``position`` is not its length.
+        """
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            old = bucket.objects.get(key)
+            length = old.size if old is not None else 0
+            if old is not None and old.object_type != "Appendable":
+                raise OssApiError(409, "ObjectNotAppendable", "The object is not appendable.", Key=key)
+            if position != length:
+                err = OssApiError(409, "PositionNotEqualToLength", "Position is not equal to file length.")
+                err.headers["x-oss-next-append-position"] = str(length)
+                raise err
+            directory, stem = self._object_paths(bucket, key)
+            os.makedirs(directory, exist_ok=True)
+            data_file = f"{stem}.{_token()}.data"
+            os.replace(temp, data_file)
+            if old is None:
+                segments, total_crc, record_meta = [Segment(data_file, size)], crc64, dict(meta)
+                record_meta = _with_bucket_storage_class(record_meta, bucket)
+            else:
+                segments = [*old.segments, Segment(data_file, size)]
+                total_crc = crc64_combine(old.crc64, crc64, size)
+                record_meta = old.meta  # as OSS: metadata is set by the first append only
+            total = length + size
+            record = ObjectRecord(
+                key,
+                segments,
+                total,
+                f'"{total_crc:016X}"',
+                total_crc,
+                self._clock(),
+                "Appendable",
+                record_meta,
+            )
+            self._write_json(stem + ".json", record.saved(directory))
+            bucket.objects[key] = record
+            if old is None:
+                bisect.insort(bucket.keys, key)
+            else:  # its files live on as the new version's first segments: never remove them through it
+                old.retired = True
+                old.segments = []
             return record
 
     def _retire(self, record: ObjectRecord) -> None:
