@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint soak bench clean constraints
+.PHONY: install demo test lint soak bench clean constraints conformance
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.resume
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.crc_libraries
+
+# An official SDK integration suite against a fresh local server (not part of `make test`: the
+# suites are not in this repository). SDK_TESTS is a checkout of alibabacloud-oss-python-sdk-v2 or
+# aliyun-oss-python-sdk; SIGNATURE v4|v1, ADDRESSING path|virtual. See CONFORMANCE.md.
+SIGNATURE  ?= v4
+ADDRESSING ?= path
+conformance: $(STAMP)
+	@test -n "$(SDK_TESTS)" || (echo "Give the suite checkout: make conformance SDK_TESTS=/path/to/sdk" && exit 2)
+	$(BIN)/python -c "import aiohttp, mock" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python aiohttp mock
+	$(BIN)/python scripts/conformance.py --suite "$(SDK_TESTS)" --signature $(SIGNATURE) --addressing $(ADDRESSING) $(CONFORMANCE_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak_harness --runs 50 --seed 1 $(SOAK_ARGS)

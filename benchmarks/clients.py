@@ -172,11 +172,7 @@ def upload_limit(target: Target) -> int | None:
         method: str, query: list[tuple[str, str]], headers: dict[str, str], data: Any = b""
     ) -> requests.Response:
         signing.sign_v4(
-            method,
-            target.bucket,
-            target.key,
-            query,
-            headers,
+            signing.SigningRequest(method, target.bucket, target.key, query, headers),
             credentials,
             target.region,
             datetime.now(timezone.utc),

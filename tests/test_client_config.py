@@ -53,7 +53,10 @@ class TestClientConfig:
             ({"region": ""}, "region is required"),
             ({"region": "cn_hangzhou"}, "Invalid OSS region 'cn_hangzhou'"),
             ({"region": "cn-hangzhou", "signature_version": "v3"}, "Unknown signature_version 'v3'"),
-            ({"region": "cn-hangzhou", "addressing_style": "cname"}, "Unknown addressing_style 'cname'"),
+            (
+                {"region": "cn-hangzhou", "addressing_style": "subdomain"},
+                "Unknown addressing_style 'subdomain'",
+            ),
             ({"region": "cn-hangzhou", "connect_timeout": 0}, "connect_timeout must be a positive"),
             ({"region": "cn-hangzhou", "read_timeout": -1.0}, "read_timeout must be a positive"),
             ({"region": "cn-hangzhou", "max_retries": -1}, "max_retries must be an integer >= 0"),

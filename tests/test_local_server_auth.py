@@ -43,7 +43,10 @@ def _sign(
     server: LocalOssServer, method: str, key: str, query: list[tuple[str, str]], headers: dict[str, str]
 ) -> None:
     signing.sign_v4(
-        method, B, key, query, headers, server.credentials, server.region, datetime.now(timezone.utc)
+        signing.SigningRequest(method, B, key, query, headers),
+        server.credentials,
+        server.region,
+        datetime.now(timezone.utc),
     )
 
 
@@ -109,7 +112,10 @@ def test_tampered_query(oss_server: LocalOssServer) -> None:
     query = [("list-type", "2"), ("prefix", "a/")]
     headers: dict[str, str] = {}
     signing.sign_v4(
-        "GET", B, None, query, headers, oss_server.credentials, oss_server.region, datetime.now(timezone.utc)
+        signing.SigningRequest("GET", B, None, query, headers),
+        oss_server.credentials,
+        oss_server.region,
+        datetime.now(timezone.utc),
     )
     url = f"{oss_server.endpoint}/{B}/"
     ok = requests.get(url + "?" + encode_query(query), headers=headers, timeout=10)
@@ -135,11 +141,7 @@ def test_host_as_additional_header(oss_server: LocalOssServer) -> None:
     def put(signed_host: str, sent_host: str) -> requests.Response:
         headers = {"Host": signed_host}
         signing.sign_v4(
-            "PUT",
-            B,
-            "h",
-            [],
-            headers,
+            signing.SigningRequest("PUT", B, "h", [], headers),
             oss_server.credentials,
             oss_server.region,
             datetime.now(timezone.utc),
@@ -198,7 +200,11 @@ def test_expired_presigned_url(oss_server: LocalOssServer, client: RawClient) ->
     # The longest OSS allows is 7 days: a longer x-oss-expires is refused even when signed.
     query = [("x-oss-expires", "604801")]
     pairs = signing.presign_v4(
-        "GET", B, "old", [], {}, oss_server.credentials, oss_server.region, datetime.now(timezone.utc), 60
+        signing.SigningRequest("GET", B, "old", [], {}),
+        oss_server.credentials,
+        oss_server.region,
+        datetime.now(timezone.utc),
+        60,
     )
     pairs = [(n, "604801") if n == "x-oss-expires" else (n, v) for n, v in pairs]
     assert query[0][0] in dict(pairs)

@@ -20,6 +20,7 @@ from alibabacloud_oss_v2.types import HttpRequest, SigningContext
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.signing import (
     MAX_PRESIGN_EXPIRES,
+    SigningRequest,
     parse_v4_authorization,
     parse_v4_credential,
     presign_v1,
@@ -70,12 +71,15 @@ def signature_of(authorization: str) -> str:
 
 def test_a1_upload_part_canonical_request_and_signature() -> None:
     headers = a_headers()
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK), REGION, NOW_A)
+    sign_v4(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers), Credentials(AK, SK), REGION, NOW_A)
 
     assert headers["x-oss-date"] == "20240601T083000Z"
     assert headers["x-oss-content-sha256"] == "UNSIGNED-PAYLOAD"
     assert "x-oss-security-token" not in headers
-    assert v4_canonical_request("PUT", BUCKET, KEY, UPLOAD_QUERY, headers) == A1_CANONICAL_REQUEST
+    assert (
+        v4_canonical_request(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers))
+        == A1_CANONICAL_REQUEST
+    )
     expected = "e6545a31973564993f2d13c99325f09d88fcd3c4288248365036100de5ec1a32"
     assert v4_signature(SK, REGION, "20240601T083000Z", A1_CANONICAL_REQUEST) == expected
     assert headers["Authorization"] == (f"OSS4-HMAC-SHA256 Credential={AK}/{SCOPE_A},Signature={expected}")
@@ -83,7 +87,12 @@ def test_a1_upload_part_canonical_request_and_signature() -> None:
 
 def test_a2_upload_part_with_sts_token() -> None:
     headers = a_headers()
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK, STS_TOKEN), REGION, NOW_A)
+    sign_v4(
+        SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers),
+        Credentials(AK, SK, STS_TOKEN),
+        REGION,
+        NOW_A,
+    )
 
     assert headers["x-oss-security-token"] == STS_TOKEN
     assert signature_of(headers["Authorization"]) == (
@@ -94,7 +103,13 @@ def test_a2_upload_part_with_sts_token() -> None:
 def test_a3_host_as_additional_header() -> None:
     headers = a_headers()
     headers["Host"] = "examplebucket.oss-cn-hangzhou.aliyuncs.com"
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK), REGION, NOW_A, ["Host"])
+    sign_v4(
+        SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers),
+        Credentials(AK, SK),
+        REGION,
+        NOW_A,
+        ["Host"],
+    )
 
     parsed = parse_v4_authorization(headers["Authorization"])
     assert parsed.additional_headers == ("host",)
@@ -104,7 +119,9 @@ def test_a3_host_as_additional_header() -> None:
 
 def test_a4_initiate_multipart_upload() -> None:
     headers = {"Content-Type": "text/plain"}
-    sign_v4("POST", BUCKET, KEY, [("uploads", "")], headers, Credentials(AK, SK), REGION, NOW_A)
+    sign_v4(
+        SigningRequest("POST", BUCKET, KEY, [("uploads", "")], headers), Credentials(AK, SK), REGION, NOW_A
+    )
 
     assert signature_of(headers["Authorization"]) == (
         "eaeb766da95d21d91af345ad8cec44d56cbb39f3985fb44f9a1bd1adebb39ce8"
@@ -115,9 +132,9 @@ def test_a5_list_objects_v2_bucket_level() -> None:
     query = [("list-type", "2"), ("prefix", "dir/"), ("max-keys", "100"), ("encoding-type", "url")]
     assert v4_canonical_query(query) == "encoding-type=url&list-type=2&max-keys=100&prefix=dir%2F"
     headers: dict[str, str] = {}
-    sign_v4("GET", BUCKET, None, query, headers, Credentials(AK, SK), REGION, NOW_A)
+    sign_v4(SigningRequest("GET", BUCKET, None, query, headers), Credentials(AK, SK), REGION, NOW_A)
 
-    canonical = v4_canonical_request("GET", BUCKET, None, query, headers)
+    canonical = v4_canonical_request(SigningRequest("GET", BUCKET, None, query, headers))
     assert canonical.split("\n")[1] == "/examplebucket/"
     assert signature_of(headers["Authorization"]) == (
         "edac1c38c9ba767e3630603287829ce22ffeff30f8a4e8a5570bfabeec6e9f34"
@@ -125,7 +142,9 @@ def test_a5_list_objects_v2_bucket_level() -> None:
 
 
 def test_a6_presigned_get_with_sts_token() -> None:
-    pairs = presign_v4("GET", BUCKET, KEY, [], {}, Credentials(AK, SK, STS_TOKEN), REGION, NOW_A, 3600)
+    pairs = presign_v4(
+        SigningRequest("GET", BUCKET, KEY, [], {}), Credentials(AK, SK, STS_TOKEN), REGION, NOW_A, 3600
+    )
 
     assert pairs[-1] == (
         "x-oss-signature",
@@ -143,14 +162,14 @@ def test_a6_presigned_get_with_sts_token() -> None:
 
 def test_v1_1_header_auth() -> None:
     headers = a_headers()
-    sign_v1("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK), NOW_A)
+    sign_v1(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers), Credentials(AK, SK), NOW_A)
 
     assert headers["Date"] == "Sat, 01 Jun 2024 08:30:00 GMT"
     assert headers["Authorization"] == "OSS LTAI5tExampleAccessKeyId:rx7r7kTNTdiUl53Zcu4iZzKt9q8="
 
 
 def test_v1_2_presigned_get() -> None:
-    pairs = presign_v1("GET", BUCKET, KEY, [], {}, Credentials(AK, SK), NOW_A, 3600)
+    pairs = presign_v1(SigningRequest("GET", BUCKET, KEY, [], {}), Credentials(AK, SK), NOW_A, 3600)
 
     query = dict(pairs)
     assert query["OSSAccessKeyId"] == AK
@@ -185,9 +204,9 @@ def test_b1_literal_star_canonical_query_matches_sdk_vector() -> None:
     """
     query = [("partNumber", "1"), ("uploadId", B1_UPLOAD_ID)]
     headers = b1_headers()
-    sign_v4("PUT", "bucket", B1_KEY, query, headers, Credentials("ak", "sk"), REGION, NOW_B)
+    sign_v4(SigningRequest("PUT", "bucket", B1_KEY, query, headers), Credentials("ak", "sk"), REGION, NOW_B)
 
-    lines = v4_canonical_request("PUT", "bucket", B1_KEY, query, headers).split("\n")
+    lines = v4_canonical_request(SigningRequest("PUT", "bucket", B1_KEY, query, headers)).split("\n")
     assert lines[1] == "/bucket/1234%2B-/123/1.txt"
     assert lines[2] == "partNumber=1&uploadId=0004B9894A22E5B1888A1E29F823%2A%2A%2A%2A"
     lines[2] = "partNumber=1&uploadId=" + B1_UPLOAD_ID
@@ -207,7 +226,7 @@ def test_b1_literal_star_canonical_query_matches_sdk_vector() -> None:
 def test_b1_matches_sdk_signer_for_the_encoded_url() -> None:
     query = [("partNumber", "1"), ("uploadId", B1_UPLOAD_ID)]
     ours = b1_headers()
-    sign_v4("PUT", "bucket", B1_KEY, query, ours, Credentials("ak", "sk"), REGION, NOW_B)
+    sign_v4(SigningRequest("PUT", "bucket", B1_KEY, query, ours), Credentials("ak", "sk"), REGION, NOW_B)
 
     url = (
         "http://bucket.oss-cn-hangzhou.aliyuncs.com/1234%2B-/123/1.txt"
@@ -235,11 +254,7 @@ def test_b1_matches_sdk_signer_for_the_encoded_url() -> None:
 def test_b2_initiate_with_sts_token() -> None:
     headers = {"content-type": "application/octet-stream"}
     sign_v4(
-        "POST",
-        "bucket",
-        "obj",
-        [("uploads", "")],
-        headers,
+        SigningRequest("POST", "bucket", "obj", [("uploads", "")], headers),
         Credentials("ak", "sk", "token-123"),
         REGION,
         NOW_B,
@@ -260,7 +275,9 @@ def test_parse_v4_authorization_round_trip() -> None:
     headers = a_headers()
     headers["Host"] = "examplebucket.oss-cn-hangzhou.aliyuncs.com"
     headers["Range"] = "bytes=0-9"
-    sign_v4("GET", BUCKET, KEY, [], headers, Credentials(AK, SK), REGION, NOW_A, ["range", "HOST"])
+    sign_v4(
+        SigningRequest("GET", BUCKET, KEY, [], headers), Credentials(AK, SK), REGION, NOW_A, ["range", "HOST"]
+    )
 
     parsed = parse_v4_authorization(headers["Authorization"])
     assert parsed.access_key_id == AK
@@ -268,7 +285,9 @@ def test_parse_v4_authorization_round_trip() -> None:
     assert parsed.region == REGION
     assert parsed.product == "oss"
     assert parsed.additional_headers == ("host", "range")
-    canonical = v4_canonical_request("GET", BUCKET, KEY, [], headers, list(parsed.additional_headers))
+    canonical = v4_canonical_request(
+        SigningRequest("GET", BUCKET, KEY, [], headers), list(parsed.additional_headers)
+    )
     assert parsed.signature == v4_signature(SK, parsed.region, headers["x-oss-date"], canonical)
 
 
@@ -348,29 +367,31 @@ def test_parse_v4_credential_rejects_malformed(value: str) -> None:
 def test_presign_rejects_expiry_out_of_bounds(expires: int) -> None:
     creds = Credentials(AK, SK)
     with pytest.raises(ValueError, match="604800"):
-        presign_v4("GET", BUCKET, KEY, [], {}, creds, REGION, NOW_A, expires)
+        presign_v4(SigningRequest("GET", BUCKET, KEY, [], {}), creds, REGION, NOW_A, expires)
     with pytest.raises(ValueError, match="604800"):
-        presign_v1("GET", BUCKET, KEY, [], {}, creds, NOW_A, expires)
+        presign_v1(SigningRequest("GET", BUCKET, KEY, [], {}), creds, NOW_A, expires)
 
 
 @pytest.mark.parametrize("expires", [1, MAX_PRESIGN_EXPIRES])
 def test_presign_accepts_expiry_bounds(expires: int) -> None:
     assert MAX_PRESIGN_EXPIRES == 604800
     creds = Credentials(AK, SK)
-    v4 = dict(presign_v4("GET", BUCKET, KEY, [], {}, creds, REGION, NOW_A, expires))
+    v4 = dict(presign_v4(SigningRequest("GET", BUCKET, KEY, [], {}), creds, REGION, NOW_A, expires))
     assert v4["x-oss-expires"] == str(expires)
-    v1 = dict(presign_v1("GET", BUCKET, KEY, [], {}, creds, NOW_A, expires))
+    v1 = dict(presign_v1(SigningRequest("GET", BUCKET, KEY, [], {}), creds, NOW_A, expires))
     assert int(v1["Expires"]) == int(NOW_A.timestamp()) + expires
 
 
 def test_presign_v4_replaces_stale_signing_parameters() -> None:
     """Re-presigning a URL's own query must not keep the old signature, token or header list."""
     creds = Credentials(AK, SK, STS_TOKEN)
-    first = presign_v4("GET", BUCKET, KEY, [("versionId", "v1")], {}, creds, REGION, NOW_A, 60)
+    first = presign_v4(
+        SigningRequest("GET", BUCKET, KEY, [("versionId", "v1")], {}), creds, REGION, NOW_A, 60
+    )
     stale = {"x-oss-signature", "x-oss-security-token", "x-oss-additional-headers"}
     user_query = [(n, v) for n, v in first if n in stale or not n.startswith("x-oss-")]
     assert {n for n, _ in user_query} == stale - {"x-oss-additional-headers"} | {"versionId"}
-    again = presign_v4("GET", BUCKET, KEY, user_query, {}, creds, REGION, NOW_A, 60)
+    again = presign_v4(SigningRequest("GET", BUCKET, KEY, user_query, {}), creds, REGION, NOW_A, 60)
     assert again == first
 
 
@@ -381,11 +402,17 @@ def test_presign_v4_replaces_stale_signing_parameters() -> None:
 def test_absent_or_empty_additional_headers_are_not_listed() -> None:
     requested = ["host", "range", "if-match", "content-type", "x-oss-meta-author", "Content-MD5"]
     plain = a_headers()
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, plain, Credentials(AK, SK), REGION, NOW_A)
+    sign_v4(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, plain), Credentials(AK, SK), REGION, NOW_A)
 
     with_empty = {**a_headers(), "Range": ""}
     assert v4_additional_headers(with_empty, requested) == []
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, with_empty, Credentials(AK, SK), REGION, NOW_A, requested)
+    sign_v4(
+        SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, with_empty),
+        Credentials(AK, SK),
+        REGION,
+        NOW_A,
+        requested,
+    )
 
     assert "AdditionalHeaders" not in with_empty["Authorization"]
     assert with_empty["Authorization"] == plain["Authorization"]
@@ -398,9 +425,11 @@ def test_only_present_additional_headers_are_listed_and_signed() -> None:
     requested = ["host", "RANGE", "x-oss-meta-author", "cache-control"]
     assert v4_additional_headers(headers, requested) == ["cache-control", "range"]
 
-    sign_v4("GET", BUCKET, KEY, [], headers, Credentials(AK, SK), REGION, NOW_A, requested)
+    sign_v4(SigningRequest("GET", BUCKET, KEY, [], headers), Credentials(AK, SK), REGION, NOW_A, requested)
     assert ",AdditionalHeaders=cache-control;range," in headers["Authorization"]
-    canonical = v4_canonical_request("GET", BUCKET, KEY, [], headers, ["cache-control", "range"])
+    canonical = v4_canonical_request(
+        SigningRequest("GET", BUCKET, KEY, [], headers), ["cache-control", "range"]
+    )
     assert "cache-control:no-cache\n" in canonical
     assert "range:bytes=0-9\n" in canonical
     assert canonical.split("\n")[-2] == "cache-control;range"
@@ -408,9 +437,9 @@ def test_only_present_additional_headers_are_listed_and_signed() -> None:
 
 def test_unrequested_headers_do_not_change_the_signature() -> None:
     plain = a_headers()
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, plain, Credentials(AK, SK), REGION, NOW_A)
+    sign_v4(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, plain), Credentials(AK, SK), REGION, NOW_A)
     noisy = {**a_headers(), "Host": "example", "User-Agent": "x", "Date": "whenever", "Range": "bytes=1-2"}
-    sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, noisy, Credentials(AK, SK), REGION, NOW_A)
+    sign_v4(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, noisy), Credentials(AK, SK), REGION, NOW_A)
     assert noisy["Authorization"] == plain["Authorization"]
 
 
@@ -424,7 +453,7 @@ def test_header_names_are_case_insensitive() -> None:
     }
     signatures = set()
     for headers in (lower, upper, mixed):
-        sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK), REGION, NOW_A)
+        sign_v4(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers), Credentials(AK, SK), REGION, NOW_A)
         signatures.add(headers["Authorization"])
     assert signatures == {
         f"OSS4-HMAC-SHA256 Credential={AK}/{SCOPE_A},"
@@ -436,7 +465,7 @@ def test_header_names_are_case_insensitive() -> None:
         {k.lower(): v for k, v in a_headers().items()},
         {k.upper(): v for k, v in a_headers().items()},
     ):
-        sign_v1("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK), NOW_A)
+        sign_v1(SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers), Credentials(AK, SK), NOW_A)
         v1_signatures.add(headers["Authorization"])
     assert v1_signatures == {"OSS LTAI5tExampleAccessKeyId:rx7r7kTNTdiUl53Zcu4iZzKt9q8="}
 
@@ -445,7 +474,13 @@ def test_additional_header_names_are_case_insensitive() -> None:
     results = set()
     for header_name, requested in (("Host", "host"), ("host", "HOST"), ("HOST", "Host")):
         headers = {**a_headers(), header_name: "examplebucket.oss-cn-hangzhou.aliyuncs.com"}
-        sign_v4("PUT", BUCKET, KEY, UPLOAD_QUERY, headers, Credentials(AK, SK), REGION, NOW_A, [requested])
+        sign_v4(
+            SigningRequest("PUT", BUCKET, KEY, UPLOAD_QUERY, headers),
+            Credentials(AK, SK),
+            REGION,
+            NOW_A,
+            [requested],
+        )
         results.add(headers["Authorization"])
     assert len(results) == 1
     assert signature_of(results.pop()) == "29edf482c4eb675b4d4b62cc6bb00036512fb0f04926e297c59d760badd5ec32"
@@ -478,8 +513,8 @@ def test_service_level_request_signature_matches_sdk() -> None:
     """ListBuckets: canonical URI ``/`` and no bucket in the SDK's signing context."""
     query = [("prefix", "my/"), ("max-keys", "10")]
     ours: dict[str, str] = {}
-    sign_v4("GET", None, None, query, ours, Credentials(AK, SK, STS_TOKEN), REGION, NOW_A)
-    canonical = v4_canonical_request("GET", None, None, query, ours)
+    sign_v4(SigningRequest("GET", None, None, query, ours), Credentials(AK, SK, STS_TOKEN), REGION, NOW_A)
+    canonical = v4_canonical_request(SigningRequest("GET", None, None, query, ours))
     assert canonical.split("\n")[1:3] == ["/", "max-keys=10&prefix=my%2F"]
 
     request = HttpRequest("GET", "https://oss-cn-hangzhou.aliyuncs.com/?prefix=my%2F&max-keys=10")

@@ -48,6 +48,29 @@ class RequestTarget:
     host_header: str | None = None
 
 
+#: ``addressing_style`` of a custom domain (CNAME) bound to one bucket.
+CNAME_STYLE = "cname"
+
+
+def has_dot_segment(key: str) -> bool:
+    """Whether a key has a ``.`` or ``..`` path segment (``a/../b``, ``./x``, ``d/..``, ``..``)."""
+    return any(segment in (".", "..") for segment in key.split("/"))
+
+
+def url_key(key: str) -> str:
+    """
+    A key as it goes in a URL path, arriving exactly as signed. ``/`` stays unless the key has a
+    ``.``/``..`` segment, which HTTP clients (urllib3, under requests) would resolve away
+    (``a/../b`` -> ``b``, or another bucket for ``../f``): then every ``/`` is sent as ``%2F``, as oss2
+    does, and a key that is all dots as ``%2E`` (decoded after that resolution).
+    """
+    if not has_dot_segment(key):
+        return uri_encode(key, safe="/")
+    if key in (".", ".."):
+        return "%2E" * len(key)
+    return uri_encode(key, safe="")
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """
@@ -58,8 +81,10 @@ class ClientConfig:
         (``http://127.0.0.1:9000``); derived from the region when None.
     :param internal: derive the VPC-internal endpoint (``oss-<region>-internal.aliyuncs.com``).
     :param scheme: ``https`` (default) or ``http``; taken from the endpoint URL when it has one.
-    :param addressing_style: ``virtual`` (``bucket.endpoint/key``, what real OSS requires) or
-        ``path`` (``endpoint/bucket/key``). An IP or ``localhost`` endpoint always uses path-style.
+    :param addressing_style: ``virtual`` (``bucket.endpoint/key``, what real OSS requires),
+        ``path`` (``endpoint/bucket/key``; an IP or ``localhost`` endpoint always uses it unless
+        ``cname``) or ``cname`` (a custom domain bound to one bucket: ``endpoint/key``, the bucket is
+        not in the host or path; requests are still signed for the bucket, as OSS checks them).
     :param signature_version: ``v4`` (default) or ``v1`` (legacy, for old buckets).
     :param connect_timeout: seconds to wait for a TCP/TLS connection.
     :param read_timeout: seconds to wait for the server between bytes of the response.
@@ -132,10 +157,11 @@ class ClientConfig:
         set_(self, "endpoint", endpoint)
         set_(self, "scheme", scheme or "https")
         style = str(self.addressing_style).strip().lower()
-        if style not in ADDRESSING_STYLES:
+        if style not in (*ADDRESSING_STYLES, CNAME_STYLE):
             raise OssClientError(
                 f"Unknown addressing_style {self.addressing_style!r}: use 'virtual' (bucket.endpoint, "
-                "required by real OSS) or 'path' (endpoint/bucket, for IP endpoints)."
+                "required by real OSS), 'path' (endpoint/bucket, for IP endpoints) or 'cname' (a custom "
+                "domain bound to the bucket)."
             )
         set_(self, "addressing_style", style)
         version = str(self.signature_version).strip().lower()
@@ -207,7 +233,12 @@ class ClientConfig:
 
     @property
     def effective_addressing_style(self) -> str:
-        """``path`` for an IP or ``localhost`` endpoint (no bucket sub-domains there), else the configured style."""
+        """
+        ``cname`` when configured; else ``path`` for an IP or ``localhost`` endpoint (no bucket
+        sub-domains there); else the configured style.
+        """
+        if self.addressing_style == CNAME_STYLE:
+            return CNAME_STYLE
         host, _ = split_host_port(self.endpoint_host)
         return "path" if is_ip_or_localhost(host) else self.addressing_style
 
@@ -255,7 +286,7 @@ class ClientConfig:
         if bucket and self.effective_addressing_style == "path":
             path += bucket + "/"
         if key:
-            path += uri_encode(key, safe="/")
+            path += url_key(key)
         url_host = host
         host_header = None
         address = self.resolved_address(host) if apply_resolve else None

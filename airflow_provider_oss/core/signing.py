@@ -2,7 +2,8 @@
 OSS request signing: Signature V4 (``OSS4-HMAC-SHA256``, the default) and V1 (HMAC-SHA1), for the
 ``Authorization`` header and for presigned URLs.
 
-Every function here is pure: it takes the parts of a request and returns what to add to it. The
+Every function here is pure: it takes a :class:`SigningRequest` (method, bucket, key, query,
+headers) and returns what to add to it (the header signers add their headers to it). The
 client signs each request just before it is sent (never a batch ahead: a V4 signature is valid for
 15 minutes), and the local test server calls the same canonicalisation to verify what it receives.
 Query values are passed *decoded*; this module does the percent-encoding.
@@ -14,7 +15,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -26,7 +27,8 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 #: OSS V4 presigned URLs are valid for at most 7 days.
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 
-#: Query parameters that V1 signs (its "sub-resources"); V4 signs every parameter.
+#: Query parameters that V1 signs (its "sub-resources": those OSS's documentation, oss2 and
+#: alibabacloud-oss-v2 sign); V1 also signs every ``x-oss-`` parameter, and V4 every parameter.
 V1_SUBRESOURCES = frozenset(
     {
         "acl", "bucketInfo", "location", "stat", "delete", "append", "tagging", "objectMeta", "uploads",
@@ -34,12 +36,48 @@ V1_SUBRESOURCES = frozenset(
         "response-content-language", "response-expires", "response-cache-control",
         "response-content-disposition", "response-content-encoding", "restore", "callback",
         "callback-var", "versions", "versioning", "versionId", "sequential", "continuation-token",
-        "regionList", "cloudboxes", "symlink", "resourceGroup", "x-oss-traffic-limit", "lifecycle",
-        "x-oss-process",
+        "regionList", "cloudboxes", "symlink", "resourceGroup", "lifecycle", "logging", "website",
+        "cors", "referer", "policy", "inventory", "inventoryId", "encryption", "worm", "wormId",
+        "wormExtend", "style", "styleName", "group", "link", "objectInfo", "qos", "qosInfo", "live",
+        "comp", "status", "vod", "startTime", "endTime", "requestPayment", "asyncFetch",
+        "replication", "replicationLocation", "replicationProgress", "transferAcceleration", "cname",
+        "metaQuery", "bucketArchiveDirectRead", "httpsConfig", "redundancyTransition", "accessPoint",
+        "accessPointPolicy", "publicAccessBlock", "requesterQosInfo", "qosRequester",
+        "resourcePoolInfo", "resourcePool", "resourcePoolBuckets", "x-oss-process",
+        "x-oss-traffic-limit", "x-oss-request-payer", "x-oss-async-process", "x-oss-ac-source-ip",
+        "x-oss-ac-subnet-mask", "x-oss-ac-vpc-id", "x-oss-ac-forward-allow",
+        "x-oss-write-get-object-response", "x-oss-target-redundancy-type",
+        "x-oss-redundancy-transition-taskid", "x-oss-access-point-name",
     }
 )  # fmt: skip
 
+
+def is_v1_signed_param(name: str) -> bool:
+    """Whether V1 signs a query parameter: a sub-resource or any ``x-oss-`` parameter."""
+    return name in V1_SUBRESOURCES or name.startswith("x-oss-")
+
+
 QueryPairs = Sequence[tuple[str, str]]
+
+
+@dataclass
+class SigningRequest:
+    """
+    One request as the signer and the verifier both see it (the model is alibabacloud-oss-v2's
+    ``SigningContext``): what every signing function takes instead of repeating the parts.
+
+    :param method: the HTTP method.
+    :param bucket: the bucket, or None for a service-level request (ListBuckets).
+    :param key: the object key, or None for a bucket-level request.
+    :param query: the decoded query parameters (``""`` as the value of a flag such as ``uploads``).
+    :param headers: the request headers; :func:`sign_v4` and :func:`sign_v1` add theirs to this dict.
+    """
+
+    method: str
+    bucket: str | None
+    key: str | None
+    query: QueryPairs = ()
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def uri_encode(text: str, safe: str = "") -> str:
@@ -48,7 +86,15 @@ def uri_encode(text: str, safe: str = "") -> str:
 
 
 def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
+    """Lower-case names, values trimmed (HTTP strips the whitespace around a value on receipt)."""
+    return {name.lower(): value.strip() for name, value in headers.items()}
+
+
+def trim_header_values(headers: dict[str, str]) -> None:
+    """Trim every header value in place, so that what is sent is what is signed."""
+    for name, value in headers.items():
+        if value != value.strip():
+            headers[name] = value.strip()
 
 
 def is_default_signed_header(lower_name: str) -> bool:
@@ -84,25 +130,14 @@ def v4_additional_headers(headers: Mapping[str, str], requested: Iterable[str]) 
     return sorted(n for n in names if not is_default_signed_header(n) and lower.get(n, ""))
 
 
-def v4_canonical_request(
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    query: QueryPairs,
-    headers: Mapping[str, str],
-    additional_headers: Sequence[str] = (),
-) -> str:
+def v4_canonical_request(request: SigningRequest, additional_headers: Sequence[str] = ()) -> str:
     """
     Build the V4 canonical request.
 
-    :param method: the HTTP method.
-    :param bucket: the bucket, or None for a service-level request.
-    :param key: the object key, or None for a bucket-level request.
-    :param query: the decoded query parameters (``""`` as the value of a flag such as ``uploads``).
-    :param headers: the request headers, including those the signer added (``x-oss-date``...).
+    :param request: the request, its headers including those the signer added (``x-oss-date``...).
     :param additional_headers: the lower-case names of extra signed headers (already filtered).
     """
-    lower = _lower_headers(headers)
+    lower = _lower_headers(request.headers)
     signed = sorted(
         (name, value)
         for name, value in lower.items()
@@ -112,9 +147,9 @@ def v4_canonical_request(
     payload = lower.get("x-oss-content-sha256", UNSIGNED_PAYLOAD)
     return "\n".join(
         [
-            method.upper(),
-            v4_canonical_uri(bucket, key),
-            v4_canonical_query(query),
+            request.method.upper(),
+            v4_canonical_uri(request.bucket, request.key),
+            v4_canonical_query(request.query),
             canonical_headers,
             ";".join(additional_headers),
             payload,
@@ -161,11 +196,7 @@ def http_date(now: datetime) -> str:
 
 
 def sign_v4(
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    query: QueryPairs,
-    headers: dict[str, str],
+    request: SigningRequest,
     credentials: Credentials,
     region: str,
     now: datetime,
@@ -173,25 +204,24 @@ def sign_v4(
 ) -> None:
     """
     Sign a request with V4 in the ``Authorization`` header: adds ``x-oss-date``,
-    ``x-oss-content-sha256``, ``x-oss-security-token`` (STS) and ``Authorization`` to ``headers``.
+    ``x-oss-content-sha256``, ``x-oss-security-token`` (STS) and ``Authorization`` to its headers
+    (updated in place; their values trimmed).
 
-    :param method: the HTTP method.
-    :param bucket: the bucket, or None.
-    :param key: the object key, or None.
-    :param query: the decoded query parameters.
-    :param headers: the headers to send; updated in place.
+    :param request: the request.
     :param credentials: the access key pair and optional STS token.
     :param region: the region id, such as ``cn-hangzhou``.
     :param now: the signing time (corrected for clock skew by the caller).
     :param additional_headers: extra header names to sign (``host``...), if present.
     """
+    headers = request.headers
+    trim_header_values(headers)
     timestamp = v4_timestamp(now)
     headers["x-oss-date"] = timestamp
     headers["x-oss-content-sha256"] = UNSIGNED_PAYLOAD
     if credentials.security_token:
         headers["x-oss-security-token"] = credentials.security_token
     extra = v4_additional_headers(headers, additional_headers)
-    canonical = v4_canonical_request(method, bucket, key, query, headers, extra)
+    canonical = v4_canonical_request(request, extra)
     signature = v4_signature(credentials.access_key_secret, region, timestamp, canonical)
     auth = f"{V4_ALGORITHM} Credential={credentials.access_key_id}/{v4_scope(timestamp[:8], region)}"
     if extra:
@@ -200,11 +230,7 @@ def sign_v4(
 
 
 def presign_v4(
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    query: QueryPairs,
-    headers: Mapping[str, str],
+    request: SigningRequest,
     credentials: Credentials,
     region: str,
     now: datetime,
@@ -214,6 +240,7 @@ def presign_v4(
     """
     Presign a request with V4 (query authentication).
 
+    :param request: the request (its headers are only read).
     :param expires: validity in seconds, 1 to 604800 (7 days, OSS's maximum).
     :return: the full decoded query to put in the URL: ``query`` plus the signing parameters,
         ``x-oss-signature`` last.
@@ -232,8 +259,8 @@ def presign_v4(
         "x-oss-expires",
         "x-oss-credential",
     }
-    pairs = [(n, v) for n, v in query if n not in reserved]
-    extra = v4_additional_headers(headers, additional_headers)
+    pairs = [(n, v) for n, v in request.query if n not in reserved]
+    extra = v4_additional_headers(request.headers, additional_headers)
     pairs += [
         ("x-oss-signature-version", V4_ALGORITHM),
         ("x-oss-date", timestamp),
@@ -244,7 +271,8 @@ def presign_v4(
         pairs.append(("x-oss-security-token", credentials.security_token))
     if extra:
         pairs.append(("x-oss-additional-headers", ";".join(extra)))
-    canonical = v4_canonical_request(method, bucket, key, pairs, headers, extra)
+    signed = SigningRequest(request.method, request.bucket, request.key, pairs, request.headers)
+    canonical = v4_canonical_request(signed, extra)
     pairs.append(
         ("x-oss-signature", v4_signature(credentials.access_key_secret, region, timestamp, canonical))
     )
@@ -253,26 +281,37 @@ def presign_v4(
 
 def v1_canonical_resource(bucket: str | None, key: str | None, query: QueryPairs) -> str:
     """The V1 canonicalized resource: ``/bucket/key`` (unencoded) plus sorted sub-resources."""
-    subresources = sorted((n, v) for n, v in query if n in V1_SUBRESOURCES)
+    subresources = sorted((n, v) for n, v in query if is_v1_signed_param(n))
     resource = v4_resource_path(bucket, key)
     if subresources:
         resource += "?" + "&".join(f"{n}={v}" if v else n for n, v in subresources)
     return resource
 
 
-def v1_string_to_sign(
-    method: str, bucket: str | None, key: str | None, query: QueryPairs, headers: Mapping[str, str], date: str
-) -> str:
+def v1_string_to_sign(request: SigningRequest, date: str) -> str:
     """
     The V1 string to sign.
 
-    :param date: the ``Date`` header for header auth, or the ``Expires`` epoch for a presigned URL.
+    :param date: the ``Date`` header for header auth (``x-oss-date`` instead when the request has
+        one), or the ``Expires`` epoch for a presigned URL.
     """
-    lower = _lower_headers(headers)
+    lower = _lower_headers(request.headers)
     oss_headers = "".join(f"{n}:{v}\n" for n, v in sorted(lower.items()) if n.startswith("x-oss-"))
     return "\n".join(
-        [method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""), date, oss_headers]
-    ) + v1_canonical_resource(bucket, key, query)
+        [
+            request.method.upper(),
+            lower.get("content-md5", ""),
+            lower.get("content-type", ""),
+            date,
+            oss_headers,
+        ]
+    ) + v1_canonical_resource(request.bucket, request.key, request.query)
+
+
+def v1_date(headers: Mapping[str, str]) -> str:
+    """The date V1 signs: ``x-oss-date`` when the request has one, else ``Date``."""
+    lower = _lower_headers(headers)
+    return lower.get("x-oss-date") or lower.get("date", "")
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
@@ -281,34 +320,25 @@ def v1_signature(secret: str, string_to_sign: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def sign_v1(
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    query: QueryPairs,
-    headers: dict[str, str],
-    credentials: Credentials,
-    now: datetime,
-) -> None:
-    """Sign a request with V1 in the ``Authorization`` header: adds ``Date``, the STS token and ``Authorization``."""
+def sign_v1(request: SigningRequest, credentials: Credentials, now: datetime) -> None:
+    """
+    Sign a request with V1 in the ``Authorization`` header: adds ``Date``, the STS token and
+    ``Authorization`` (an ``x-oss-date`` header already there takes the place of ``Date``).
+    """
+    headers = request.headers
+    trim_header_values(headers)
     date = http_date(now)
     headers["Date"] = date
+    date = v1_date(headers)
     if credentials.security_token:
         headers["x-oss-security-token"] = credentials.security_token
-    string_to_sign = v1_string_to_sign(method, bucket, key, query, headers, date)
+    string_to_sign = v1_string_to_sign(request, date)
     signature = v1_signature(credentials.access_key_secret, string_to_sign)
     headers["Authorization"] = f"OSS {credentials.access_key_id}:{signature}"
 
 
 def presign_v1(
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    query: QueryPairs,
-    headers: Mapping[str, str],
-    credentials: Credentials,
-    now: datetime,
-    expires: int,
+    request: SigningRequest, credentials: Credentials, now: datetime, expires: int
 ) -> list[tuple[str, str]]:
     """Presign with V1: adds ``OSSAccessKeyId``, ``Expires`` (epoch), ``security-token`` and ``Signature``."""
     if not 0 < expires <= MAX_PRESIGN_EXPIRES:
@@ -317,12 +347,15 @@ def presign_v1(
         )
     expires_at = str(int(now.timestamp()) + expires)
     pairs = [
-        (n, v) for n, v in query if n not in ("Signature", "security-token", "OSSAccessKeyId", "Expires")
+        (n, v)
+        for n, v in request.query
+        if n not in ("Signature", "security-token", "OSSAccessKeyId", "Expires")
     ]
     pairs += [("OSSAccessKeyId", credentials.access_key_id), ("Expires", expires_at)]
     if credentials.security_token:
         pairs.append(("security-token", credentials.security_token))
-    string_to_sign = v1_string_to_sign(method, bucket, key, pairs, headers, expires_at)
+    signed = SigningRequest(request.method, request.bucket, request.key, pairs, request.headers)
+    string_to_sign = v1_string_to_sign(signed, expires_at)
     pairs.append(("Signature", v1_signature(credentials.access_key_secret, string_to_sign)))
     return pairs
 

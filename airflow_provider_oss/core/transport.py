@@ -232,9 +232,16 @@ class Transport:
         """Sign a request in place with the configured signature version and the corrected clock."""
         now = self.now()
         if self.config.signature_version == "v1":
-            signing.sign_v1(method, bucket, key, query, headers, self._credentials, now)
+            signing.sign_v1(
+                signing.SigningRequest(method, bucket, key, query, headers), self._credentials, now
+            )
         else:
-            signing.sign_v4(method, bucket, key, query, headers, self._credentials, self.config.region, now)
+            signing.sign_v4(
+                signing.SigningRequest(method, bucket, key, query, headers),
+                self._credentials,
+                self.config.region,
+                now,
+            )
 
     def presign(
         self,
@@ -248,9 +255,18 @@ class Transport:
         """The query of a presigned URL (see :mod:`~airflow_provider_oss.core.signing`)."""
         now = self.now()
         if self.config.signature_version == "v1":
-            return signing.presign_v1(method, bucket, key, query, headers, self._credentials, now, expires)
+            return signing.presign_v1(
+                signing.SigningRequest(method, bucket, key, query, dict(headers)),
+                self._credentials,
+                now,
+                expires,
+            )
         return signing.presign_v4(
-            method, bucket, key, query, headers, self._credentials, self.config.region, now, expires
+            signing.SigningRequest(method, bucket, key, query, dict(headers)),
+            self._credentials,
+            self.config.region,
+            now,
+            expires,
         )
 
     # -- retries ---------------------------------------------------------------------------------

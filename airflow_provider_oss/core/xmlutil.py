@@ -5,22 +5,51 @@ XML helpers: parsing OSS response bodies (error documents, list results) with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote
 from xml.etree import ElementTree
+from xml.parsers import expat
 from xml.sax.saxutils import escape
 
 from airflow_provider_oss.core.errors import OssResponseError
 
-_DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-
 
 class OssXmlError(OssResponseError):
     """A response body that is not the XML document OSS should have sent."""
+
+
+class _DtdFoundError(Exception):
+    """Raised from inside expat when a document declares a DTD, an entity or a notation."""
+
+
+def _refuse(*_args: object) -> None:
+    raise _DtdFoundError
+
+
+def xml_refusal(body: bytes) -> str | None:
+    """
+    Why an untrusted XML document must not be parsed, or None when it may be.
+
+    expat decodes the document first (UTF-8, UTF-16, ISO-8859-1, by its byte-order mark or XML
+    declaration) and then reports DTD, entity and notation declarations, so no encoding can hide one.
+    A document expat itself cannot read (malformed, or in an encoding it does not know, which
+    ElementTree might still decode) is refused too.
+    """
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.NotationDeclHandler = _refuse
+    try:
+        parser.Parse(body, True)
+    except _DtdFoundError:
+        return "has a DOCTYPE or ENTITY declaration"
+    except (expat.ExpatError, ValueError, LookupError) as err:
+        return f"is not well-formed XML ({err})"
+    return None
 
 
 def parse_xml(body: bytes, root_tag: str | None = None) -> ElementTree.Element:
@@ -31,10 +60,11 @@ def parse_xml(body: bytes, root_tag: str | None = None) -> ElementTree.Element:
     :param root_tag: the expected root element name, or None for any.
     :raises OssXmlError: for a malformed document, a DTD or entity declaration, or another root.
     """
-    if _DTD_RE.search(body):
-        raise OssXmlError("The response XML has a DOCTYPE or ENTITY declaration; refusing to parse it.")
+    refusal = xml_refusal(body)
+    if refusal is not None:
+        raise OssXmlError(f"The response XML {refusal}; refusing to parse it: {body[:200]!r}")
     try:
-        root = ElementTree.fromstring(body)  # noqa: S314  # DTDs and entities refused above
+        root = ElementTree.fromstring(body)  # noqa: S314  # DTDs and entities refused above (after decoding)
     except ElementTree.ParseError as err:
         raise OssXmlError(f"The response is not well-formed XML ({err}): {body[:200]!r}") from None
     if root_tag is not None and root.tag != root_tag:

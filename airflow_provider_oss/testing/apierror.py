@@ -28,7 +28,7 @@ _EC = {
     "MethodNotAllowed": "9999-00000072",
     "MissingContentLength": "9999-00000073",
     "NoSuchBucket": "9999-00000080",
-    "NoSuchKey": "9999-00000081",
+    "NoSuchKey": "0026-00000001",
     "NoSuchUpload": "9999-00000082",
     "NotImplemented": "9999-00000090",
     "PreconditionFailed": "9999-00000091",
@@ -38,12 +38,15 @@ _EC = {
     "Throttling": "9999-00000130",
 }
 _SIGNING_PRODUCT_EC = "0002-00000227"  # the EC real OSS gives for "Invalid signing product"
+_SIGNING_REGION_EC = "0002-00000226"  # ... and for "Invalid signing region in Authorization header."
 
 
 def ec_for(code: str, message: str = "") -> str:
     """The ``EC`` value sent with an error code."""
     if message.startswith("Invalid signing product"):
         return _SIGNING_PRODUCT_EC
+    if message == "Invalid signing region in Authorization header.":
+        return _SIGNING_REGION_EC
     return _EC.get(code, "9999-00000000")
 
 
@@ -67,6 +70,8 @@ class OssApiError(Exception):
         self.message = message
         self.details: dict[str, str] = {name: str(value) for name, value in details.items()}
         self.close = close
+        #: extra response headers (``x-oss-next-append-position``...)
+        self.headers: dict[str, str] = {}
 
     @classmethod
     def with_details(cls, status: int, code: str, message: str, details: dict[str, str]) -> OssApiError:

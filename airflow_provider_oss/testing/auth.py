@@ -17,9 +17,18 @@ from email.utils import parsedate_to_datetime
 
 from airflow_provider_oss.core import signing
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.xmlresp import iso_time
 
 _TOKEN_MASK = "<security token hidden>"  # noqa: S105  # a placeholder, not a secret
+
+
+def _v2_not_implemented() -> OssApiError:
+    return OssApiError(
+        501,
+        "NotImplemented",
+        "The local OSS server does not implement signature version 2 (OSS2); sign with V4 or V1.",
+    )
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,11 @@ class Authenticator:
             if authorization.startswith("OSS "):
                 self._require_v1()
                 return self._v1_header(method, bucket, key, query, headers, authorization)
+            if authorization.startswith("OSS2 "):
+                raise _v2_not_implemented()
             raise invalid_argument("Authorization header is invalid: use OSS4-HMAC-SHA256 or OSS.")
+        if params.get("x-oss-signature-version") == "OSS2":
+            raise _v2_not_implemented()
         if "x-oss-signature" in params or "x-oss-signature-version" in params:
             return self._v4_presigned(method, bucket, key, query, headers, params)
         if "Signature" in params or "OSSAccessKeyId" in params:
@@ -140,11 +153,10 @@ class Authenticator:
             raise OssApiError(403, "InvalidSecurityToken", "The security token you provided is invalid.")
 
     def _check_region(self, region: str, where: str) -> None:
-        if region != self.region:
-            raise invalid_argument(
-                f"Invalid signing region in {where}: the request is signed for region {region!r}, "
-                f"this server's region is {self.region!r}.",
-            )
+        if region != self.region:  # OSS's own messages (SDK suites compare them)
+            if where == "Authorization header":
+                raise invalid_argument("Invalid signing region in Authorization header.")
+            raise invalid_argument("The signing region in credential is invalid.")
 
     def _check_skew(self, request_time: float) -> None:
         now = self._clock()
@@ -235,7 +247,9 @@ class Authenticator:
                 payload or "",
             )
         additional = [name.lower() for name in auth.additional_headers]
-        canonical = signing.v4_canonical_request(method, bucket, key, query, headers, additional)
+        canonical = signing.v4_canonical_request(
+            signing.SigningRequest(method, bucket, key, query, dict(headers)), additional
+        )
         expected = signing.v4_signature(secret, auth.region, timestamp, canonical)
         sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(auth.date, auth.region), canonical)
         token = headers.get("x-oss-security-token")
@@ -277,10 +291,7 @@ class Authenticator:
         signed_at = self._parse_v4_time(timestamp, "x-oss-date")
         if date != timestamp[:8]:
             raise invalid_argument("Invalid signing date in x-oss-credential.")
-        try:
-            expires = int(params["x-oss-expires"])
-        except ValueError:
-            expires = -1
+        expires = int(params["x-oss-expires"]) if is_decimal(params["x-oss-expires"]) else -1
         if not 0 < expires <= signing.MAX_PRESIGN_EXPIRES:
             raise invalid_argument(
                 f"x-oss-expires must be between 1 and {signing.MAX_PRESIGN_EXPIRES} seconds.",
@@ -300,7 +311,9 @@ class Authenticator:
             )
         additional = [h.lower() for h in params.get("x-oss-additional-headers", "").split(";") if h]
         unsigned = [(n, v) for n, v in query if n != "x-oss-signature"]
-        canonical = signing.v4_canonical_request(method, bucket, key, unsigned, headers, additional)
+        canonical = signing.v4_canonical_request(
+            signing.SigningRequest(method, bucket, key, unsigned, dict(headers)), additional
+        )
         expected = signing.v4_signature(secret, region, timestamp, canonical)
         sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(date, region), canonical)
         token = params.get("x-oss-security-token")
@@ -324,17 +337,19 @@ class Authenticator:
                 "Authorization header is invalid: expected 'OSS <AccessKeyId>:<Signature>'."
             )
         secret = self._secret(access_key_id)
-        date = headers.get("date", "")
+        date = signing.v1_date(headers)  # x-oss-date takes the place of Date when present
         if not date:
             raise OssApiError(403, "AccessDenied", "A V1 signed request needs the Date header.")
         try:
             request_time = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             raise invalid_argument("The Date header is not an HTTP date.", "Date", date) from None
         self._check_skew(request_time)
-        string_to_sign = signing.v1_string_to_sign(method, bucket, key, query, headers, date)
+        string_to_sign = signing.v1_string_to_sign(
+            signing.SigningRequest(method, bucket, key, query, dict(headers)), date
+        )
         expected = signing.v1_signature(secret, string_to_sign)
-        token = headers.get("x-oss-security-token")
+        token = headers.get("x-oss-security-token") or headers.get("security-token")
         return self._accept("v1", access_key_id, expected, signature, token, string_to_sign, "")
 
     def _v1_presigned(
@@ -351,10 +366,9 @@ class Authenticator:
                 raise invalid_argument(f"A V1 presigned URL needs the query parameter {name}.", name)
         access_key_id = params["OSSAccessKeyId"]
         secret = self._secret(access_key_id)
-        try:
-            expires_at = int(params["Expires"])
-        except ValueError:
-            raise invalid_argument("Expires must be an epoch time.", "Expires", params["Expires"]) from None
+        if not is_decimal(params["Expires"]):
+            raise invalid_argument("Expires must be an epoch time.", "Expires", params["Expires"])
+        expires_at = int(params["Expires"])
         now = self._clock()
         if now > expires_at:
             raise OssApiError(
@@ -365,7 +379,9 @@ class Authenticator:
                 ServerTime=iso_time(now),
             )
         unsigned = [(n, v) for n, v in query if n != "Signature"]
-        string_to_sign = signing.v1_string_to_sign(method, bucket, key, unsigned, headers, params["Expires"])
+        string_to_sign = signing.v1_string_to_sign(
+            signing.SigningRequest(method, bucket, key, unsigned, dict(headers)), params["Expires"]
+        )
         expected = signing.v1_signature(secret, string_to_sign)
         token = params.get("security-token")
         given = params["Signature"]

@@ -42,7 +42,10 @@ def _send(
 ) -> requests.Response:
     headers: dict[str, str] = {}
     signing.sign_v4(
-        method, "bench", key, query, headers, server.credentials, server.region, datetime.now(timezone.utc)
+        signing.SigningRequest(method, "bench", key, query, headers),
+        server.credentials,
+        server.region,
+        datetime.now(timezone.utc),
     )
     response = session.request(
         method, _url(server, "bench", key, query), headers=headers, data=data, timeout=120
@@ -88,11 +91,7 @@ def run(
         headers = {"x-oss-complete-all": "yes"}
         query = [("uploadId", upload_id)]
         signing.sign_v4(
-            "POST",
-            "bench",
-            "big.bin",
-            query,
-            headers,
+            signing.SigningRequest("POST", "bench", "big.bin", query, headers),
             server.credentials,
             server.region,
             datetime.now(timezone.utc),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Mapping
 
 from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.numbers import is_decimal
 
 CHUNK_SIZE = 1 << 20
+#: The largest body of one request (PutObject, UploadPart, AppendObject: 5 GiB).
+MAX_REQUEST_BODY = 5 << 30
 _local = threading.local()
 
 
@@ -43,6 +47,13 @@ class BodyReader:
         self.declared = declared
         self.length = length
         self.bytes_read = 0
+        self._rate_bits: int | None = None
+        self._rate_start = 0.0
+
+    def limit_rate(self, bits_per_second: int) -> None:
+        """Read the body no faster than ``bits_per_second`` (``x-oss-traffic-limit``)."""
+        self._rate_bits = bits_per_second
+        self._rate_start = time.monotonic()
 
     @classmethod
     def from_headers(cls, rfile: io.BufferedIOBase, headers: Mapping[str, str]) -> BodyReader:
@@ -56,8 +67,16 @@ class BodyReader:
         raw = headers.get("content-length")
         if raw is None:
             return cls(rfile, 0, False)
-        if not raw.strip().isdigit():
+        if not is_decimal(raw.strip()):
             raise OssApiError(400, "InvalidArgument", "Content-Length must be a number.", close=True)
+        if int(raw) > MAX_REQUEST_BODY:  # answered at once: never read (or drain) such a body
+            raise OssApiError(
+                400,
+                "EntityTooLarge",
+                f"Content-Length {raw.strip()[:40]} exceeds the largest request body OSS accepts "
+                f"({MAX_REQUEST_BODY} bytes).",
+                close=True,
+            )
         return cls(rfile, int(raw), True)
 
     @property
@@ -95,10 +114,16 @@ class BodyReader:
             want = min(len(view), self._chunk_left)
         else:
             want = min(len(view), self._remaining)
+        if self._rate_bits is not None:
+            want = min(want, max(1, self._rate_bits // 80))  # a tenth of a second at a time
         got = self._rfile.readinto(view[:want])
         if not got:
             raise ClientGoneError("the connection closed before the whole body arrived")
         self.bytes_read += got
+        if self._rate_bits is not None:
+            ahead = self.bytes_read * 8 / self._rate_bits - (time.monotonic() - self._rate_start)
+            if ahead > 0:
+                time.sleep(ahead)
         if self._chunked:
             self._chunk_left -= got
             if self._chunk_left == 0:

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from types import FrameType
 
 from airflow_provider_oss.testing.server import (
@@ -26,6 +27,7 @@ from airflow_provider_oss.testing.server import (
     ENV_TOKEN,
     READY_PREFIX,
     LocalOssServer,
+    RemoteBindWarning,
 )
 
 DEFAULT_CLI_SECRET = "local-access-key-secret"  # noqa: S105  # a documented development default
@@ -66,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default-bucket", default=None, help="bucket of CNAME-style requests")
     parser.add_argument("--no-v1", action="store_true", help="reject V1 signatures")
     parser.add_argument("--max-skew-seconds", type=int, default=900, help="allowed clock skew (default 900)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback (other machines can then reach the server; it warns)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a connection may stay silent, TLS handshake included (default 120)",
+    )
     return parser
 
 
@@ -96,8 +109,14 @@ def main(argv: list[str] | None = None) -> int:
             etag_mode=args.etag_mode,
             allow_v1=not args.no_v1,
             max_skew_seconds=args.max_skew_seconds,
+            idle_timeout=args.idle_timeout,
+            allow_remote=args.allow_remote,
         )
-        server.start()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RemoteBindWarning)
+            server.start()
+        for warning in caught:
+            print(f"oss-local-server: WARNING: {warning.message}", file=sys.stderr, flush=True)
     except (OSError, ValueError, TypeError) as err:
         print(f"oss-local-server: cannot start: {err}", file=sys.stderr)
         return 1

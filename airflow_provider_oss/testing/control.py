@@ -23,12 +23,14 @@ POST       /_local/uploads/expire            ``{"bucket", "upload_id"}``: abort,
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_oss.testing.apierror import OssApiError
-from airflow_provider_oss.testing.routing import parse_query, valid_bucket_name
+from airflow_provider_oss.testing.netaddr import is_loopback_host
+from airflow_provider_oss.testing.numbers import is_decimal
+from airflow_provider_oss.testing.routing import parse_query, split_host, valid_bucket_name
 from airflow_provider_oss.testing.state import ServerState
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ def _send(handler: OssRequestHandler, status: int, payload: Any) -> None:
 
 def _read_body(handler: OssRequestHandler) -> bytes:
     length_text = handler.headers.get("Content-Length", "0") or "0"
-    if not length_text.isdigit() or int(length_text) > _MAX_BODY:
+    if not is_decimal(length_text) or int(length_text) > _MAX_BODY:
         handler.close_connection = True
         raise ControlError(400, "A control request body needs a Content-Length of at most 1 MiB.")
     return handler.rfile.read(int(length_text)) if int(length_text) else b""
@@ -213,16 +215,31 @@ def _route(
     raise ControlError(404, f"No control endpoint {method} /_local/{path}.")
 
 
+def _refusal(handler: OssRequestHandler) -> str:
+    """
+    Why a control request is refused ("" when it is not): the client must be on loopback, and the
+    ``Host`` (and ``Origin``, when a browser sends one) must name loopback, so that neither a web
+    page's cross-site request nor a DNS-rebound name can drive the API.
+    """
+    if not is_loopback_host(str(handler.client_address[0])):
+        return "The control API answers only loopback clients."
+    host = split_host(handler.headers.get("Host", ""))
+    if not is_loopback_host(host):
+        return f"The control API answers only requests for a loopback Host, not {host[:100]!r}."
+    origin = handler.headers.get("Origin")
+    if origin is not None:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or not is_loopback_host(parts.hostname or ""):
+            return f"The control API refuses cross-origin requests (Origin {origin[:100]!r})."
+    return ""
+
+
 def handle(handler: OssRequestHandler, state: ServerState, raw_path: str, raw_query: str) -> None:
     """Serve one control request (not written to the request log)."""
-    client = handler.client_address[0]
-    try:
-        loopback = ipaddress.ip_address(client.split("%", 1)[0]).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    refusal = _refusal(handler)
+    if refusal:
         handler.close_connection = True
-        _send(handler, 403, {"error": "The control API answers only loopback clients."})
+        _send(handler, 403, {"error": refusal})
         return
     path = raw_path[len("/_local/") :].strip("/")
     params = dict(parse_query(raw_query))

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -23,7 +24,15 @@ from airflow_provider_oss.testing.apierror import OssApiError, no_such_upload
 from airflow_provider_oss.testing.auth import AuthResult
 from airflow_provider_oss.testing.body import BodyReader, ClientGoneError
 from airflow_provider_oss.testing.faults import FaultRule
-from airflow_provider_oss.testing.routing import Target, parse_query, resolve_op, resolve_target, split_host
+from airflow_provider_oss.testing.numbers import is_decimal
+from airflow_provider_oss.testing.routing import (
+    AUTH_PARAMS,
+    Target,
+    parse_query,
+    resolve_op,
+    resolve_target,
+    split_host,
+)
 from airflow_provider_oss.testing.state import ServerState
 from airflow_provider_oss.testing.xmlresp import document, error_document, http_time
 
@@ -33,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/_local/"
+#: Seconds a connection may stay silent (TLS handshake, between requests, inside one) before it is closed.
+DEFAULT_IDLE_TIMEOUT = 120.0
 
 
 class OssHTTPServer(ThreadingHTTPServer):
@@ -44,13 +55,43 @@ class OssHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], state: ServerState) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: ServerState,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
+        self.tls_context = tls_context
+        self.idle_timeout = idle_timeout
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, OssRequestHandler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """
+        Serve one connection (in its own thread). With TLS, the handshake happens here, per
+        connection and bounded by the idle timeout, never in the accept loop: a client that
+        connects and says nothing holds up only itself.
+        """
+        request.settimeout(self.idle_timeout)
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = self.tls_context.wrap_socket(request, server_side=True)
+        except OSError as err:  # ssl.SSLError and TimeoutError are OSErrors
+            log.debug("TLS handshake with %s failed: %s", client_address, err)
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def track(self, conn: socket.socket) -> None:
         """Remember an open connection."""
@@ -83,6 +124,41 @@ class OssHTTPServer(ThreadingHTTPServer):
             log.debug("Connection from %s ended: %s", client_address, error)
             return
         log.exception("The local OSS server failed on a connection from %s", client_address)
+
+
+MIN_TRAFFIC_LIMIT = 819_200
+MAX_TRAFFIC_LIMIT = 838_860_800
+
+
+def traffic_limit(value: str) -> int:
+    """
+    The ``x-oss-traffic-limit`` of a request in bit/s.
+
+    :raises OssApiError: ``InvalidArgument`` outside 819200..838860800 (100 KB/s to 100 MB/s).
+    """
+    text = value.strip()
+    if not is_decimal(text) or not MIN_TRAFFIC_LIMIT <= int(text) <= MAX_TRAFFIC_LIMIT:
+        raise OssApiError(
+            400,
+            "InvalidArgument",
+            f"x-oss-traffic-limit must be {MIN_TRAFFIC_LIMIT} to {MAX_TRAFFIC_LIMIT} bit/s.",
+            ArgumentName="x-oss-traffic-limit",
+            ArgumentValue=text[:40],
+        )
+    return int(text)
+
+
+def utf8_header(value: str) -> str:
+    """
+    A header value as the client wrote it: http.server decodes header bytes as latin-1, so raw UTF-8
+    (``x-oss-meta-*: café``) is re-decoded as UTF-8 when it is valid UTF-8.
+    """
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def new_request_id() -> str:
@@ -139,7 +215,7 @@ class Exchange:
     def part_number(self) -> int | None:
         """The ``partNumber`` query parameter as a number, when it is one."""
         value = self.params.get("partNumber", "")
-        return int(value) if value.isdigit() else None
+        return int(value) if is_decimal(value) else None
 
     def host_id(self) -> str:
         """The ``HostId`` of error bodies."""
@@ -150,8 +226,11 @@ class Exchange:
 
     # -- responses -------------------------------------------------------------------------------
 
-    def start_response(self, status: int, headers: dict[str, str], length: int) -> None:
-        """Send the status line and headers (the request is logged first); the body is the caller's."""
+    def start_response(self, status: int, headers: dict[str, str], length: int | None) -> None:
+        """
+        Send the status line and headers (the request is logged first); the body is the caller's,
+        chunked when ``length`` is None.
+        """
         handler = self.handler
         handler.send_response(status)
         handler.send_header("x-oss-request-id", self.request_id)
@@ -159,8 +238,11 @@ class Exchange:
             good = int(headers["x-oss-hash-crc64ecma"])
             headers["x-oss-hash-crc64ecma"] = str(good ^ 0x5A5A5A5A5A5A5A5A)
         for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(length))
+            handler.send_header(name, value.encode("utf-8").decode("latin-1"))  # UTF-8 bytes on the wire
+        if length is None:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(length))
         if handler.close_connection:
             handler.send_header("Connection", "close")
         self.responded = True
@@ -206,7 +288,7 @@ class Exchange:
         else:
             self.body.drain()
         body = error_document(err, self.request_id, self.host_id())
-        headers = {"Content-Type": "application/xml", "x-oss-ec": err.ec}
+        headers = {"Content-Type": "application/xml", "x-oss-ec": err.ec, **err.headers}
         head = self.method == "HEAD"
         if head:  # like OSS: a HEAD answer has no body, so the error document rides in x-oss-err
             headers["x-oss-err"] = base64.b64encode(body).decode("ascii")
@@ -238,6 +320,11 @@ class Exchange:
         """Process the request: route, inject faults, authenticate, operate, answer."""
         try:
             self.body = BodyReader.from_headers(self.handler.rfile, self.headers)
+            if self.method in ("GET", "HEAD") and not self.body.finished:
+                # Some clients declare a Content-Length on a GET and send nothing: answer without
+                # waiting for it, and close (any body bytes that do come cannot be read as a request).
+                self.body = BodyReader(self.handler.rfile, 0, False)
+                self.handler.close_connection = True
             config = self.state.config
             self.target = resolve_target(
                 self.host,
@@ -250,10 +337,23 @@ class Exchange:
             self.fault = self.state.faults.match(self.op, self.part_number(), self.target.key)
             if self.fault is not None and self._inject_before(self.fault):
                 return
+            missing = bool(self.target.bucket) and not self.store.bucket_exists(self.bucket)
+            # PutBucket and PutBucketAcl judge the key first (OSS creates a bucket on either).
+            bucket_put = (
+                self.method == "PUT" and self.target.key is None and set(self.params) - AUTH_PARAMS <= {"acl"}
+            )
+            if missing and not bucket_put:
+                self.store.bucket(self.bucket)  # NoSuchBucket before the signature, as OSS
+            if self.op == "Unsupported" and not missing:
+                ops.unsupported(self)
+            if "x-oss-traffic-limit" in self.headers:
+                self.body.limit_rate(traffic_limit(self.headers["x-oss-traffic-limit"]))
             self.auth = self.state.auth.authenticate(
                 self.method, self.target.bucket, self.target.key, self.query, self.headers
             )
             ops.authorize(self)
+            if self.op == "Unsupported":  # a bucket-level PUT on a missing bucket: after the signature
+                ops.unsupported(self)
             ops.run(self)
         except OssApiError as err:
             if not self.responded:
@@ -342,7 +442,7 @@ class OssRequestHandler(BaseHTTPRequestHandler):
     lower_headers: dict[str, str]
 
     def setup(self) -> None:
-        """Track the connection so that stopping the server closes it."""
+        """Track the connection so that stopping the server closes it (its idle timeout is already set)."""
         super().setup()
         self.server.track(self.connection)
 
@@ -368,7 +468,7 @@ class OssRequestHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
-            headers.setdefault(name.lower(), value)
+            headers.setdefault(name.lower(), utf8_header(value))
         self.lower_headers = headers
         target = self.path
         if not target.startswith("/"):

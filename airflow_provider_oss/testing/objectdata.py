@@ -139,6 +139,19 @@ class ObjectReader:
             with open(path, "rb") as f:
                 copy_open_file_into(f, dst, count, at)
 
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """Every byte of the object, ``size`` bytes at a time."""
+        for path, at, count in self._pieces(0, self.size):
+            with open(path, "rb") as f:
+                f.seek(at)
+                left = count
+                while left > 0:
+                    data = f.read(min(size, left))
+                    if not data:
+                        raise OSError(f"{path} is shorter than its record says")
+                    left -= len(data)
+                    yield data
+
     def read(self) -> bytes:
         """Every byte of the object (for small objects: the control API)."""
         out = bytearray()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.ops_append import append_object
 from airflow_provider_oss.testing.ops_buckets import (
     delete_bucket,
     get_bucket_info,
@@ -38,6 +39,8 @@ from airflow_provider_oss.testing.ops_objects import (
     list_objects_v2,
     put_object,
 )
+from airflow_provider_oss.testing.ops_versions import list_live_channels, list_object_versions
+from airflow_provider_oss.testing.routing import unsupported_reason
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.httpd import Exchange
@@ -80,13 +83,17 @@ def authorize(ex: Exchange) -> None:
 
 def unsupported(ex: Exchange) -> None:
     """Anything else."""
+    why = unsupported_reason(ex.method, ex.target, ex.query, ex.headers)
     raise OssApiError(
-        501, "NotImplemented", f"The local OSS server does not implement {ex.method} with these parameters."
+        501,
+        "NotImplemented",
+        f"The local OSS server does not implement {why}; nothing was changed.",
     )
 
 
 _OPERATIONS: dict[str, Callable[[Exchange], None]] = {
     "PutObject": put_object,
+    "AppendObject": append_object,
     "GetObject": get_object,
     "HeadObject": get_object,
     "GetObjectMeta": get_object_meta,
@@ -95,6 +102,8 @@ _OPERATIONS: dict[str, Callable[[Exchange], None]] = {
     "CopyObject": copy_object,
     "ListObjects": list_objects,
     "ListObjectsV2": list_objects_v2,
+    "ListObjectVersions": list_object_versions,
+    "ListLiveChannels": list_live_channels,
     "InitiateMultipartUpload": initiate_multipart_upload,
     "UploadPart": upload_part,
     "CompleteMultipartUpload": complete_multipart_upload,

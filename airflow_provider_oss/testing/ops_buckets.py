@@ -4,26 +4,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_provider_oss.testing.apierror import OssApiError
-from airflow_provider_oss.testing.ops_common import MAX_XML_BODY
+from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.ops_common import MAX_XML_BODY, STORAGE_CLASSES, int_param, parse_xml_body
 from airflow_provider_oss.testing.routing import valid_bucket_name
 from airflow_provider_oss.testing.xmlresp import el, iso_time, owner
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.store import BucketRecord
+
+BUCKET_ACLS = ("private", "public-read", "public-read-write")
 
 # -- buckets -------------------------------------------------------------------------------------
 
 
 def _bucket_endpoint(ex: Exchange) -> str:
-    return f"oss-{ex.state.config.region}.{ex.state.config.virtual_host_domain}"
+    """
+    The endpoint clients reach this server by, as they addressed it (``127.0.0.1:PORT``, or the
+    virtual-host domain with its port): what the SDKs use to talk to a listed bucket.
+    """
+    host = ex.host.strip() or f"oss-{ex.state.config.region}.{ex.state.config.virtual_host_domain}"
+    if ex.target.virtual_hosted and ex.target.bucket and host.lower().startswith(ex.target.bucket + "."):
+        host = host[len(ex.target.bucket) + 1 :]
+    return host
+
+
+def bucket_acl(bucket: BucketRecord) -> str:
+    """The canned ACL of a bucket."""
+    return bucket.acl or ("public-read" if bucket.public_read else "private")
 
 
 def list_buckets(ex: Exchange) -> None:
-    """ListBuckets (``GET /``)."""
+    """ListBuckets (``GET /``), with ``prefix``, ``marker`` and ``max-keys``."""
     region = ex.state.config.region
+    prefix = ex.params.get("prefix", "")
+    marker = ex.params.get("marker", "")
+    max_keys = int_param(ex, "max-keys", 100, 1, 1000)
+    chosen = [b for b in ex.store.buckets() if b.name.startswith(prefix) and b.name > marker]
+    page, truncated = chosen[:max_keys], len(chosen) > max_keys
     items = []
-    for bucket in ex.store.buckets():
+    for bucket in page:
         items.append(
             "<Bucket>"
             + el("CreationDate", iso_time(bucket.created))
@@ -32,31 +52,47 @@ def list_buckets(ex: Exchange) -> None:
             + el("Location", f"oss-{region}")
             + el("Name", bucket.name)
             + el("Region", region)
-            + el("StorageClass", "Standard")
+            + el("StorageClass", bucket.storage_class)
             + "</Bucket>"
         )
-    ex.respond_xml("ListAllMyBucketsResult", [owner(), "<Buckets>", *items, "</Buckets>"])
+    children = [el("Prefix", prefix), el("Marker", marker), el("MaxKeys", max_keys)]
+    children.append(el("IsTruncated", str(truncated).lower()))
+    if truncated:
+        children.append(el("NextMarker", page[-1].name))
+    ex.respond_xml("ListAllMyBucketsResult", [*children, owner(), "<Buckets>", *items, "</Buckets>"])
 
 
 def get_bucket_info(ex: Exchange) -> None:
     """GetBucketInfo (``GET /?bucketInfo``)."""
     bucket = ex.store.bucket(ex.bucket)
     region = ex.state.config.region
-    acl = "public-read" if bucket.public_read else "private"
+    acl = bucket_acl(bucket)
     inner = (
-        el("CreationDate", iso_time(bucket.created))
+        el("AccessMonitor", "Disabled")
+        + el("CreationDate", iso_time(bucket.created))
         + el("ExtranetEndpoint", _bucket_endpoint(ex))
         + el("IntranetEndpoint", _bucket_endpoint(ex))
         + el("Location", f"oss-{region}")
         + el("Name", bucket.name)
         + el("Region", region)
-        + el("StorageClass", "Standard")
-        + el("DataRedundancyType", "LRS")
-        + el("Versioning", "Disabled")
+        + el("ResourceGroupId", "rg-default")
+        + el("StorageClass", bucket.storage_class)
+        + el("DataRedundancyType", bucket.redundancy)
+        + el("CrossRegionReplication", "Disabled")
+        + el("TransferAcceleration", "Disabled")
+        + el("BlockPublicAccess", str(acl == "private").lower())
+        + el("Comment", "")
         + owner()
         + "<AccessControlList>"
         + el("Grant", acl)
         + "</AccessControlList>"
+        + "<ServerSideEncryptionRule>"
+        + el("SSEAlgorithm", "None")
+        + "</ServerSideEncryptionRule>"
+        + "<BucketPolicy>"
+        + el("LogBucket", "")
+        + el("LogPrefix", "")
+        + "</BucketPolicy>"
     )
     ex.respond_xml("BucketInfo", ["<Bucket>" + inner + "</Bucket>"])
 
@@ -80,8 +116,30 @@ def put_bucket(ex: Exchange) -> None:
             400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=ex.bucket
         )
     acl = ex.headers.get("x-oss-acl", "private")
-    ex.body.read_all(MAX_XML_BODY)
-    ex.store.create_bucket(ex.bucket, public_read=acl in ("public-read", "public-read-write"))
+    if acl not in BUCKET_ACLS:
+        raise invalid_argument(f"x-oss-acl must be one of {', '.join(BUCKET_ACLS)}.", "x-oss-acl", acl)
+    body = ex.body.read_all(MAX_XML_BODY)
+    storage_class, redundancy = None, None
+    if body.strip():
+        root = parse_xml_body(body, "CreateBucketConfiguration")
+        storage_class = (root.findtext("StorageClass") or "").strip() or None
+        redundancy = (root.findtext("DataRedundancyType") or "").strip() or None
+        if storage_class is not None and storage_class not in STORAGE_CLASSES:
+            raise invalid_argument(
+                f"StorageClass must be one of {', '.join(STORAGE_CLASSES)}.", "StorageClass", storage_class
+            )
+        if redundancy is not None and redundancy not in ("LRS", "ZRS"):
+            raise invalid_argument("DataRedundancyType must be LRS or ZRS.", "DataRedundancyType", redundancy)
+    if ex.store.bucket_exists(ex.bucket):  # as OSS: the owner's PutBucket on its bucket changes its ACL only
+        existing = ex.store.bucket(ex.bucket)
+        storage_class, redundancy = existing.storage_class, existing.redundancy
+    ex.store.create_bucket(
+        ex.bucket,
+        public_read=acl in ("public-read", "public-read-write"),
+        acl=acl,
+        storage_class=storage_class,
+        redundancy=redundancy,
+    )
     ex.respond(200, {"Location": f"/{ex.bucket}"})
 
 

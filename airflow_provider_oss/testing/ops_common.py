@@ -8,15 +8,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import mimetypes
+import re
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.etree import ElementTree
 
 from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.xmlutil import xml_refusal
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 from airflow_provider_oss.testing.body import chunk_buffer
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.objectdata import write_all
 from airflow_provider_oss.testing.store import PartRecord
 
@@ -34,6 +37,8 @@ MAX_USER_META = 8 * KIB
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
 SSE_ALGORITHMS = ("AES256", "KMS", "SM4")
+#: The key id reported for SSE-KMS without one (there is no KMS here: the bytes are stored as sent).
+LOCAL_KMS_KEY_ID = "local-oss-default-kms-key"
 
 # Stored request headers -> the spelling used when they are returned.
 STANDARD_HEADERS = {
@@ -100,13 +105,18 @@ def meta_from_headers(headers: dict[str, str], key: str) -> dict[str, str]:
             "InvalidEncryptionAlgorithmError",
             f"The encryption request you specified is not valid: use one of {', '.join(SSE_ALGORITHMS)}.",
         )
+    if sse == "KMS":  # OSS names the (default) master key it used
+        meta.setdefault("x-oss-server-side-encryption-key-id", LOCAL_KMS_KEY_ID)
+    else:  # a key id or data algorithm belongs to KMS only
+        meta.pop("x-oss-server-side-encryption-key-id", None)
+        meta.pop("x-oss-server-side-data-encryption", None)
     user = sum(len(n) + len(v) for n, v in meta.items() if n.startswith("x-oss-meta-"))
     if user > MAX_USER_META:
         raise OssApiError(
             400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed size (8 KB)."
         )
-    if "content-type" not in meta:
-        meta["content-type"] = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if "content-type" not in meta:  # never guessed from the key, as OSS
+        meta["content-type"] = "application/octet-stream"
     return meta
 
 
@@ -134,11 +144,11 @@ def expected_md5(headers: dict[str, str]) -> bytes | None:
 
 
 def check_md5(expected: bytes | None, actual: bytes | None) -> None:
-    """Compare the received body's MD5 with ``Content-MD5`` (``BadDigest`` on a difference)."""
+    """Compare the received body's MD5 with ``Content-MD5`` (``InvalidDigest`` on a difference, as OSS)."""
     if expected is not None and expected != actual:
         raise OssApiError(
             400,
-            "BadDigest",
+            "InvalidDigest",
             "The Content-MD5 you specified did not match what we received.",
             ExpectedMD5=base64.b64encode(expected).decode(),
             CalculatedMD5=base64.b64encode(actual or b"").decode(),
@@ -175,7 +185,7 @@ def int_param(ex: Exchange, name: str, default: int, low: int, high: int) -> int
     raw = ex.params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not is_decimal(raw) or not low <= int(raw) <= high:
         raise invalid_argument(f"{name} must be an integer from {low} to {high}.", name, raw)
     return int(raw)
 
@@ -255,9 +265,18 @@ def upload_headers(
     headers = {"ETag": etag, "x-oss-hash-crc64ecma": str(got.crc64)}
     if got.md5 is not None:
         headers["Content-MD5"] = base64.b64encode(got.md5).decode()
-    if meta and "x-oss-server-side-encryption" in meta:
-        headers["x-oss-server-side-encryption"] = meta["x-oss-server-side-encryption"]
+    headers.update(sse_headers(meta or {}))
     return headers
+
+
+def sse_headers(meta: dict[str, str]) -> dict[str, str]:
+    """The server-side encryption headers OSS echoes for an object or upload with this metadata."""
+    names = (
+        "x-oss-server-side-encryption",
+        "x-oss-server-side-encryption-key-id",
+        "x-oss-server-side-data-encryption",
+    )
+    return {name: meta[name] for name in names if name in meta}
 
 
 def location(ex: Exchange, key: str) -> str:
@@ -273,14 +292,61 @@ def malformed(why: str = "") -> OssApiError:
     return OssApiError(400, "MalformedXML", f"{message} {why}".strip())
 
 
+_CHAR_REF_RE = re.compile(rb"&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});")
+_RAW_CONTROL_RE = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _is_xml_char(code: int) -> bool:
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _protect_control_refs(body: bytes) -> tuple[bytes, str]:
+    """
+    Replace character references to characters XML 1.0 forbids (``&#1;``: OSS accepts them in
+    keys) by a placeholder that cannot occur in the body, to be restored after parsing.
+    """
+    marker = "ossctl" + secrets.token_hex(6)
+    while marker.encode() in body:
+        marker = "ossctl" + secrets.token_hex(6)
+    if b"\x00" not in body:  # raw control characters too (oss2 writes them unescaped); not UTF-16
+        body = _RAW_CONTROL_RE.sub(lambda m: f"{marker}.{m.group(0)[0]:x}.".encode(), body)
+
+    def swap(match: re.Match[bytes]) -> bytes:
+        text = match.group(1).decode("ascii")
+        code = int(text[1:], 16) if text.startswith("x") else int(text)
+        if code > 0x10FFFF or _is_xml_char(code):
+            return match.group(0)
+        return f"{marker}.{code:x}.".encode()
+
+    return _CHAR_REF_RE.sub(swap, body), marker
+
+
+def _restore_control_refs(root: ElementTree.Element, marker: str) -> None:
+    pattern = re.compile(re.escape(marker) + r"\.([0-9a-f]+)\.")
+    for element in root.iter():
+        if element.text and marker in element.text:
+            element.text = pattern.sub(lambda m: chr(int(m.group(1), 16)), element.text)
+
+
 def parse_xml_body(body: bytes, root_tag: str) -> ElementTree.Element:
-    """Parse a small XML request body whose root must be ``root_tag`` (``MalformedXML`` otherwise)."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise malformed("Document type declarations are not accepted.")
+    """
+    Parse a small XML request body whose root must be ``root_tag`` (``MalformedXML`` otherwise).
+    Character references to control characters (``&#1;``) are accepted in text, as OSS does.
+    """
+    body, marker = _protect_control_refs(body)
+    refusal = xml_refusal(body)  # judged after decoding, whatever the document's encoding
+    if refusal is not None:
+        raise malformed(f"The body {refusal} (document type declarations are not accepted).")
     try:
-        root = ElementTree.fromstring(body)  # noqa: S314  # no DTDs/entities (checked above)
+        root = ElementTree.fromstring(body)  # noqa: S314  # no DTDs/entities (refused above)
     except ElementTree.ParseError:
         raise malformed() from None
     if root.tag != root_tag:
         raise malformed(f"The root element must be {root_tag}.")
+    _restore_control_refs(root, marker)
     return root

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
     MAX_PART_NUMBER,
@@ -27,6 +28,7 @@ from airflow_provider_oss.testing.ops_common import (
     parse_xml_body,
     receive_body,
     require_length,
+    sse_headers,
     upload_headers,
     url_encoding_requested,
     want_md5,
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 
 def _part_number(ex: Exchange) -> int:
     raw = ex.params.get("partNumber", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PART_NUMBER:
+    if not is_decimal(raw) or not 1 <= int(raw) <= MAX_PART_NUMBER:
         raise invalid_argument(
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive.", "partNumber", raw
         )
@@ -66,14 +68,21 @@ def initiate_multipart_upload(ex: Exchange) -> None:
         el("Key", url_encode(ex.key, encoded)),
         el("UploadId", upload.upload_id),
     ]
-    ex.respond_xml("InitiateMultipartUploadResult", children)
+    ex.respond_xml("InitiateMultipartUploadResult", children, sse_headers(upload.meta))
 
 
 def upload_part(ex: Exchange) -> None:
     """UploadPart (``PUT ?partNumber=N&uploadId=ID``): re-uploading a part number replaces it."""
     number = _part_number(ex)
     upload_id = ex.params.get("uploadId", "")
-    ex.store.upload(ex.bucket, upload_id, ex.key)
+    upload = ex.store.upload(ex.bucket, upload_id, ex.key)
+    given = [name for name in ex.headers if name.startswith("x-oss-server-side-")]
+    if given:  # as OSS: encryption is chosen at InitiateMultipartUpload, never per part
+        raise invalid_argument(
+            "Server-side encryption headers are not allowed on UploadPart: give them to InitiateMultipartUpload.",
+            given[0],
+            ex.headers[given[0]],
+        )
     require_length(ex, MAX_OBJECT_SIZE)
     expected = expected_md5(ex.headers)
     got = receive_body(ex, md5=want_md5(ex, expected), limit=MAX_OBJECT_SIZE)
@@ -85,7 +94,7 @@ def upload_part(ex: Exchange) -> None:
         )
     finally:
         ex.store.discard(got.path)
-    ex.respond(200, upload_headers(ex, etag, got))
+    ex.respond(200, upload_headers(ex, etag, got, upload.meta))
 
 
 def _requested_parts(body: bytes) -> list[tuple[int, str]]:
@@ -94,7 +103,7 @@ def _requested_parts(body: bytes) -> list[tuple[int, str]]:
     for part in root.findall("Part"):
         number = (part.findtext("PartNumber") or "").strip()
         etag = part.findtext("ETag")
-        if not number.isdigit() or etag is None:
+        if not is_decimal(number) or etag is None:
             raise malformed("Each Part needs a PartNumber and an ETag.")
         parts.append((int(number), etag))
     if not parts:
@@ -198,6 +207,16 @@ def abort_multipart_upload(ex: Exchange) -> None:
     ex.respond(204)
 
 
+_CLIENT_ENCRYPTION_FIELDS = (
+    ("key", "ClientEncryptionKey"),
+    ("start", "ClientEncryptionStart"),
+    ("cek-alg", "ClientEncryptionCekAlg"),
+    ("wrap-alg", "ClientEncryptionWrapAlg"),
+    ("data-size", "ClientEncryptionDataSize"),
+    ("part-size", "ClientEncryptionPartSize"),
+)
+
+
 def list_parts(ex: Exchange) -> None:
     """ListParts (``GET ?uploadId=ID``), paged by ``max-parts`` and ``part-number-marker``."""
     encoded = url_encoding_requested(ex)
@@ -217,6 +236,11 @@ def list_parts(ex: Exchange) -> None:
         el("MaxParts", max_parts),
         el("IsTruncated", str(truncated).lower()),
     ]
+    upload_meta = ex.store.upload(ex.bucket, upload_id, ex.key).meta
+    children.append(el("StorageClass", upload_meta.get("x-oss-storage-class", "Standard")))
+    for suffix, element in _CLIENT_ENCRYPTION_FIELDS:  # as OSS: client-side encryption metadata
+        if f"x-oss-meta-client-side-encryption-{suffix}" in upload_meta:
+            children.append(el(element, upload_meta[f"x-oss-meta-client-side-encryption-{suffix}"]))
     for p in page:
         children.append(
             "<Part>"
@@ -247,6 +271,8 @@ def list_multipart_uploads(ex: Exchange) -> None:
         max_uploads=max_uploads,
     )
     next_key, _, next_upload = page.next_marker.partition("\n")
+    if not page.truncated and page.items:  # as OSS: the last upload listed, truncated or not
+        next_key, next_upload = page.items[-1].key, page.items[-1].upload_id
     children = [el("EncodingType", "url")] if encoded else []
     children += [
         el("Bucket", ex.bucket),

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.compression import send_gzip, should_compress
+from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
     MAX_XML_BODY,
@@ -28,6 +30,7 @@ from airflow_provider_oss.testing.ops_common import (
     parse_xml_body,
     receive_body,
     require_length,
+    sse_headers,
     upload_headers,
     url_encoding_requested,
     want_md5,
@@ -81,10 +84,10 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
         return None
     first, last = first.strip(), last.strip()
     if not first:
-        if not last.isdigit() or int(last) == 0 or size == 0:
+        if not is_decimal(last) or int(last) == 0 or size == 0:
             return None
         return max(0, size - int(last)), size - 1
-    if not first.isdigit() or (last and not last.isdigit()):
+    if not is_decimal(first) or (last and not is_decimal(last)):
         return None
     start = int(first)
     end = int(last) if last else size - 1
@@ -169,6 +172,9 @@ def get_object(ex: Exchange) -> None:
         for param, header in RESPONSE_OVERRIDES.items():
             if param in ex.params:
                 headers[header] = ex.params[param]
+        if should_compress(ex, record, status):
+            send_gzip(ex, headers, reader)
+            return
         ex.respond_object(status, headers, reader, start, length)
 
 
@@ -194,7 +200,8 @@ def copy_object(ex: Exchange) -> None:
     """CopyObject (``x-oss-copy-source: /bucket/key``), with ``x-oss-metadata-directive``."""
     ex.store.bucket(ex.bucket)
     check_key(ex.key)
-    source = unquote(ex.headers["x-oss-copy-source"]).split("?", 1)[0]
+    # The raw header is split first: a key may contain an (encoded) "?" of its own.
+    source = unquote(ex.headers["x-oss-copy-source"].split("?", 1)[0])
     src_bucket, _, src_key = source.lstrip("/").partition("/")
     if not src_bucket or not src_key:
         raise invalid_argument("x-oss-copy-source must be /<bucket>/<key>.", "x-oss-copy-source", source)
@@ -208,8 +215,15 @@ def copy_object(ex: Exchange) -> None:
     with reader:
         if directive == "REPLACE":
             meta = meta_from_headers(ex.headers, ex.key)
+            if "content-type" not in ex.headers:  # the source's type unless REPLACE gives one
+                meta["content-type"] = record.meta.get("content-type", "application/octet-stream")
         else:
-            meta = dict(record.meta)
+            # As OSS: the copy is encrypted only as this request asks, never as the source was.
+            meta = {
+                name: value
+                for name, value in record.meta.items()
+                if not name.startswith("x-oss-server-side-")
+            }
             meta.update(
                 {
                     name: value
@@ -237,7 +251,7 @@ def copy_object(ex: Exchange) -> None:
     ex.respond_xml(
         "CopyObjectResult",
         [el("ETag", copied.etag), el("LastModified", iso_time(copied.last_modified))],
-        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag},
+        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag, **sse_headers(copied.meta)},
     )
 
 
@@ -250,14 +264,23 @@ def delete_multiple_objects(ex: Exchange) -> None:
     check_md5(expected, hashlib.md5(body, usedforsecurity=False).digest())
     root = parse_xml_body(body, "Delete")
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
-    keys = [obj.findtext("Key") or "" for obj in root.findall("Object")]
+    objects = root.findall("Object")
+    keys = [obj.findtext("Key") or "" for obj in objects]
     if not keys or len(keys) > 1000:
         raise malformed("A delete request names 1 to 1000 objects.")
+    versions = [obj.findtext("VersionId") for obj in objects]
+    if any(v is not None and v.strip() != "null" for v in versions):  # before deleting anything
+        raise OssApiError(
+            501,
+            "NotImplemented",
+            "The local OSS server has no versioning: only VersionId null exists; nothing was changed.",
+        )
     deleted = []
-    for key in keys:
+    for key, version in zip(keys, versions, strict=True):
         ex.store.delete_object(ex.bucket, key)
         if not quiet:
-            deleted.append("<Deleted>" + el("Key", url_encode(key, encoded)) + "</Deleted>")
+            named = el("VersionId", "null") if version is not None else ""
+            deleted.append("<Deleted>" + el("Key", url_encode(key, encoded)) + named + "</Deleted>")
     children = [el("EncodingType", "url")] if encoded else []
     ex.respond_xml("DeleteResult", children + deleted)
 

@@ -123,18 +123,16 @@ class RawClient:
             when = now or datetime.now(timezone.utc)
             if self.version == "v4":
                 signing.sign_v4(
-                    method,
-                    bucket,
-                    key,
-                    query,
-                    all_headers,
+                    signing.SigningRequest(method, bucket, key, query, all_headers),
                     self.credentials,
                     self.region,
                     when,
                     additional_headers,
                 )
             else:
-                signing.sign_v1(method, bucket, key, query, all_headers, self.credentials, when)
+                signing.sign_v1(
+                    signing.SigningRequest(method, bucket, key, query, all_headers), self.credentials, when
+                )
         return self.session.request(
             method, self.url(bucket, key, query), headers=all_headers, data=data, timeout=timeout
         )
@@ -155,11 +153,18 @@ class RawClient:
         signed_headers = dict(headers or {})
         if self.version == "v4":
             pairs = signing.presign_v4(
-                method, bucket, key, list(query), signed_headers, self.credentials, self.region, when, expires
+                signing.SigningRequest(method, bucket, key, list(query), signed_headers),
+                self.credentials,
+                self.region,
+                when,
+                expires,
             )
         else:
             pairs = signing.presign_v1(
-                method, bucket, key, list(query), signed_headers, self.credentials, when, expires
+                signing.SigningRequest(method, bucket, key, list(query), signed_headers),
+                self.credentials,
+                when,
+                expires,
             )
         return self.url(bucket, key, pairs)
 

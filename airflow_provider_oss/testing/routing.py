@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from airflow_provider_oss.testing.apierror import OssApiError
 
@@ -25,6 +25,7 @@ OPERATIONS = (
     "ListObjectsV2",
     "InitiateMultipartUpload",
     "UploadPart",
+    "AppendObject",
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
     "ListParts",
@@ -35,6 +36,8 @@ OPERATIONS = (
     "PutBucket",
     "DeleteBucket",
     "ListBuckets",
+    "ListObjectVersions",
+    "ListLiveChannels",
     "Unsupported",
 )
 
@@ -50,14 +53,15 @@ def parse_query(raw: str) -> list[tuple[str, str]]:
     """
     Decode a raw query string into ``(name, value)`` pairs, in order.
 
-    ``+`` is kept as a plus sign (RFC 3986, as OSS signs it), and a bare ``name`` gives ``(name, "")``.
+    ``+`` is a space (the form encoding oss2 and requests send; a plus sign arrives as ``%2B``), and a
+    bare ``name`` gives ``(name, "")``.
     """
     pairs: list[tuple[str, str]] = []
     for item in raw.split("&"):
         if not item:
             continue
         name, _, value = item.partition("=")
-        pairs.append((unquote(name), unquote(value)))
+        pairs.append((unquote_plus(name), unquote_plus(value)))
     return pairs
 
 
@@ -120,7 +124,57 @@ def resolve_target(
 def resolve_op(
     method: str, target: Target, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
 ) -> str:
-    """The OSS operation name of a request (``Unsupported`` when the server does not implement it)."""
+    """
+    The OSS operation name of a request: ``Unsupported`` when the server does not implement the
+    method, a query parameter or an ``x-oss-`` header of it (an allow-list: whatever is not known to
+    be implemented is refused, never served as a plainer operation).
+    """
+    op = _base_op(method, target, query, headers)
+    if op == "Unsupported":
+        return op
+    names = {name for name, _ in query} - AUTH_PARAMS
+    if not names <= OP_PARAMS.get(op, frozenset()):
+        return "Unsupported"
+    if any(name == "versionId" and value != "null" for name, value in query):
+        return "Unsupported"  # no versioning: only the "null" version of an object exists
+    allowed = OP_HEADERS.get(op, frozenset())
+    for name in headers:
+        if (
+            name.startswith("x-oss-")
+            and not name.startswith("x-oss-meta-")
+            and name not in COMMON_OSS_HEADERS
+            and name not in allowed
+        ):
+            return "Unsupported"
+    return op
+
+
+def unsupported_reason(
+    method: str, target: Target, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
+) -> str:
+    """Why :func:`resolve_op` answered ``Unsupported`` (for the NotImplemented message)."""
+    op = _base_op(method, target, query, headers)
+    if op == "Unsupported":
+        names = sorted({name for name, _ in query} - AUTH_PARAMS)
+        return f"{method} with the query parameters {names}" if names else f"{method} on this resource"
+    extra = sorted({name for name, _ in query} - AUTH_PARAMS - OP_PARAMS.get(op, frozenset()))
+    if extra:
+        return f"the query parameter(s) {', '.join(extra)} of {op}"
+    allowed = OP_HEADERS.get(op, frozenset())
+    bad = sorted(
+        name
+        for name in headers
+        if name.startswith("x-oss-")
+        and not name.startswith("x-oss-meta-")
+        and name not in COMMON_OSS_HEADERS
+        and name not in allowed
+    )
+    return f"the header(s) {', '.join(bad)} of {op}"
+
+
+def _base_op(
+    method: str, target: Target, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
+) -> str:
     names = {name for name, _ in query}
     if target.bucket is None:
         return "ListBuckets" if method == "GET" else "Unsupported"
@@ -129,23 +183,23 @@ def resolve_op(
             ("GET", "uploads"): "ListMultipartUploads",
             ("GET", "bucketInfo"): "GetBucketInfo",
             ("GET", "location"): "GetBucketLocation",
+            ("GET", "versions"): "ListObjectVersions",
+            ("GET", "live"): "ListLiveChannels",
             ("POST", "delete"): "DeleteMultipleObjects",
         }
         for (verb, flag), op in bucket_ops.items():
             if method == verb and flag in names:
                 return op
-        if names & _UNSUPPORTED_SUBRESOURCES:
-            return "Unsupported"
         if method == "GET":
             return "ListObjectsV2" if ("list-type", "2") in query else "ListObjects"
         return {"HEAD": "HeadBucket", "PUT": "PutBucket", "DELETE": "DeleteBucket"}.get(method, "Unsupported")
-    if names & _UNSUPPORTED_SUBRESOURCES:
-        return "Unsupported"
     if method == "PUT":
         if "partNumber" in names or "uploadId" in names:
             return "Unsupported" if "x-oss-copy-source" in headers else "UploadPart"
         return "CopyObject" if "x-oss-copy-source" in headers else "PutObject"
     if method == "POST":
+        if "append" in names:
+            return "AppendObject"
         if "uploads" in names:
             return "InitiateMultipartUpload"
         if "uploadId" in names:
@@ -160,12 +214,79 @@ def resolve_op(
     return "Unsupported"
 
 
-# Sub-resources the server does not implement: answered with NotImplemented rather than misread
-# as a plain object or bucket request.
-_UNSUPPORTED_SUBRESOURCES = frozenset(
+#: Query parameters of request signing, accepted on every operation (the authenticator checks them).
+AUTH_PARAMS = frozenset(
     {
-        "acl", "append", "symlink", "tagging", "restore", "lifecycle", "cors", "referer", "logging",
-        "website", "versioning", "versions", "policy", "encryption", "worm", "replication", "stat",
-        "inventory", "x-oss-process", "cname", "qos", "requestPayment", "transferAcceleration",
+        "OSSAccessKeyId", "Expires", "Signature", "security-token", "x-oss-signature-version",
+        "x-oss-credential", "x-oss-date", "x-oss-expires", "x-oss-signature", "x-oss-additional-headers",
+        "x-oss-security-token",
     }
 )  # fmt: skip
+
+_LIST_PARAMS = frozenset({"prefix", "delimiter", "max-keys", "encoding-type"})
+
+#: The query parameters each operation implements; any other answers NotImplemented.
+OP_PARAMS: dict[str, frozenset[str]] = {
+    "ListBuckets": frozenset({"prefix", "marker", "max-keys"}),
+    "ListObjectVersions": _LIST_PARAMS | {"versions", "key-marker", "version-id-marker"},
+    "ListLiveChannels": frozenset({"live", "prefix", "marker", "max-keys"}),
+    "ListObjects": _LIST_PARAMS | {"marker"},
+    "ListObjectsV2": _LIST_PARAMS | {"list-type", "continuation-token", "start-after", "fetch-owner"},
+    "ListMultipartUploads": frozenset(
+        {"uploads", "prefix", "delimiter", "key-marker", "upload-id-marker", "max-uploads", "encoding-type"}
+    ),
+    "GetBucketInfo": frozenset({"bucketInfo"}),
+    "GetBucketLocation": frozenset({"location"}),
+    "DeleteMultipleObjects": frozenset({"delete", "encoding-type"}),
+    "GetObject": frozenset(
+        {
+            "response-content-type", "response-content-language", "response-expires",
+            "response-cache-control", "response-content-disposition", "response-content-encoding",
+            "versionId",
+        }
+    ),
+    "HeadObject": frozenset({"versionId"}),
+    "DeleteObject": frozenset({"versionId"}),
+    "GetObjectMeta": frozenset({"objectMeta", "versionId"}),
+    "InitiateMultipartUpload": frozenset({"uploads", "encoding-type"}),
+    "UploadPart": frozenset({"partNumber", "uploadId"}),
+    "AppendObject": frozenset({"append", "position"}),
+    "CompleteMultipartUpload": frozenset({"uploadId", "encoding-type"}),
+    "AbortMultipartUpload": frozenset({"uploadId"}),
+    "ListParts": frozenset({"uploadId", "max-parts", "part-number-marker", "encoding-type"}),
+}  # fmt: skip
+
+#: ``x-oss-`` request headers every operation accepts (signing, tracing).
+COMMON_OSS_HEADERS = frozenset(
+    {"x-oss-date", "x-oss-content-sha256", "x-oss-security-token", "x-oss-user-agent"}
+)
+
+_OBJECT_WRITE_HEADERS = frozenset(
+    {
+        "x-oss-storage-class", "x-oss-object-acl", "x-oss-server-side-encryption",
+        "x-oss-server-side-encryption-key-id", "x-oss-server-side-data-encryption",
+        "x-oss-forbid-overwrite",
+    }
+)  # fmt: skip
+
+#: The other ``x-oss-`` headers each operation implements; any other answers NotImplemented.
+OP_HEADERS: dict[str, frozenset[str]] = {
+    "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit"},
+    "AppendObject": _OBJECT_WRITE_HEADERS - {"x-oss-forbid-overwrite"} | {"x-oss-traffic-limit"},
+    "UploadPart": frozenset(
+        {
+            "x-oss-traffic-limit",
+            "x-oss-server-side-encryption",
+            "x-oss-server-side-encryption-key-id",
+            "x-oss-server-side-data-encryption",
+        }
+    ),  # fmt: skip  (encryption headers: refused with InvalidArgument, as OSS)
+    "CopyObject": _OBJECT_WRITE_HEADERS | {"x-oss-copy-source", "x-oss-metadata-directive"},
+    "InitiateMultipartUpload": _OBJECT_WRITE_HEADERS,
+    "CompleteMultipartUpload": frozenset(
+        {"x-oss-forbid-overwrite", "x-oss-complete-all", "x-oss-object-acl"}
+    ),
+    "GetObject": frozenset({"x-oss-range-behavior"}),
+    "HeadObject": frozenset({"x-oss-range-behavior"}),
+    "PutBucket": frozenset({"x-oss-acl"}),
+}

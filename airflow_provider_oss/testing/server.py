@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import IO, Any
@@ -27,6 +28,7 @@ from urllib.parse import quote, urlencode
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.testing.netaddr import is_loopback_host
 from airflow_provider_oss.testing.routing import valid_bucket_name
 from airflow_provider_oss.testing.state import ETAG_MODES, ServerConfig, ServerState
 
@@ -38,6 +40,10 @@ ENV_EXTRA_CREDENTIALS = "OSS_LOCAL_EXTRA_CREDENTIALS"
 
 READY_PREFIX = "OSS local server ready: "
 _READY_RE = re.compile(r"endpoint=(\S+) region=(\S+) buckets=(\S*)")
+
+
+class RemoteBindWarning(UserWarning):
+    """The local server listens on an address other machines may reach."""
 
 
 class LocalServerControlError(RuntimeError):
@@ -72,6 +78,10 @@ class LocalOssServer:
     :param tls_cert: serve HTTPS with this PEM certificate (in-process servers only; see
         :func:`airflow_provider_oss.testing.tls.make_self_signed_cert`).
     :param tls_key: the certificate's PEM private key.
+    :param idle_timeout: seconds a connection may stay silent (TLS handshake included) before the
+        server closes it.
+    :param allow_remote: allow a ``host`` that is not a loopback address (the server then warns:
+        anyone who can reach it can use the data with the configured keys).
     """
 
     def __init__(
@@ -94,11 +104,16 @@ class LocalOssServer:
         max_skew_seconds: int = 900,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        idle_timeout: float = 120.0,
+        allow_remote: bool = False,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key.")
         self.tls_cert = tls_cert
         self.tls_key = tls_key
+        if not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be a positive number of seconds; got {idle_timeout!r}.")
+        self.idle_timeout = float(idle_timeout)
         if etag_mode not in ETAG_MODES:
             raise ValueError(f"etag_mode must be one of {', '.join(ETAG_MODES)}; got {etag_mode!r}.")
         if not access_key_id:
@@ -111,6 +126,12 @@ class LocalOssServer:
                     f"Invalid bucket name {name!r}: 3-63 lower-case letters, digits and hyphens, "
                     "starting and ending with a letter or digit."
                 )
+        if not is_loopback_host(host) and not allow_remote:
+            raise ValueError(
+                f"host {host!r} is not a loopback address: other machines could reach this test server. "
+                "Pass allow_remote=True (oss-local-server --allow-remote) if that is what you want."
+            )
+        self.allow_remote = allow_remote
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0-65535; got {port}.")
         self.access_key_id = access_key_id
@@ -211,16 +232,26 @@ class LocalOssServer:
                 state.store.create_bucket(name, public_read=True)
             if self.default_bucket and not state.store.bucket_exists(self.default_bucket):
                 state.store.create_bucket(self.default_bucket)
-            httpd = OssHTTPServer((self.host, self.port), state)
+            context = None
             if self.tls_cert and self.tls_key:
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.load_cert_chain(self.tls_cert, self.tls_key)
-                httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+            httpd = OssHTTPServer(
+                (self.host, self.port), state, tls_context=context, idle_timeout=self.idle_timeout
+            )
         except BaseException:
             self._remove_root()
             raise
         self.port = int(httpd.server_address[1])
         self._httpd = httpd
+        if not is_loopback_host(self.host):
+            warnings.warn(
+                f"The local OSS server listens on {self.host}:{self.port}, beyond loopback: anyone who "
+                "can reach it can read and write its data with the configured access key. It is a test "
+                "server, not a production service.",
+                RemoteBindWarning,
+                stacklevel=2,
+            )
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="oss-local-server", daemon=True
         )
@@ -291,6 +322,8 @@ class LocalOssServer:
             self.etag_mode,
             "--max-skew-seconds",
             str(self.max_skew_seconds),
+            "--idle-timeout",
+            str(self.idle_timeout),
         ]
         for name in self.buckets:
             args += ["--bucket", name]
@@ -304,6 +337,8 @@ class LocalOssServer:
             args += ["--data-dir", self._root_dir]
         if not self.allow_v1:
             args.append("--no-v1")
+        if self.allow_remote:
+            args.append("--allow-remote")
         return args
 
     def _spawn(self, startup_timeout: float) -> None:

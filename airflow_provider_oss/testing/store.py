@@ -1,10 +1,11 @@
 """
 On-disk storage of the local server: buckets, objects and in-progress multipart uploads.
 
-Layout under the root directory (every file is written to ``tmp/`` first, then renamed into place,
+Layout under the root directory (every file is written to the scratch folder first, then renamed into place,
 so a reader never sees half a file)::
 
-    tmp/                                    request bodies being received, JSON being written
+    oss-local-server.json                   marks the directory as a server root (see :mod:`.storefiles`)
+    .oss-local-scratch/                     request bodies being received, JSON being written
     buckets/<bucket>/bucket.json            creation time, public_read
     buckets/<bucket>/objects/<hh>/<sha>.json         object record (key, size, ETag, CRC, metadata)
     buckets/<bucket>/objects/<hh>/<sha>.<token>.data the bytes of a simple object (a file per version)
@@ -28,14 +29,16 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_oss.core.crc64 import combine as crc64_combine
+from airflow_provider_oss.testing import storefiles
 from airflow_provider_oss.testing.apierror import (
     OssApiError,
     no_such_bucket,
@@ -130,6 +133,9 @@ class BucketRecord:
     public_read: bool
     directory: str
     objects: dict[str, ObjectRecord] = field(default_factory=dict)
+    storage_class: str = "Standard"
+    redundancy: str = "LRS"
+    acl: str = ""
     keys: list[str] = field(default_factory=list)
     uploads: dict[str, UploadRecord] = field(default_factory=dict)
 
@@ -152,6 +158,13 @@ def _token() -> str:
     return secrets.token_hex(8)
 
 
+def _with_bucket_storage_class(meta: dict[str, str], bucket: BucketRecord) -> dict[str, str]:
+    """An object without its own storage class takes its bucket's (as OSS)."""
+    if "x-oss-storage-class" in meta or bucket.storage_class == "Standard":
+        return dict(meta)
+    return {**meta, "x-oss-storage-class": bucket.storage_class}
+
+
 def new_upload_id() -> str:
     """A 32-character upload id that sorts by initiation time, like OSS's."""
     return f"{time.time_ns():016X}{secrets.token_hex(8).upper()}"
@@ -170,9 +183,13 @@ class Store:
         self._clock = clock
         self._lock = threading.RLock()
         self._buckets: dict[str, BucketRecord] = {}
-        self._tmp = os.path.join(self.root, "tmp")
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        storefiles.claim_root(self.root)
+        legacy_tmp = os.path.join(self.root, "tmp")
+        if os.path.isdir(legacy_tmp):  # the scratch folder of older servers: only their own files
+            storefiles.remove_own_files(legacy_tmp, re.compile(r"^[0-9a-f]{16}$"))
+        self._tmp = os.path.join(self.root, storefiles.SCRATCH)
         os.makedirs(self._tmp, exist_ok=True)
+        storefiles.clean_scratch(self._tmp)
         os.makedirs(os.path.join(self.root, "buckets"), exist_ok=True)
         self._load()
 
@@ -211,17 +228,25 @@ class Store:
             if info is None:
                 continue
             bucket = BucketRecord(name, float(info["created"]), bool(info["public_read"]), directory)
+            bucket.storage_class = str(info.get("storage_class", "Standard"))
+            bucket.redundancy = str(info.get("redundancy", "LRS"))
+            bucket.acl = str(info.get("acl", ""))
             self._buckets[name] = bucket
+            uploads_dir = os.path.join(directory, "uploads")
+            for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
+                self._recover_completion(os.path.join(uploads_dir, upload_id))
             objects_dir = os.path.join(directory, "objects")
             for sub in sorted(os.listdir(objects_dir)) if os.path.isdir(objects_dir) else []:
+                referenced: set[str] = set()
                 for entry in os.listdir(os.path.join(objects_dir, sub)):
                     if entry.endswith(".json"):
                         data = self._read_json(os.path.join(objects_dir, sub, entry))
                         if data is not None:
                             record = ObjectRecord.loaded(data, os.path.join(objects_dir, sub))
                             bucket.objects[record.key] = record
+                            referenced.update(segment.path for segment in record.segments)
+                storefiles.collect_unreferenced_object_files(os.path.join(objects_dir, sub), referenced)
             bucket.keys = sorted(bucket.objects)
-            uploads_dir = os.path.join(directory, "uploads")
             for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
                 updir = os.path.join(uploads_dir, upload_id)
                 head = self._read_json(os.path.join(updir, "upload.json"))
@@ -238,10 +263,34 @@ class Store:
                             upload.parts[int(part["number"])] = PartRecord(**part)
                 bucket.uploads[upload_id] = upload
 
+    def _recover_completion(self, updir: str) -> None:
+        """
+        Finish a multipart completion a crash interrupted (its journal is there with the upload's
+        record), or clear the files of an upload that was completed or aborted before a crash.
+        """
+        journal = self._read_json(os.path.join(updir, storefiles.COMPLETION))
+        has_record = os.path.exists(os.path.join(updir, "upload.json"))
+        if journal is not None and has_record:
+            storefiles.apply_completion(self.root, journal, self._write_json)
+            storefiles.remove_upload_folder(updir)
+        elif not has_record:
+            storefiles.remove_upload_folder(updir)
+
     # -- buckets ---------------------------------------------------------------------------------
 
-    def create_bucket(self, name: str, *, public_read: bool = False) -> BucketRecord:
-        """Create a bucket, or update ``public_read`` of an existing one."""
+    def create_bucket(
+        self,
+        name: str,
+        *,
+        public_read: bool = False,
+        acl: str = "",
+        storage_class: str | None = None,
+        redundancy: str | None = None,
+    ) -> BucketRecord:
+        """
+        Create a bucket, or update ``public_read`` (and ``acl``) of an existing one; the storage
+        class and redundancy type are set at creation only.
+        """
         with self._lock:
             bucket = self._buckets.get(name)
             if bucket is None:
@@ -249,11 +298,20 @@ class Store:
                 os.makedirs(os.path.join(directory, "objects"), exist_ok=True)
                 os.makedirs(os.path.join(directory, "uploads"), exist_ok=True)
                 bucket = BucketRecord(name, self._clock(), public_read, directory)
+                bucket.storage_class = storage_class or "Standard"
+                bucket.redundancy = redundancy or "LRS"
                 self._buckets[name] = bucket
             bucket.public_read = public_read
+            bucket.acl = acl
             self._write_json(
                 os.path.join(bucket.directory, "bucket.json"),
-                {"created": bucket.created, "public_read": bucket.public_read},
+                {
+                    "created": bucket.created,
+                    "public_read": bucket.public_read,
+                    "acl": bucket.acl,
+                    "storage_class": bucket.storage_class,
+                    "redundancy": bucket.redundancy,
+                },
             )
             return bucket
 
@@ -269,7 +327,7 @@ class Store:
                     BucketName=name,
                 )
             del self._buckets[name]
-            shutil.rmtree(bucket.directory, ignore_errors=True)
+            storefiles.remove_bucket_folder(bucket.directory)
 
     def bucket(self, name: str) -> BucketRecord:
         """The bucket called ``name``; ``NoSuchBucket`` when there is none."""
@@ -343,6 +401,7 @@ class Store:
                 )
             directory, stem = self._object_paths(bucket, key)
             os.makedirs(directory, exist_ok=True)
+            meta = _with_bucket_storage_class(meta, bucket)
             segments = place(f"{stem}.{_token()}")
             record = ObjectRecord(key, segments, size, etag, crc64, self._clock(), object_type, dict(meta))
             self._write_json(stem + ".json", record.saved(directory))
@@ -352,6 +411,65 @@ class Store:
                 bisect.insort(bucket.keys, key)
             else:
                 self._retire(old)
+            return record
+
+    def append_object(
+        self,
+        bucket_name: str,
+        key: str,
+        temp: str,
+        *,
+        position: int,
+        size: int,
+        crc64: int,
+        meta: dict[str, str],
+    ) -> ObjectRecord:
+        """
+        Append the file ``temp`` to an appendable object (created at position 0): a new segment,
+        no copy of the bytes already there.
+
+        :raises OssApiError: ``ObjectNotAppendable`` for a Normal or Multipart object;
+            ``PositionNotEqualToLength`` (with the next position) when ``position`` is not its length.
+        """
+        with self._lock:
+            bucket = self.bucket(bucket_name)
+            old = bucket.objects.get(key)
+            length = old.size if old is not None else 0
+            if old is not None and old.object_type != "Appendable":
+                raise OssApiError(409, "ObjectNotAppendable", "The object is not appendable.", Key=key)
+            if position != length:
+                err = OssApiError(409, "PositionNotEqualToLength", "Position is not equal to file length.")
+                err.headers["x-oss-next-append-position"] = str(length)
+                raise err
+            directory, stem = self._object_paths(bucket, key)
+            os.makedirs(directory, exist_ok=True)
+            data_file = f"{stem}.{_token()}.data"
+            os.replace(temp, data_file)
+            if old is None:
+                segments, total_crc, record_meta = [Segment(data_file, size)], crc64, dict(meta)
+                record_meta = _with_bucket_storage_class(record_meta, bucket)
+            else:
+                segments = [*old.segments, Segment(data_file, size)]
+                total_crc = crc64_combine(old.crc64, crc64, size)
+                record_meta = old.meta  # as OSS: metadata is set by the first append only
+            total = length + size
+            record = ObjectRecord(
+                key,
+                segments,
+                total,
+                f'"{total_crc:016X}"',
+                total_crc,
+                self._clock(),
+                "Appendable",
+                record_meta,
+            )
+            self._write_json(stem + ".json", record.saved(directory))
+            bucket.objects[key] = record
+            if old is None:
+                bisect.insort(bucket.keys, key)
+            else:  # its files live on as the new version's first segments: never remove them through it
+                old.retired = True
+                old.segments = []
             return record
 
     def _retire(self, record: ObjectRecord) -> None:
@@ -477,11 +595,6 @@ class Store:
                 next_marker=entries[-1][0] if truncated and entries else "",
             )
 
-    def object_count(self, bucket_name: str) -> int:
-        """How many objects a bucket holds."""
-        with self._lock:
-            return len(self.bucket(bucket_name).objects)
-
     # -- multipart uploads -----------------------------------------------------------------------
 
     def initiate_upload(self, bucket_name: str, key: str, meta: dict[str, str]) -> UploadRecord:
@@ -563,7 +676,7 @@ class Store:
                 self.discard(path)
             upload.garbage.clear()
             if upload.gone:
-                shutil.rmtree(upload.directory, ignore_errors=True)
+                storefiles.remove_upload_folder(upload.directory)
 
     def cancel_complete(self, bucket_name: str, upload_id: str) -> None:
         """Undo :meth:`begin_complete` after a failed completion (the upload stays in progress)."""
@@ -587,39 +700,57 @@ class Store:
         """
         Turn an upload into its object, whose segments are the ``chosen`` parts' files (moved, not
         copied), and forget the upload.
+
+        Crash-safe: a journal (the moves and the object record) is written to the upload's folder
+        first; a server restarted after a crash at any point finishes the completion from it
+        (:meth:`_recover_completion`), so the object appears whole and the upload never stays half
+        moved. The upload's record is removed only once the object record is written.
         """
-
-        def place(stem: str) -> list[Segment]:
-            folder = f"{stem}.parts"
-            os.makedirs(folder)
-            segments = []
-            for index, part in enumerate(chosen, 1):
-                path = os.path.join(folder, f"part-{index}.data")
-                os.replace(part.data_file, path)
-                segments.append(Segment(path, part.size))
-            return segments
-
         with self._lock:
             bucket = self.bucket(bucket_name)
             upload = bucket.uploads.get(upload_id)
             if upload is None:
                 raise no_such_upload(upload_id, "It was aborted while it was being completed.")
-            try:
-                record = self._commit(
-                    bucket_name,
-                    upload.key,
-                    place,
-                    sum(p.size for p in chosen),
-                    etag,
-                    crc64,
-                    meta,
-                    "Multipart",
-                    forbid_overwrite,
-                )
-            except OssApiError:
+            key = upload.key
+            if forbid_overwrite and key in bucket.objects:
                 upload.completing = False
                 self._release(upload)
-                raise
+                raise OssApiError(
+                    409, "FileAlreadyExists", "The object you specified already exists.", Key=key
+                )
+            directory, stem = self._object_paths(bucket, key)
+            folder = f"{stem}.{_token()}.parts"
+            segments = [
+                Segment(os.path.join(folder, f"part-{n}.data"), p.size) for n, p in enumerate(chosen, 1)
+            ]
+            record = ObjectRecord(
+                key,
+                segments,
+                sum(p.size for p in chosen),
+                etag,
+                crc64,
+                self._clock(),
+                "Multipart",
+                _with_bucket_storage_class(meta, bucket),
+            )
+            journal = {
+                "moves": [
+                    [os.path.relpath(p.data_file, self.root), os.path.relpath(seg.path, self.root)]
+                    for p, seg in zip(chosen, segments, strict=True)
+                ],
+                "record_path": os.path.relpath(stem + ".json", self.root),
+                "record": record.saved(directory),
+            }
+            self._write_json(os.path.join(upload.directory, storefiles.COMPLETION), journal)
+            storefiles.apply_completion(self.root, journal, self._write_json)
+            with contextlib.suppress(FileNotFoundError):  # from now on the upload is gone on disk
+                os.unlink(os.path.join(upload.directory, "upload.json"))
+            old = bucket.objects.get(key)
+            bucket.objects[key] = record
+            if old is None:
+                bisect.insort(bucket.keys, key)
+            else:
+                self._retire(old)
             del bucket.uploads[upload_id]
             upload.gone = True
             self._release(upload)
@@ -632,7 +763,7 @@ class Store:
             del self._buckets[bucket_name].uploads[upload_id]
             upload.gone = True
             if upload.busy == 0:
-                shutil.rmtree(upload.directory, ignore_errors=True)
+                storefiles.remove_upload_folder(upload.directory)
 
     def list_uploads(
         self,
