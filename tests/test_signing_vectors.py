@@ -1,7 +1,7 @@
 """
 Known-answer tests for ``core/signing.py``.
 
-The vectors come from /work/shared/oss-protocol.md (produced by alibabacloud-oss-v2 1.4.1's signers;
+The vectors come from the project's shared protocol notes (oss-protocol.md) (produced by alibabacloud-oss-v2 1.4.1's signers;
 oss2 agrees). Besides the vectors: parsing of the V4 ``Authorization`` header, presign expiry bounds,
 additional-header filtering, header-name case and the canonical URI of service/bucket-level calls.
 """
