@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.errors import OssError
+from airflow_provider_oss.upload.checkpoint import Checkpoint
 from airflow_provider_oss.upload.reader import PartReader
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.models import MultipartUploadInfo, PartInfo
     from airflow_provider_oss.upload.api import UploadAPI
+    from airflow_provider_oss.upload.fingerprint import SourceFingerprint
     from airflow_provider_oss.upload.plan import PartPlan
 
 LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
@@ -40,6 +42,29 @@ class AdoptedUpload:
     upload_id: str
     proven_parts: dict[int, int]
     initiated: str | None
+
+    def checkpoint(
+        self,
+        bucket: str,
+        key: str,
+        filename: str,
+        plan: PartPlan,
+        fingerprint: SourceFingerprint,
+        *,
+        options_digest: str | None = None,
+    ) -> Checkpoint:
+        """The checkpoint of this upload for ``filename``, with the proven parts as confirmed."""
+        return Checkpoint(
+            bucket=bucket,
+            key=key,
+            upload_id=self.upload_id,
+            part_size=plan.part_size,
+            file_size=plan.file_size,
+            fingerprint=fingerprint,
+            source_path=filename,
+            options_digest=options_digest,
+            confirmed_parts=self.proven_parts,
+        )
 
 
 def find_own_upload(

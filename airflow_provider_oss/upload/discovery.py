@@ -86,16 +86,7 @@ class UploadDiscoveryStore:
         adopted = find_own_upload(self.client, self.bucket, self.key, self.filename, plan, logger=self.logger)
         if adopted is None:
             return None
-        checkpoint = Checkpoint(
-            bucket=self.bucket,
-            key=self.key,
-            upload_id=adopted.upload_id,
-            part_size=plan.part_size,
-            file_size=fingerprint.size,
-            fingerprint=fingerprint,
-            source_path=self.filename,
-            confirmed_parts=adopted.proven_parts,
-        )
+        checkpoint = adopted.checkpoint(self.bucket, self.key, self.filename, plan, fingerprint)
         if adopted.initiated is not None:
             with contextlib.suppress(CheckpointCorruptError):  # a time OSS gave without a zone: keep ours
                 checkpoint = dataclasses.replace(checkpoint, created_at=adopted.initiated)

@@ -254,16 +254,8 @@ class Recovery:
                 "No in-progress upload of %s holds this file: starting a clean upload.", self.target
             )
             return None
-        checkpoint = Checkpoint(
-            bucket=self.bucket,
-            key=self.key,
-            upload_id=adopted.upload_id,
-            part_size=plan.part_size,
-            file_size=plan.file_size,
-            fingerprint=fingerprint,
-            source_path=self.filename,
-            options_digest=digest,
-            confirmed_parts=adopted.proven_parts,
+        checkpoint = adopted.checkpoint(
+            self.bucket, self.key, self.filename, plan, fingerprint, options_digest=digest
         )
         self.upload(adopted.upload_id).adopt(checkpoint)
         return checkpoint
