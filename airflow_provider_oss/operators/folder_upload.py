@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from airflow_provider_oss.upload.folder_scan import FolderFile
     from airflow_provider_oss.upload.stores import CheckpointStore
 
-#: The XCom key holding the keys now in OSS (bounded), for ``.output["keys"]`` and mapping.
+#: The XCom key holding the keys now in OSS (bounded).
 KEYS_XCOM_KEY = "keys"
+#: The XCom key holding the summary.
+SUMMARY_XCOM_KEY = "summary"
 #: The ``task_state_store`` keys of the big files' checkpoints start with this.
 STATE_KEY_PREFIX = "oss_folder_upload/"
 
@@ -72,8 +74,10 @@ class OssFolderUploadOperator(BaseOperator):
     gives the same list as one clean run), ``uploaded_keys`` (those this try sent), ``keys_truncated``,
     ``failures`` and ``ignored_entries``. The key lists hold at most ``max_xcom_keys`` keys each
     (``keys_truncated`` says when they were cut): for 100,000 files the summary stays ~100 KB; list
-    the prefix downstream (``OssListOperator``) when every key is needed. ``keys`` is also pushed
-    under the XCom key ``"keys"``, so ``task.output["keys"]`` can be mapped over.
+    the prefix downstream (``OssListOperator``) when every key is needed. The summary is also pushed
+    under the XCom key ``"summary"`` and the key list under ``"keys"``. Airflow maps only over a
+    ``return_value``: with ``return_keys=True`` the task returns the key list instead of the summary,
+    so ``some_task.expand(key=upload.output)`` makes one task instance per key.
 
     :param folder: the local directory (templated).
     :param prefix: the key prefix (templated); ``""`` for the bucket's root.
@@ -101,6 +105,7 @@ class OssFolderUploadOperator(BaseOperator):
     :param server_side_encryption: ``AES256``, ``KMS`` or ``SM4``.
     :param sse_kms_key_id: the KMS key id with ``server_side_encryption="KMS"``.
     :param max_xcom_keys: keys listed per key list of the summary at most (default 1000).
+    :param return_keys: return the list of keys (for dynamic task mapping) instead of the summary.
     :param abort_on_final_failure: the last failed try aborts the failed big files' multipart uploads.
     :param oss_conn_id: the ``oss`` connection.
     """
@@ -133,6 +138,7 @@ class OssFolderUploadOperator(BaseOperator):
         server_side_encryption: str | None = None,
         sse_kms_key_id: str | None = None,
         max_xcom_keys: int = DEFAULT_MAX_KEYS,
+        return_keys: bool = False,
         abort_on_final_failure: bool = False,
         oss_conn_id: str = OssHook.default_conn_name,
         **kwargs: Any,
@@ -157,12 +163,14 @@ class OssFolderUploadOperator(BaseOperator):
             ("include_hidden", include_hidden),
             ("follow_symlinks", follow_symlinks),
             ("abort_on_final_failure", abort_on_final_failure),
+            ("return_keys", return_keys),
         ):
             if not isinstance(flag, bool):
                 raise ValueError(f"{self._label}: {name} must be True or False; got {flag!r}.")
         self.recursive = recursive
         self.include_hidden = include_hidden
         self.follow_symlinks = follow_symlinks
+        self.return_keys = return_keys
         # Not templated: built and checked once, when the DAG is parsed.
         self.folder_config = self._checked(
             lambda: FolderUploadConfig(
@@ -248,7 +256,7 @@ class OssFolderUploadOperator(BaseOperator):
 
         return factory
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any] | list[str]:
         self._check_arguments(rendered=True)
         ti = context.get("ti")
         final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
@@ -276,5 +284,6 @@ class OssFolderUploadOperator(BaseOperator):
                 result["uploaded"] + result["skipped"],
             )
         if ti is not None:
+            ti.xcom_push(key=SUMMARY_XCOM_KEY, value=result)
             ti.xcom_push(key=KEYS_XCOM_KEY, value=result["keys"])
-        return result
+        return list(result["keys"]) if self.return_keys else result
