@@ -115,7 +115,7 @@ def test_templates_are_checked_after_rendering_only() -> None:
 
 def test_arguments_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        OssFolderUploadOperator("up", "/data")  # type: ignore[misc]
+        OssFolderUploadOperator("up", "/data")  # type: ignore[call-arg]
 
 
 def test_state_keys_are_short_and_distinct() -> None:
