@@ -4,9 +4,14 @@ flight through one shared client.
 
 Per file:
 
-1. With ``skip_unchanged`` (the default), one HEAD: when the object has the file's size and its
-   ``x-oss-hash-crc64ecma`` equals the local CRC-64, nothing is sent (``skipped``). The local CRC is
-   computed only when the sizes agree.
+1. With ``skip_unchanged`` (the default): the prefix is listed once at the start (ListObjectsV2,
+   1,000 keys a page: sizes, no CRC-64), so a file whose key is absent or has another size is
+   uploaded without any HEAD; a file whose object has its size gets one HEAD, and when its
+   ``x-oss-hash-crc64ecma`` equals the local CRC-64 nothing is sent (``skipped``). The local CRC is
+   computed only when the sizes agree. When the prefix holds far more objects than the folder has
+   files (over ``max(4 x files, 10,000)``), the listing stops and every file gets a HEAD instead.
+   An object another writer creates after the listing is overwritten, as with ``replace=True``
+   anyway (with ``replace=False`` OSS refuses it atomically).
 2. A file below the multipart threshold is read once into memory; that buffer is both CRC-64'd and
    sent in one PutObject (OSS checks the CRC of what it received), and ``fstat`` before and after
    the read proves the file did not change meanwhile, so the object is exactly one state of the file.
@@ -156,6 +161,9 @@ class FolderUploader:
     :param conn_id: the Airflow connection, named in the command that aborts a kept upload.
     """
 
+    #: The listing of the prefix stops (HEAD per file instead) above max(4 x files, this) objects.
+    LISTING_LIMIT_MIN = 10_000
+
     def __init__(
         self,
         client: OssClient,
@@ -185,6 +193,7 @@ class FolderUploader:
         self._done = 0
         self._done_bytes = 0
         self._last_log = 0.0
+        self._listed: dict[str, int] | None = None
         if client.config.pool_size < self.config.pool_size:
             self.logger.warning(
                 "The OSS client's pool_size (%d) is below what %d files in flight need (%d): connections will "
@@ -215,6 +224,8 @@ class FolderUploader:
             self.config.concurrency,
             ", skipping those already in OSS (same size and CRC-64)" if self.config.skip_unchanged else "",
         )
+        if self.config.skip_unchanged and files:
+            self._listed = self._list_existing()
         if self.config.concurrency == 1 or len(files) <= 1:
             outcomes = [self._one(f) for f in files]
         else:
@@ -273,9 +284,32 @@ class FolderUploader:
             self.scan.total_bytes,
         )
 
-    def _head(self, key: str) -> ObjectInfo | None:
+    def _list_existing(self) -> dict[str, int] | None:
+        """
+        The sizes of the objects under the prefix (None when there are too many to be worth it).
+
+        :raises OssError: the listing failed (bad credentials, missing bucket...): nothing was sent.
+        """
+        limit = max(4 * len(self.scan.files), self.LISTING_LIMIT_MIN)
+        sizes: dict[str, int] = {}
+        for summary in self.client.list_objects_v2(self.bucket, prefix=self.prefix):
+            sizes[summary.key] = summary.size
+            if len(sizes) > limit:
+                self.logger.info(
+                    "oss://%s/%s holds over %d objects: checking each file with a HEAD instead of the listing.",
+                    self.bucket,
+                    self.prefix,
+                    limit,
+                )
+                return None
+        return sizes
+
+    def _head(self, key: str, size: int) -> ObjectInfo | None:
+        """The object when it may hold the file (same size), else None (upload it)."""
         if not self.config.skip_unchanged:
             return None
+        if self._listed is not None and self._listed.get(key) != size:
+            return None  # absent or another size at the listing: no HEAD needed
         try:
             return self.client.head_object(self.bucket, key)
         except OssNotFoundError as err:
@@ -288,7 +322,7 @@ class FolderUploader:
         if data is None:  # grew past the threshold since the scan
             return self._big(file)
         local = crc.crc64(data)
-        info = self._head(file.key)
+        info = self._head(file.key, len(data))
         if info is not None and info.size == len(data) and info.crc64 == local:
             return FileOutcome(file, "skipped")
         try:
@@ -315,8 +349,9 @@ class FolderUploader:
         return FileOutcome(file, "uploaded", bytes_sent=len(data))
 
     def _big(self, file: FolderFile) -> FileOutcome:
-        info = self._head(file.key)
-        if info is not None and info.crc64 is not None and info.size == os.stat(file.path).st_size:
+        size = os.stat(file.path).st_size
+        info = self._head(file.key, size)
+        if info is not None and info.crc64 is not None and info.size == size:
             before = os.stat(file.path)
             local = crc.crc64_of_file(file.path)
             after = os.stat(file.path)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oss.core import crc64
+from airflow_provider_oss.core.errors import OssNotFoundError
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import TransferConfig
 from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader
@@ -127,7 +128,9 @@ def test_a_second_run_skips_matching_files_without_any_put(
     summary = upload(oss_server, src, "p")
     run2 = since(oss_server.request_log(), mark)
     assert puts(run2) == ["p/new.txt"]
-    assert {e["op"] for e in run2} == {"HeadObject", "PutObject"}  # no part, no initiate for the big one
+    # one listing; a HEAD for each file whose object has its size (not for the new one); no part sent
+    assert sorted(e["op"] for e in run2) == ["HeadObject"] * 3 + ["ListObjectsV2", "PutObject"]
+    assert sorted(e["key"] for e in entries(run2, "HeadObject")) == ["p/a.txt", "p/big.bin", "p/sub/b.txt"]
     result = summary.to_dict()
     assert (result["uploaded"], result["skipped"], result["bytes_sent"]) == (1, 3, 5)
     assert result["bytes_skipped"] == sum(len(v) for v in data.values())
@@ -142,7 +145,7 @@ def test_an_object_changed_by_a_second_writer_is_uploaded_again(
     data = tree(src, {"a.txt": 1000, "big.bin": 2 * THRESHOLD})
     assert upload(oss_server, src).ok
     client = make_client(oss_server)
-    client.put_object(BUCKET, "a.txt", b"x" * 1000)  # same size, other bytes
+    client.put_object(BUCKET, "a.txt", b"x" * 1000)  # same size, other bytes: the listing cannot tell
     client.put_object(BUCKET, "big.bin", b"y" * (2 * THRESHOLD))
     mark = last_seq(oss_server)
     summary = upload(oss_server, src)
@@ -327,13 +330,25 @@ def test_a_small_file_changing_while_read_is_not_sent(
     assert oss_server.object_bytes(BUCKET, "a.txt") == data["a.txt"]
 
 
-def test_a_missing_bucket_stops_new_files_from_starting(oss_server: LocalOssServer, tmp_path: Path) -> None:
+def test_a_missing_bucket_fails_at_the_listing_before_any_file(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
     tree(tmp_path / "src", {f"f{i}.txt": 3 for i in range(6)})
-    summary = upload(oss_server, tmp_path / "src", bucket="no-such-bucket", cfg=config(concurrency=1))
+    with pytest.raises(OssNotFoundError, match="NoSuchBucket"):
+        upload(oss_server, tmp_path / "src", bucket="no-such-bucket")
+    assert [e["op"] for e in oss_server.request_log()] == ["ListObjectsV2"]
+
+
+def test_an_error_that_fails_every_file_stops_new_files_from_starting(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    tree(tmp_path / "src", {f"f{i}.txt": 3 for i in range(6)})
+    cfg = config(concurrency=1, skip_unchanged=False)  # no listing: the first PUT meets the missing bucket
+    summary = upload(oss_server, tmp_path / "src", bucket="no-such-bucket", cfg=cfg)
     result = summary.to_dict()
     assert (result["failed"], result["not_attempted"], result["uploaded"]) == (1, 5, 0)
     assert "NoSuchBucket" in result["failures"][0]["error"]
-    assert [e["op"] for e in oss_server.request_log()] == ["HeadObject"]  # one request, then it stopped
+    assert [e["op"] for e in oss_server.request_log()] == ["PutObject"]  # one request, then it stopped
     assert "not attempted" in str(summary.error())
 
 
@@ -357,3 +372,34 @@ def test_big_files_use_their_checkpoint_store(oss_server: LocalOssServer, tmp_pa
     for rel in ("big1.bin", "big2.bin"):  # each leaves its completed mark
         record = FileCheckpointStore(ckpt, BUCKET, f"p/{rel}", src / rel).load()
         assert record is not None and record.completed is not None
+
+
+def test_objects_of_another_size_are_replaced_without_a_head(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    data = tree(tmp_path / "src", {"a.txt": 10, "b.txt": 20})
+    make_client(oss_server).put_object(BUCKET, "a.txt", b"old, longer than ten bytes")
+    summary = upload(oss_server, tmp_path / "src")
+    assert summary.to_dict()["uploaded"] == 2
+    log = oss_server.request_log()
+    assert entries(log, "HeadObject") == [] and len(entries(log, "ListObjectsV2")) == 1
+    assert oss_server.object_bytes(BUCKET, "a.txt") == data["a.txt"]
+
+
+def test_a_crowded_prefix_falls_back_to_one_head_per_file(
+    oss_server: LocalOssServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tree(tmp_path / "src", {"a.txt": 10, "b.txt": 20})
+    client = make_client(oss_server)
+    for i in range(12):
+        client.put_object(BUCKET, f"p/other{i:02}", b"")
+    client.put_object(BUCKET, "p/a.txt", data["a.txt"])
+    listing = scan_folder(tmp_path / "src", "p")
+    uploader = FolderUploader(client, BUCKET, listing, prefix="p/", config=config())
+    monkeypatch.setattr(FolderUploader, "LISTING_LIMIT_MIN", 5)
+    oss_server.clear_request_log()
+    summary = uploader.run()
+    assert (summary.count("skipped"), summary.count("uploaded")) == (1, 1)
+    log = oss_server.request_log()
+    assert sorted(e["key"] for e in entries(log, "HeadObject")) == ["p/a.txt", "p/b.txt"]
+    assert puts(log) == ["p/b.txt"]
