@@ -276,6 +276,8 @@ class OssFolderUploadOperator(BaseOperator):
         )
         result = summary.to_dict()
         if not summary.ok:
+            if ti is not None:  # for the UI until the next try starts (Airflow then clears it)
+                ti.xcom_push(key=SUMMARY_XCOM_KEY, value=result)
             raise summary.error()
         if result["keys_truncated"]:
             self.log.info(

@@ -229,8 +229,16 @@ class FolderUploader:
         if self.config.concurrency == 1 or len(files) <= 1:
             outcomes = [self._one(f) for f in files]
         else:
-            with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="oss-folder") as pool:
+            pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="oss-folder")
+            try:
                 outcomes = list(pool.map(self._one, files))
+            except BaseException:
+                # Killed (Airflow's SIGTERM) or interrupted: start no new file; the files in flight
+                # finish or stop whole (a PutObject is atomic, a big file keeps its checkpoint).
+                self._stop.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
         summary = FolderUploadSummary(
             self.bucket,
             self.prefix,

@@ -403,3 +403,23 @@ def test_a_crowded_prefix_falls_back_to_one_head_per_file(
     log = oss_server.request_log()
     assert sorted(e["key"] for e in entries(log, "HeadObject")) == ["p/a.txt", "p/b.txt"]
     assert puts(log) == ["p/b.txt"]
+
+
+def test_an_interrupted_run_starts_no_new_file(oss_server: LocalOssServer, tmp_path: Path) -> None:
+    tree(tmp_path / "src", {f"f{i:02}.txt": 3 for i in range(20)})
+    listing = scan_folder(tmp_path / "src")
+    uploader = FolderUploader(make_client(oss_server), BUCKET, listing, config=config(concurrency=2))
+    calls = 0
+    real_one = uploader._one
+
+    def one_then_killed(file: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt  # what a signal handler raising in a worker looks like
+        return real_one(file)
+
+    uploader._one = one_then_killed  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        uploader.run()
+    assert len(puts(oss_server.request_log())) <= 4  # the files already in flight, no new ones
