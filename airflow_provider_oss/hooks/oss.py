@@ -35,7 +35,7 @@ from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader, StoreFor
 from airflow_provider_oss.upload.folder_result import FolderUploadSummary
-from airflow_provider_oss.upload.folder_scan import check_prefix, scan_folder
+from airflow_provider_oss.upload.folder_scan import scan_folder
 from airflow_provider_oss.upload.progress import ProgressEvent
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.stores import CheckpointStore
@@ -549,7 +549,6 @@ class OssHook(BaseHook):
             client,
             bucket,
             scan,
-            prefix=check_prefix(prefix),
             config=settings,
             store_for=store_for(client, bucket) if store_for is not None else None,
             object_options=options,

@@ -152,7 +152,8 @@ class FolderUploader:
         ``pool_size >= config.pool_size``.
     :param bucket: the bucket.
     :param scan: the files and their keys (:func:`~airflow_provider_oss.upload.folder_scan.scan_folder`).
-    :param prefix: the normalised prefix the keys were built with (for the summary).
+    :param prefix: the normalised prefix the keys were built with (default: the scan's); the
+        listing of existing objects covers it.
     :param config: concurrency, per-file transfer settings, skipping.
     :param store_for: the checkpoint store of a big file; None: big files are not resumable.
     :param object_options: headers for every object (type, metadata, storage class...).
@@ -170,7 +171,7 @@ class FolderUploader:
         bucket: str,
         scan: FolderScan,
         *,
-        prefix: str = "",
+        prefix: str | None = None,
         config: FolderUploadConfig | None = None,
         store_for: StoreFor | None = None,
         object_options: ObjectOptions | None = None,
@@ -181,7 +182,7 @@ class FolderUploader:
         self.client = client
         self.bucket = bucket
         self.scan = scan
-        self.prefix = prefix
+        self.prefix = scan.prefix if prefix is None else prefix
         self.config = config if config is not None else FolderUploadConfig()
         self.store_for = store_for
         self.object_options = object_options

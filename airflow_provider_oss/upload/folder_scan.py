@@ -84,12 +84,14 @@ class FolderScan:
     What :func:`scan_folder` found.
 
     :param root: the folder's absolute path.
+    :param prefix: the normalised key prefix every key starts with.
     :param files: the files to upload, sorted by relative path.
     :param refused: entries that cannot be uploaded as asked: the task fails for them.
     :param ignored: entries left out on purpose (links not followed, FIFOs...): logged, not failures.
     """
 
     root: str
+    prefix: str = ""
     files: list[FolderFile] = field(default_factory=list)
     refused: list[SkippedEntry] = field(default_factory=list)
     ignored: list[SkippedEntry] = field(default_factory=list)
@@ -195,7 +197,7 @@ class _Walker:
         self.recursive = recursive
         self.include_hidden = include_hidden
         self.follow_symlinks = follow_symlinks
-        self.scan = FolderScan(root=root)
+        self.scan = FolderScan(root=root, prefix=prefix)
 
     def refuse(self, relpath: str, reason: str) -> None:
         self.scan.refused.append(SkippedEntry(_printable(relpath), reason))
