@@ -8,6 +8,8 @@ loops, FIFOs, names OSS cannot take, a missing bucket).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -423,3 +425,32 @@ def test_an_interrupted_run_starts_no_new_file(oss_server: LocalOssServer, tmp_p
     with pytest.raises(KeyboardInterrupt):
         uploader.run()
     assert len(puts(oss_server.request_log())) <= 4  # the files already in flight, no new ones
+
+
+def test_an_unreadable_file_fails_alone_naming_it(tmp_path: Path) -> None:
+    """Permission denied on one file (as root, the check runs with the effective uid of ``nobody``)."""
+    with LocalOssServer.spawn(buckets=(BUCKET,)) as server:  # its own process: unaffected by seteuid
+        src = Path(tempfile.mkdtemp(prefix="oss-folder-unreadable-"))  # traversable by nobody
+        try:
+            src.chmod(0o755)
+            data = tree(src, {"a.txt": 5, "locked.txt": 6, "z.txt": 7})
+            for path in src.iterdir():
+                path.chmod(0o644)
+            (src / "locked.txt").chmod(0o000)
+            client = make_client(server)
+            listing = scan_folder(src)
+            as_root = os.geteuid() == 0
+            if as_root:
+                os.seteuid(65534)  # root reads any file: drop to nobody for the upload
+            try:
+                summary = FolderUploader(client, BUCKET, listing, config=config()).run()
+            finally:
+                if as_root:
+                    os.seteuid(0)
+            assert [p for p, _ in summary.failures] == ["locked.txt"]
+            assert "Permission denied" in summary.failures[0][1]
+            assert server.object_bytes(BUCKET, "a.txt") == data["a.txt"]
+            assert server.object_bytes(BUCKET, "z.txt") == data["z.txt"]
+            assert sorted(puts(server.request_log())) == ["a.txt", "z.txt"]
+        finally:
+            shutil.rmtree(src)
