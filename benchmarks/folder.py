@@ -31,6 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
 
@@ -53,6 +55,7 @@ hook = OssHook("bench")
 hook.get_client()  # connection parsed before the clock starts
 _collector()  # Airflow's lineage collector imported before it too (upload_folder reports its prefix)
 started = time.perf_counter()
+cpu_started = time.process_time()
 if spec["mode"] == "loop":
     sent = 0
     for rel in spec["files"]:
@@ -67,6 +70,7 @@ else:
     out = summary.to_dict()
     out = {k: out[k] for k in ("uploaded", "skipped", "bytes_sent")}
 out["wall"] = time.perf_counter() - started
+out["cpu"] = time.process_time() - cpu_started
 print(json.dumps(out), flush=True)
 """
 
@@ -125,6 +129,12 @@ def _delete_all(server: LocalOssServer, keys: list[str]) -> None:
             admin.delete_multiple_objects(BUCKET, keys[start : start + 1000])
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of the server process."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def _requests(server: LocalOssServer) -> dict[str, int]:
     counts: dict[str, int] = {}
     for entry in server.request_log():
@@ -141,6 +151,8 @@ def measure(files: int, concurrency: int, repeat: int, seed: int = 1, rtt_ms: fl
         sizes = {rel: (folder / rel).stat().st_size for rel in crcs}
         total = sum(sizes.values())
         walls: dict[str, list[float]] = {mode: [] for mode in MODES}
+        client_cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+        server_cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
         requests: dict[str, dict[str, int]] = {}
         sent: dict[str, int] = {}
         with LocalOssServer.spawn(
@@ -152,6 +164,7 @@ def measure(files: int, concurrency: int, repeat: int, seed: int = 1, rtt_ms: fl
                 "password": server.access_key_secret,
                 "extra": {"region": server.region, "endpoint": server.endpoint, "addressing_style": "path"},
             }
+            (server_process,) = psutil.Process().children()
             base = {"conn": conn, "folder": str(folder), "prefix": PREFIX, "bucket": BUCKET}
             if rtt_ms:
                 server.add_fault("*", "delay", delay=rtt_ms / 1000, times=10**9)
@@ -159,7 +172,10 @@ def measure(files: int, concurrency: int, repeat: int, seed: int = 1, rtt_ms: fl
                 for mode in MODES:
                     server.clear_request_log()
                     spec = {**base, "mode": mode, "concurrency": concurrency, "files": sorted(crcs)}
+                    cpu_before = _cpu_seconds(server_process)
                     result = _run_child(spec, timeout=3600)
+                    server_cpu[mode].append(_cpu_seconds(server_process) - cpu_before)
+                    client_cpu[mode].append(result["cpu"])
                     expected = (0, files) if mode == "rerun" else (files, 0)
                     if (result["uploaded"], result["skipped"]) != expected:
                         raise RuntimeError(f"{mode}: uploaded/skipped {result} instead of {expected}")
@@ -176,6 +192,8 @@ def measure(files: int, concurrency: int, repeat: int, seed: int = 1, rtt_ms: fl
         "concurrency": concurrency,
         "rtt_ms": rtt_ms,
         "walls": walls,
+        "client_cpu": {mode: statistics.median(values) for mode, values in client_cpu.items()},
+        "server_cpu": {mode: statistics.median(values) for mode, values in server_cpu.items()},
         "medians": medians,
         "ratio": medians["loop"] / medians["folder"],
         "rerun_vs_folder": medians["rerun"] / medians["folder"],
@@ -204,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['bytes'] / MIB:.0f} MiB, concurrency {args.concurrency}, added RTT {args.rtt_ms:g} ms, "
         f"{args.repeat} interleaved round(s)\n"
     )
-    print("| run | s (median) | s (all) | MB/s | files/s | vs loop | bytes sent | requests |")
-    print("|---|---:|---|---:|---:|---:|---:|---|")
+    print(
+        "| run | s (median) | s (all) | MB/s | files/s | vs loop | client CPU s | server CPU s | bytes sent | requests |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
     labels = {
         "folder": f"folder upload (upload_folder, {args.concurrency} in flight)",
         "loop": "loop of single uploads (upload_file per file)",
@@ -217,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         rate = f"{mb / wall:.0f}" if mode != "rerun" else "-"
         print(
             f"| {labels[mode]} | {wall:.2f} | {', '.join(f'{w:.2f}' for w in figures['walls'][mode])} | {rate} | "
-            f"{args.files / wall:.0f} | {figures['medians']['loop'] / wall:.2f}x | {figures['bytes_sent'][mode]} | "
+            f"{args.files / wall:.0f} | {figures['medians']['loop'] / wall:.2f}x | {figures['client_cpu'][mode]:.2f} | "
+            f"{figures['server_cpu'][mode]:.2f} | {figures['bytes_sent'][mode]} | "
             f"{reqs} |"
         )
     verdict = "PASS" if figures["ratio"] >= 3 else "FAIL"
