@@ -396,7 +396,14 @@ def _read_whole(file: FolderFile, threshold: int) -> bytearray | None:
     :raises OSError: the file cannot be opened or read (named in the message).
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(file.path, flags)  # O_NONBLOCK: a FIFO swapped in since the scan must not block
+    if not file.via_link:
+        flags |= getattr(os, "O_NOFOLLOW", 0)  # a file swapped for a link since the scan is not followed
+    try:
+        fd = os.open(file.path, flags)  # O_NONBLOCK: a FIFO swapped in since the scan must not block
+    except OSError:
+        if os.path.islink(file.path) and not file.via_link:
+            raise OSError(f"{file.path} became a symbolic link after the scan; it is not followed") from None
+        raise
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):

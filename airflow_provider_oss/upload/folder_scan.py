@@ -57,12 +57,16 @@ class FolderFile:
     :param relpath: the path relative to the folder, with ``/`` separators.
     :param key: the destination object key.
     :param size: the size when the folder was scanned.
+    :param via_link: True when the entry itself is a symbolic link that was followed (otherwise the
+        upload opens it without following a link, so a file swapped for a link after the scan
+        cannot lead outside the folder).
     """
 
     path: str
     relpath: str
     key: str
     size: int
+    via_link: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,7 +248,8 @@ class _Walker:
         except OSError as err:
             self.refuse(relpath, f"cannot stat it: {err.strerror or err}")
             return None
-        if stat.S_ISLNK(info.st_mode):
+        via_link = stat.S_ISLNK(info.st_mode)
+        if via_link:
             if not self.follow_symlinks:
                 self.ignore(relpath, "a symbolic link, not followed (follow_symlinks=False)")
                 return None
@@ -289,7 +294,9 @@ class _Walker:
                 )
             self.refuse(relpath, reason)
             return None
-        self.scan.files.append(FolderFile(os.path.join(self.root, path), relpath, key, info.st_size))
+        self.scan.files.append(
+            FolderFile(os.path.join(self.root, path), relpath, key, info.st_size, via_link)
+        )
         return None
 
 

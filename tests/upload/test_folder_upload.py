@@ -454,3 +454,19 @@ def test_an_unreadable_file_fails_alone_naming_it(tmp_path: Path) -> None:
             assert sorted(puts(server.request_log())) == ["a.txt", "z.txt"]
         finally:
             shutil.rmtree(src)
+
+
+def test_a_file_swapped_for_a_link_after_the_scan_is_not_followed(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    data = tree(src, {"a.txt": 5, "swapped.txt": 6})
+    (tmp_path / "secret.txt").write_bytes(b"outside")
+    listing = scan_folder(src)
+    (src / "swapped.txt").unlink()
+    (src / "swapped.txt").symlink_to(tmp_path / "secret.txt")
+    summary = FolderUploader(make_client(oss_server), BUCKET, listing, config=config()).run()
+    assert [p for p, _ in summary.failures] == ["swapped.txt"]
+    assert "became a symbolic link" in summary.failures[0][1]
+    assert puts(oss_server.request_log()) == ["a.txt"]
+    assert oss_server.object_bytes(BUCKET, "a.txt") == data["a.txt"]
