@@ -33,9 +33,8 @@ from airflow_provider_oss.core.models import (
 from airflow_provider_oss.hooks.lineage import record_input, record_output
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
-from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader, StoreFor
+from airflow_provider_oss.upload.folder import FolderUploadConfig, StoreFor, upload_folder
 from airflow_provider_oss.upload.folder_result import FolderUploadSummary
-from airflow_provider_oss.upload.folder_scan import scan_folder
 from airflow_provider_oss.upload.progress import ProgressEvent
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.stores import CheckpointStore
@@ -504,59 +503,34 @@ class OssHook(BaseHook):
         prefix: str = "",
         bucket_name: str | None = None,
         *,
-        pattern: str | None = None,
-        recursive: bool = True,
-        include_hidden: bool = False,
-        follow_symlinks: bool = False,
         config: FolderUploadConfig | None = None,
-        options: ObjectOptions | None = None,
         store_for: Callable[[OssClient, str], StoreFor] | None = None,
-        abort_on_failure: bool = False,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        **options: Any,
     ) -> FolderUploadSummary:
         """
-        Upload the files of a local folder under ``prefix``, ``config.concurrency`` at a time through
-        one client, skipping those whose object already has their size and CRC-64; big files go
-        through the resumable engine (see :mod:`airflow_provider_oss.upload.folder`).
+        Upload the files of a local folder under ``prefix`` through one client sized for
+        ``config`` (see :func:`~airflow_provider_oss.upload.folder.upload_folder` and docs/FOLDER_UPLOADS.md).
 
-        :param folder: the local directory.
-        :param prefix: the key prefix (``data``, ``data/`` and ``data//`` all give ``data/<relative path>``).
-        :param bucket_name: the bucket (default: the connection's ``bucket`` extra).
-        :param pattern: a glob on the relative path; without ``/`` it matches file names. None: all files.
-        :param recursive: walk sub-directories.
-        :param include_hidden: include names starting with ``.``.
-        :param follow_symlinks: follow links that stay inside the folder (others are refused).
-        :param config: concurrency, per-file transfer settings, skipping (default :class:`FolderUploadConfig`).
-        :param options: the objects' headers.
-        :param store_for: ``(client, bucket) -> (file -> checkpoint store)`` for the big files; None: not resumable.
-        :param abort_on_failure: abort a failed big file's multipart upload (the final try).
-        :param logger: where to log (default: this hook's logger).
-        :return: the summary; it is not ``ok`` when a file failed (``summary.error()`` names them).
-        :raises FolderScanError: the folder is missing, not a directory or cannot be listed.
+        :param store_for: ``(client, bucket) -> (file -> checkpoint store)`` for the big files.
+        :param options: ``pattern``, ``recursive``, ``include_hidden``, ``follow_symlinks``,
+            ``object_options``, ``abort_on_failure`` of :func:`~airflow_provider_oss.upload.folder.upload_folder`.
+        :return: the summary; not ``ok`` when a file failed (``summary.error()`` names them).
         """
         settings = config if config is not None else FolderUploadConfig()
         bucket = self.resolve_bucket(bucket_name)
-        scan = scan_folder(
-            folder,
-            prefix,
-            pattern=pattern,
-            recursive=recursive,
-            include_hidden=include_hidden,
-            follow_symlinks=follow_symlinks,
-        )
         client = self.get_client(pool_size=settings.pool_size)
-        uploader = FolderUploader(
+        summary = upload_folder(
             client,
             bucket,
-            scan,
+            folder,
+            prefix,
             config=settings,
             store_for=store_for(client, bucket) if store_for is not None else None,
-            object_options=options,
-            abort_on_failure=abort_on_failure,
             logger=logger if logger is not None else cast("logging.Logger", self.log),
             conn_id=self.oss_conn_id,
+            **options,
         )
-        summary = uploader.run()
         if summary.count("uploaded"):
-            record_output(self, bucket, uploader.prefix)  # one asset for the prefix, not one per file
+            record_output(self, bucket, summary.prefix)  # one asset for the prefix, not one per file
         return summary

@@ -269,7 +269,7 @@ class OssFolderUploadOperator(BaseOperator):
             include_hidden=self.include_hidden,
             follow_symlinks=self.follow_symlinks,
             config=self.folder_config,
-            options=self.object_options(),
+            object_options=self.object_options(),
             store_for=self._store_factory(context),
             abort_on_failure=self.abort_on_final_failure and final_try,
             logger=cast("logging.Logger", self.log),

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -46,13 +45,14 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.upload.config import MAX_PARALLELISM, TransferConfig, TransferConfigError
 from airflow_provider_oss.upload.engine import ResumableUploader
-from airflow_provider_oss.upload.errors import SourceChangedError
+from airflow_provider_oss.upload.folder_read import read_small_file
 from airflow_provider_oss.upload.folder_result import (
     DEFAULT_MAX_ERRORS,
     DEFAULT_MAX_KEYS,
     FileOutcome,
     FolderUploadSummary,
 )
+from airflow_provider_oss.upload.folder_scan import scan_folder
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from airflow_provider_oss.upload.folder_scan import FolderFile, FolderScan
     from airflow_provider_oss.upload.stores import CheckpointStore
 
-__all__ = ["FolderUploadConfig", "FolderUploader", "StoreFor"]
+__all__ = ["FolderUploadConfig", "FolderUploader", "StoreFor", "upload_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ class FolderUploader:
             return None
 
     def _small(self, file: FolderFile) -> FileOutcome:
-        data = _read_whole(file, self.config.transfer.threshold)
+        data = read_small_file(file, self.config.transfer.threshold)
         if data is None:  # grew past the threshold since the scan
             return self._big(file)
         local = crc.crc64(data)
@@ -386,55 +386,60 @@ class FolderUploader:
         return FileOutcome(file, "uploaded", bytes_sent=result.bytes_sent, resumed=result.resumed)
 
 
-def _read_whole(file: FolderFile, threshold: int) -> bytearray | None:
+def upload_folder(
+    client: OssClient,
+    bucket: str,
+    folder: str | os.PathLike[str],
+    prefix: str = "",
+    *,
+    pattern: str | None = None,
+    recursive: bool = True,
+    include_hidden: bool = False,
+    follow_symlinks: bool = False,
+    config: FolderUploadConfig | None = None,
+    store_for: StoreFor | None = None,
+    object_options: ObjectOptions | None = None,
+    abort_on_failure: bool = False,
+    logger: LoggerLike | None = None,
+    conn_id: str | None = None,
+) -> FolderUploadSummary:
     """
-    Read a small file whole, proving it did not change during the read (``fstat`` before and after:
-    same size and modification time, and exactly that many bytes read).
+    Scan ``folder`` (:func:`~airflow_provider_oss.upload.folder_scan.scan_folder`) and upload its
+    files under ``prefix`` (:class:`FolderUploader`).
 
-    :return: the bytes, or None when the file is now at or above ``threshold`` (upload it in parts).
-    :raises SourceChangedError: the file changed while it was read.
-    :raises OSError: the file cannot be opened or read (named in the message).
+    :param client: the shared client (``pool_size >= config.pool_size``).
+    :param bucket: the bucket.
+    :param folder: the local directory.
+    :param prefix: the key prefix (``data``, ``data/`` and ``data//`` all give ``data/<relative path>``).
+    :param pattern: a glob on the relative path; without ``/`` it matches file names. None: all files.
+    :param recursive: walk sub-directories.
+    :param include_hidden: include names starting with ``.``.
+    :param follow_symlinks: follow links that stay inside the folder (others are refused).
+    :param config: concurrency, per-file transfer settings, skipping.
+    :param store_for: the checkpoint store of each big file; None: not resumable.
+    :param object_options: the objects' headers.
+    :param abort_on_failure: abort a failed big file's multipart upload (the final try).
+    :param logger: where to log.
+    :param conn_id: the Airflow connection, named in the command that aborts a kept upload.
+    :raises FolderScanError: the folder is missing, not a directory or cannot be listed.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    if not file.via_link:
-        flags |= getattr(os, "O_NOFOLLOW", 0)  # a file swapped for a link since the scan is not followed
-    try:
-        fd = os.open(file.path, flags)  # O_NONBLOCK: a FIFO swapped in since the scan must not block
-    except OSError:
-        if os.path.islink(file.path) and not file.via_link:
-            raise OSError(f"{file.path} became a symbolic link after the scan; it is not followed") from None
-        raise
-    try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            raise OSError(f"{file.path} is no longer a regular file")
-        if before.st_size >= threshold:
-            return None
-        buffer = bytearray(before.st_size + 1)  # one byte more, to see a file that grew
-        view = memoryview(buffer)
-        read = 0
-        while read < len(buffer):
-            n = os.readv(fd, [view[read:]])
-            if n == 0:
-                break
-            read += n
-        after = os.fstat(fd)
-    finally:
-        os.close(fd)
-    changes = []
-    if read != before.st_size:
-        changes.append(f"read {read} bytes of {before.st_size}")
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        changes.append(
-            f"size {before.st_size} -> {after.st_size}, mtime {before.st_mtime_ns} -> {after.st_mtime_ns}"
-        )
-    if changes:
-        raise SourceChangedError(
-            f"{file.path} changed while it was read ({'; '.join(changes)}); nothing was sent for it. Make sure "
-            "nothing writes to the folder during the upload, then retry.",
-            upload_id=None,
-            changes=changes,
-        )
-    del view  # release the buffer so that it can shrink
-    del buffer[before.st_size :]
-    return buffer
+    scan = scan_folder(
+        folder,
+        prefix,
+        pattern=pattern,
+        recursive=recursive,
+        include_hidden=include_hidden,
+        follow_symlinks=follow_symlinks,
+    )
+    uploader = FolderUploader(
+        client,
+        bucket,
+        scan,
+        config=config,
+        store_for=store_for,
+        object_options=object_options,
+        abort_on_failure=abort_on_failure,
+        logger=logger,
+        conn_id=conn_id,
+    )
+    return uploader.run()
