@@ -39,18 +39,32 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
         parallelism=2,
         concurrency=3,
         follow_symlinks={follow_symlinks!r},
+        checkpoint={checkpoint!r},
+        checkpoint_dir={checkpoint_dir!r},
         retries={retries},
         retry_delay=timedelta(seconds=0),
     )
 """
 
 
-def _write_dag(*, retries: int, follow_symlinks: bool = False) -> Any:
+def _write_dag(
+    *,
+    retries: int,
+    follow_symlinks: bool = False,
+    checkpoint: str = "auto",
+    checkpoint_dir: str | None = None,
+) -> Any:
     dag_id = f"oss_folder_{uuid.uuid4().hex[:8]}"
     path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(
-        DAG_TEMPLATE.format(dag_id=dag_id, part=PART, retries=retries, follow_symlinks=follow_symlinks)
+    text = DAG_TEMPLATE.format(
+        dag_id=dag_id,
+        part=PART,
+        retries=retries,
+        follow_symlinks=follow_symlinks,
+        checkpoint=checkpoint,
+        checkpoint_dir=checkpoint_dir,
     )
+    path.write_text(text)
     spec = importlib.util.spec_from_file_location(dag_id, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -128,15 +142,17 @@ def test_state_keys_are_short_and_distinct() -> None:
 
 
 @pytest.mark.airflow
+@pytest.mark.parametrize("checkpoint", ["auto", "file", "discover"])
 def test_retry_skips_stored_files_and_continues_the_big_upload(
-    airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+    checkpoint: str, airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     data = {"big.bin": make_file(src / "big.bin", 12 * PART + 5, seed=1)}
     for i in range(4):
         data[f"sub/s{i}.txt"] = make_file(src / "sub" / f"s{i}.txt", 500 + i, seed=5 + i)
-    dag = _write_dag(retries=1)
+    checkpoint_dir = str(tmp_path / "ckpt") if checkpoint == "file" else None
+    dag = _write_dag(retries=1, checkpoint=checkpoint, checkpoint_dir=checkpoint_dir)
     # The connection allows 1 retry per request: two resets of part 6 in a row fail that file in try 1.
     oss_server.add_fault("UploadPart", "reset", part_number=6, times=2)
 
@@ -158,7 +174,9 @@ def test_retry_skips_stored_files_and_continues_the_big_upload(
     assert (summary["uploaded"], summary["skipped"], summary["resumed"], summary["failed"]) == (1, 4, 1, 0)
     assert summary["keys"] == ["drop/big.bin", *[f"drop/sub/s{i}.txt" for i in range(4)]]
     assert _xcom(dag.dag_id, "keys") == summary["keys"]
-    assert _state_keys(dag.dag_id) == [state_key_for("drop/big.bin")]  # the big file's completed mark
+    # the big file's completed mark: in task_state_store ("auto" on Airflow 3.3), in a file, or nowhere
+    assert _state_keys(dag.dag_id) == ([state_key_for("drop/big.bin")] if checkpoint == "auto" else [])
+    assert len(list((tmp_path / "ckpt").glob("*.json"))) == (1 if checkpoint == "file" else 0)
     assert oss_server.access_key_secret not in json.dumps(summary)
 
 
