@@ -459,8 +459,8 @@ class OssClient:
             )
             response.close()
             return True
-        except OssNotFoundError as err:
-            if err.code == "NoSuchKey":
+        except OssNotFoundError as get_error:
+            if get_error.code == "NoSuchKey":
                 return False
             raise
 
