@@ -230,7 +230,7 @@ def one_run(
     checkpoints = work / "checkpoints"
     parts = -(-size // part)
     nth = rng.randint(2, max(2, parts - 2))
-    common = {"part_size": part, "parallelism": 3}
+    common: dict[str, Any] = {"part_size": part, "parallelism": 3}
     report = RunReport(number, fault, ok=False, parts_total=parts)
     server.clear_faults()
 

@@ -32,7 +32,7 @@ def runtime_floors() -> dict[str, str]:
         (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(wheel.read(name).decode())
     floors: dict[str, str] = {}
-    for text in metadata.get_all("Requires-Dist"):
+    for text in metadata.get_all("Requires-Dist", []):
         if "extra ==" in text:
             continue
         requirement = Requirement(text)

@@ -73,6 +73,6 @@ def test_the_declared_floor_is_the_oldest_tested() -> None:
         (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(wheel.read(name).decode())
     (airflow,) = [
-        Requirement(r) for r in metadata.get_all("Requires-Dist") if r.startswith("apache-airflow>")
+        Requirement(r) for r in metadata.get_all("Requires-Dist", []) if r.startswith("apache-airflow>")
     ]
     assert str(airflow.specifier) == f">={min(AIRFLOW_RELEASES, key=lambda v: tuple(map(int, v.split('.'))))}"
