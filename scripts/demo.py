@@ -121,7 +121,7 @@ def _tries(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tries
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the demo reads top to bottom as the story it prints
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

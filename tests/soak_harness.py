@@ -218,7 +218,7 @@ def _first_upload_id(server: LocalOssServer, key: str) -> str | None:
     return None
 
 
-def one_run(
+def one_run(  # noqa: C901, PLR0912, PLR0915  # one branch per fault kind, side by side so a new fault is one more branch
     server: LocalOssServer, number: int, fault: str, rng: random.Random, work: Path, size: int, part: int
 ) -> RunReport:
     """Upload a fresh source with ``fault`` injected into the first attempt, then retry to the end."""

@@ -229,7 +229,7 @@ def test_worker_killed_mid_upload_is_retried_on_the_other_worker_with_the_same_u
         print(f"celery e2e: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks")
 
 
-def _run_kill_and_check(
+def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the order it happens
     env: dict[str, str],
     db: Path,
     source: Path,
