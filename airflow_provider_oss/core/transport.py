@@ -299,7 +299,7 @@ class Transport:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def send(
+    def send(  # noqa: PLR0915  # the retry loop: every failure kind (TLS, timeout, connection, 5xx, error body) is classified where it is caught
         self,
         method: str,
         bucket: str | None,

@@ -165,7 +165,7 @@ class ResumableUploader:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def run(self) -> UploadResult:
+    def run(self) -> UploadResult:  # noqa: C901, PLR0911, PLR0912  # the top-level decision list (done, reuse, adopt, restart), read in order
         """
         Upload the file (continuing the checkpointed upload when there is a usable one).
 
@@ -360,7 +360,7 @@ class ResumableUploader:
             )
         return self._send(plan, fingerprint, by_number, checkpoint, resumed=True)
 
-    def _send(
+    def _send(  # noqa: C901  # send, then complete or fail: the failure policy reads in one place
         self,
         plan: PartPlan,
         fingerprint: SourceFingerprint,

@@ -342,7 +342,7 @@ class Recovery:
 
     # -- objects already there -------------------------------------------------------------------
 
-    def object_equal_to_file(
+    def object_equal_to_file(  # noqa: PLR0911  # each early return is one reason the object is not the file
         self,
         fingerprint: SourceFingerprint,
         expected_crc: int | None = None,

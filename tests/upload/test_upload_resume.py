@@ -49,7 +49,7 @@ from tests.upload_support import (
     since,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PART = 256 * KiB
 
 

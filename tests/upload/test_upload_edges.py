@@ -59,7 +59,7 @@ FIFO_CHILD = textwrap.dedent(
 def test_fifo_source_fails_with_a_clear_error_instead_of_hanging(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     proc = subprocess.run(
         [sys.executable, "-c", FIFO_CHILD.format(root=root), str(fifo)],
         capture_output=True,
