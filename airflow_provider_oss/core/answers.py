@@ -15,9 +15,8 @@ import requests
 from airflow_provider_oss.core.errors import OssServiceError, service_error_class
 from airflow_provider_oss.core.xmlutil import parse_error, parse_http_time, parse_iso_time
 
-#: The clock difference OSS tolerates; a 403 on HEAD (no body, so no code) with more skew than
+#: OSS tolerates 900 s of clock difference; a 403 on HEAD (no body, so no code) with more skew than
 #: this margin is taken for ``RequestTimeTooSkewed``.
-SKEW_LIMIT_SECONDS = 900
 HEAD_SKEW_MARGIN = 600
 #: The most of an error body read (the rest is never downloaded: the connection is closed).
 MAX_ERROR_BODY = 1 << 20
