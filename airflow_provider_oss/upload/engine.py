@@ -38,6 +38,7 @@ from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
+from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.parts import (
     PartOutcome,
     PartSender,
@@ -48,7 +49,7 @@ from airflow_provider_oss.upload.parts import (
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
 from airflow_provider_oss.upload.progress import ProgressEvent, ProgressTracker
 from airflow_provider_oss.upload.reader import PartReader
-from airflow_provider_oss.upload.recovery import Recovery, options_digest
+from airflow_provider_oss.upload.recovery import Recovery
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.single import put_whole_file
 from airflow_provider_oss.upload.source import SourceGuard
@@ -215,7 +216,7 @@ class ResumableUploader:
         if checkpoint is None:
             # No usable record: a re-run of a task whose upload completed (its mark expired or was
             # never kept), or a try killed between completing and saving. One HEAD tells.
-            info = self.recovery.existing_object_is_file(fingerprint)
+            info = self.recovery.match.existing_object_is_file(fingerprint)
             if info is not None:
                 return self._already_complete(info, None)
         return self._fresh(plan, fingerprint)

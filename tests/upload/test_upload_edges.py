@@ -28,9 +28,9 @@ from airflow_provider_oss.upload import (
     TransferConfig,
     UploadResult,
 )
+from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.plan import plan_parts
 from airflow_provider_oss.upload.reader import PartReader
-from airflow_provider_oss.upload.recovery import options_digest
 from tests.fake_upload_api import FakeUploadAPI
 
 KiB = 1024

@@ -26,8 +26,8 @@ from airflow_provider_oss.upload import (
     UploadAPI,
     UploadGoneError,
 )
+from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.plan import plan_parts
-from airflow_provider_oss.upload.recovery import options_digest
 from tests.fake_upload_api import FakeObject, FakeUploadAPI, file_already_exists, no_such_upload
 
 KiB = 1024
