@@ -442,7 +442,7 @@ def test_oss_local_command_is_accepted_by_the_cli(
 
 def test_oss_connection_points_at_oss_local(services: dict[str, dict[str, Any]], oss_local_args: Any) -> None:
     conn = json.loads(service_env(services["airflow-scheduler"])["AIRFLOW_CONN_OSS_DEFAULT"])
-    assert conn["conn_type"] == "oss"
+    assert conn["conn_type"] == "oss_resumable"
     extra = conn["extra"]
     endpoint = urlsplit(extra["endpoint"])
     assert endpoint.scheme == "http"
@@ -472,7 +472,7 @@ def test_real_oss_settings_give_a_valid_connection(raw_compose: dict[str, Any]) 
     services = resolve(raw_compose, env)["services"]
     conn = json.loads(service_env(services["airflow-scheduler"])["AIRFLOW_CONN_OSS_DEFAULT"])
     assert conn == {
-        "conn_type": "oss",
+        "conn_type": "oss_resumable",
         "login": "LTAI5tExampleKey",
         "password": "Example+Secret/Value=",
         "extra": {
