@@ -23,7 +23,12 @@ from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.distributed import complete_plan, start_plan, upload_range
-from airflow_provider_oss.upload.distributed_plan import DistributedPlan, PartRange, split_ranges
+from airflow_provider_oss.upload.distributed_plan import (
+    DistributedPlan,
+    DistributedPlanError,
+    PartRange,
+    split_ranges,
+)
 from airflow_provider_oss.upload.plan import DEFAULT_PART_SIZE, validate_part_size
 from airflow_provider_oss.upload.stores import CheckpointStore, FileCheckpointStore, KeyValueCheckpointStore
 from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
@@ -90,10 +95,34 @@ def _store(
     return None
 
 
+def plan_of(value: Any) -> DistributedPlan:
+    """
+    The plan from the plan task's XCom: the list of ``{"plan", "part_range"}`` it returned (every
+    element must carry the same plan) or one plan dict.
+
+    :raises DistributedPlanError: a malformed value, or elements of different plans.
+    """
+    if isinstance(value, Mapping) and "plan" not in value:
+        return DistributedPlan.from_dict(dict(value))
+    items = [value] if isinstance(value, Mapping) else list(value)
+    if not items or not all(isinstance(item, Mapping) and "plan" in item for item in items):
+        raise DistributedPlanError(
+            "plan must be the plan task's output (a list of {'plan', 'part_range'}) or one plan; "
+            f"got {str(value)[:200]!r}."
+        )
+    plans = {json.dumps(item["plan"], sort_keys=True) for item in items}
+    if len(plans) != 1:
+        raise DistributedPlanError(
+            "The plan task's output mixes several plans: pass one plan task's output unchanged."
+        )
+    return DistributedPlan.from_dict(items[0]["plan"])
+
+
 class DistributedUploadPlanOperator(BaseOperator):
     """
     Fingerprint the file, plan its parts and part ranges, and initiate ONE multipart upload (a retry
-    continues the recorded one). Returns the plan; pushes the ranges under the XCom key ``ranges``.
+    continues the recorded one). Returns one ``{"plan": ..., "part_range": ...}`` per range: map the
+    range task over it with ``.expand_kwargs(plan_task.output)``.
 
     :param filename: the local file, at the same path on every worker (templated).
     :param key: the object key (templated).
@@ -177,7 +206,7 @@ class DistributedUploadPlanOperator(BaseOperator):
             sse_kms_key_id=self.sse_kms_key_id,
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         for name in ("filename", "key"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
@@ -213,8 +242,8 @@ class DistributedUploadPlanOperator(BaseOperator):
             options=self.object_options(),
             logger=cast("logging.Logger", self.log),
         )
-        ctx["ti"].xcom_push(key="ranges", value=[r.to_dict() for r in plan.part_ranges()])
-        return plan.to_dict()
+        plan_dict = plan.to_dict()
+        return [{"plan": plan_dict, "part_range": r.to_dict()} for r in plan.part_ranges()]
 
 
 class DistributedRangeUploadOperator(BaseOperator):
@@ -222,8 +251,8 @@ class DistributedRangeUploadOperator(BaseOperator):
     Upload one part range of a distributed upload (map it over the plan task's ``ranges`` XCom).
     A retry of the same map index continues the range under the same upload ID.
 
-    :param plan: the plan task's XCom (its ``output``).
-    :param part_range: one of the plan task's ranges (``XComArg(plan_task, key="ranges")``, expanded).
+    :param plan: the plan (a field of each element of the plan task's XCom).
+    :param part_range: one of the plan's ranges (both come from ``.expand_kwargs(plan_task.output)``).
     :param oss_conn_id: the OSS connection.
     :param parallelism: parts in flight at once in this task (1 to 64).
     :param checkpoint: where this map index records its confirmed parts: ``"auto"`` (task_state_store,
@@ -295,7 +324,7 @@ class DistributedUploadCompleteOperator(BaseOperator):
     Complete a distributed upload once, checking the ranges' combined CRC-64 against OSS's parts and
     the object's; a retry succeeds when the object is already this file.
 
-    :param plan: the plan task's XCom.
+    :param plan: the plan task's XCom (its ``output``: the list it returned), or one plan.
     :param range_results: the range tasks' XComs (the mapped task's ``output``).
     :param oss_conn_id: the OSS connection.
     """
@@ -311,7 +340,7 @@ class DistributedUploadCompleteOperator(BaseOperator):
         self.oss_conn_id = oss_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        plan = DistributedPlan.from_dict(self.plan)
+        plan = plan_of(self.plan)
         client = OssHook(self.oss_conn_id).get_client()
         result = complete_plan(
             client, plan, list(self.range_results), logger=cast("logging.Logger", self.log)
@@ -363,7 +392,7 @@ def distributed_upload(
     :param content_type: the object's Content-Type (and the other object headers below).
     :param task_kwargs: given to all three tasks (``retries``, ``retry_delay``, ``queue``, ``pool``...).
     """
-    from airflow.sdk import TaskGroup, XComArg
+    from airflow.sdk import TaskGroup
 
     with TaskGroup(group_id=task_id) as group:
         plan = DistributedUploadPlanOperator(
@@ -387,7 +416,6 @@ def distributed_upload(
         )
         uploads = DistributedRangeUploadOperator.partial(
             task_id="upload_ranges",
-            plan=plan.output,
             oss_conn_id=oss_conn_id,
             parallelism=parallelism,
             checkpoint=checkpoint,
@@ -395,7 +423,7 @@ def distributed_upload(
             traffic_limit=traffic_limit,
             verify_reused_parts=verify_reused_parts,
             **task_kwargs,
-        ).expand(part_range=XComArg(plan, key="ranges"))
+        ).expand_kwargs(plan.output)
         DistributedUploadCompleteOperator(
             task_id="complete",
             plan=plan.output,
