@@ -342,9 +342,11 @@ class DistributedUploadCompleteOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         plan = plan_of(self.plan)
         client = OssHook(self.oss_conn_id).get_client()
-        result = complete_plan(
-            client, plan, list(self.range_results), logger=cast("logging.Logger", self.log)
-        )
+        results = self.range_results
+        # Index a mapped task's lazy XCom sequence up to its length: iterating it probes one index past
+        # the end, which Airflow logs as an "XCom not found" error.
+        items = [results[i] for i in range(len(results))] if isinstance(results, Sequence) else list(results)
+        result = complete_plan(client, plan, items, logger=cast("logging.Logger", self.log))
         return result.to_dict()
 
 
