@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import statistics
@@ -251,15 +252,15 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):  # interleaved rounds, medians reported
                 bench.measure("engine (ResumableUploader)", None, bench.engine)
                 for n in counts:
-                    bench.measure("steps without Airflow", n, lambda n=n: bench.steps(n))
+                    bench.measure("steps without Airflow", n, functools.partial(bench.steps, n))
                 for n in counts:
-                    bench.measure("task group under dag.test()", n, lambda n=n: bench.dag_test(n))
+                    bench.measure("task group under dag.test()", n, functools.partial(bench.dag_test, n))
             big_rows = _medians(bench.rows)
             fixed_rows: dict[tuple[str, int], float] = {}
             for _ in range(args.repeat):
                 for how, run in (("steps", fixed.steps), ("dag.test()", fixed.dag_test)):
                     for n in (1, args.small_ranges):
-                        fixed.measure(f"{how} small", n, lambda run=run, n=n: run(n, small))
+                        fixed.measure(f"{how} small", n, functools.partial(run, n, small))
             for row in _medians(fixed.rows):
                 fixed_rows[(row["label"].split()[0], row["ranges"])] = row["wall"]
     _report(args, big_rows, fixed_rows, migrate_s)
