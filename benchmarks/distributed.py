@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part-size-mb", type=int, default=16)
     parser.add_argument("--parallelism", type=int, default=4)
     parser.add_argument("--ranges", default="1,2,4", help="range task counts, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (medians reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (medians reported)")
     parser.add_argument("--small-ranges", type=int, default=16, help="range tasks of the fixed-cost run")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 MiB in 4 MiB parts, ranges 1,2")
     args = parser.parse_args(argv)
@@ -249,18 +249,22 @@ def main(argv: list[str] | None = None) -> int:
             fixed.measure("warm-up", 1, lambda: fixed.dag_test(1, small))
             fixed.rows.clear()
             bench = Bench(server, source, expected, args.part_size_mb * MIB, args.parallelism)
-            for _ in range(args.repeat):  # interleaved rounds, medians reported
-                bench.measure("engine (ResumableUploader)", None, bench.engine)
-                for n in counts:
-                    bench.measure("steps without Airflow", n, functools.partial(bench.steps, n))
-                for n in counts:
-                    bench.measure("task group under dag.test()", n, functools.partial(bench.dag_test, n))
+            cases: list[tuple[str, int | None, Callable[[], None]]] = [
+                ("engine (ResumableUploader)", None, bench.engine),
+                *(("steps without Airflow", n, functools.partial(bench.steps, n)) for n in counts),
+                *(("task group under dag.test()", n, functools.partial(bench.dag_test, n)) for n in counts),
+            ]
+            for round_ in range(args.repeat):  # interleaved rounds, each starting one case later; medians
+                shift = round_ % len(cases)
+                for label, n_ranges, run in cases[shift:] + cases[:shift]:
+                    bench.measure(label, n_ranges, run)
             big_rows = _medians(bench.rows)
+            big_rows.sort(key=lambda row: [c[:2] for c in cases].index((row["label"], row["ranges"])))
             fixed_rows: dict[tuple[str, int], float] = {}
             for _ in range(args.repeat):
-                for how, run in (("steps", fixed.steps), ("dag.test()", fixed.dag_test)):
+                for how, method in (("steps", fixed.steps), ("dag.test()", fixed.dag_test)):
                     for n in (1, args.small_ranges):
-                        fixed.measure(f"{how} small", n, functools.partial(run, n, small))
+                        fixed.measure(f"{how} small", n, functools.partial(method, n, small))
             for row in _medians(fixed.rows):
                 fixed_rows[(row["label"].split()[0], row["ranges"])] = row["wall"]
     _report(args, big_rows, fixed_rows, migrate_s)
@@ -274,7 +278,7 @@ def _report(
     migrate_s: float,
 ) -> None:
     parts = -(-args.size_mb // args.part_size_mb)
-    engine = rows[0]["wall"]
+    engine = next(row["wall"] for row in rows if row["ranges"] is None)
     print(
         f"## Distributed upload: {args.size_mb} MiB, {args.part_size_mb} MiB parts ({parts} parts), "
         f"parallelism {args.parallelism} per task, median of {args.repeat} interleaved round(s)\n"
