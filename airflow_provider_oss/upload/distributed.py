@@ -299,14 +299,15 @@ def upload_range(
     where = f"range {part_range.index} (parts {part_range.first_part}-{part_range.last_part})"
     check_source(plan, where)
     rplan = plan.range_plan(part_range)
-    checkpoint = _range_checkpoint(plan, rplan, store, logger)
-    upload = MultipartUpload(client, plan.bucket, plan.key, plan.upload_id, store, logger)
     try:
         listed = list(client.list_parts(plan.bucket, plan.key, plan.upload_id))
     except OssNotFoundError as err:
         if not is_no_such_upload(err):
             raise
         raise _gone(plan, where) from err
+    # only now, the upload being this key's: the range's record (no record is kept for a foreign upload)
+    checkpoint = _range_checkpoint(plan, rplan, store, logger)
+    upload = MultipartUpload(client, plan.bucket, plan.key, plan.upload_id, store, logger)
     by_number, _ = usable_listed_parts(listed, rplan)
     odd = sum(1 for p in listed if p.part_number in rplan and p.part_number not in by_number)
     logger.info(

@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow_provider_oss.upload.errors import UploadError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
-from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartPlan
+from airflow_provider_oss.upload.plan import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Part, PartPlan
 
 __all__ = [
     "DistributedPlan",
@@ -103,7 +103,7 @@ class RangePlan(PartPlan):
     def __len__(self) -> int:
         return self.last_part - self.first_part + 1
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Part]:
         for number in range(self.first_part, self.last_part + 1):
             yield self.part(number)
 

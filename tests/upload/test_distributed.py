@@ -184,10 +184,12 @@ def test_a_range_of_another_part_size_or_another_upload_is_refused(
     # a plan (and its ranges) naming an upload ID of another key: OSS knows no such upload for this key
     foreign = client.initiate_multipart_upload(BUCKET, "another/key.bin")
     forged = dataclasses.replace(plan, upload_id=foreign)
+    store = MemoryCheckpointStore()
     with pytest.raises(
         UploadGoneError, match=f"Upload ID {foreign} does not exist for oss://test-bucket/{KEY}"
     ):
-        upload_range(client, forged, forged.part_ranges()[0])
+        upload_range(client, forged, forged.part_ranges()[0], store=store)
+    assert store.text is None, "no record is kept for another key's upload"
     assert entries(oss_server.request_log(), "UploadPart") == []
 
 
