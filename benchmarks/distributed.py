@@ -146,7 +146,8 @@ class Bench:
 
     def steps(self, ranges: int, source: Path | None = None) -> None:
         from airflow_provider_oss.upload import MemoryCheckpointStore, TransferConfig
-        from airflow_provider_oss.upload.distributed import complete_plan, start_plan, upload_range
+        from airflow_provider_oss.upload.distributed import start_plan, upload_range
+        from airflow_provider_oss.upload.distributed_complete import complete_plan
 
         with _client(self.server, self.parallelism) as client:
             plan = start_plan(

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.upload.config import TransferConfig
-from airflow_provider_oss.upload.distributed import complete_plan, start_plan, upload_range
+from airflow_provider_oss.upload.distributed import start_plan, upload_range
+from airflow_provider_oss.upload.distributed_complete import complete_plan
 from airflow_provider_oss.upload.distributed_plan import (
     DistributedPlan,
     DistributedPlanError,

@@ -17,7 +17,8 @@ from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.errors import CrcMismatchError
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import MemoryCheckpointStore, TransferConfig
-from airflow_provider_oss.upload.distributed import complete_plan, start_plan, upload_range
+from airflow_provider_oss.upload.distributed import start_plan, upload_range
+from airflow_provider_oss.upload.distributed_complete import complete_plan
 from airflow_provider_oss.upload.distributed_plan import (
     DistributedPlan,
     DistributedPlanError,
