@@ -42,13 +42,7 @@ def read_small_file(file: FolderFile, threshold: int) -> bytearray | None:
         if before.st_size >= threshold:
             return None
         buffer = bytearray(before.st_size + 1)  # one byte more, to see a file that grew
-        view = memoryview(buffer)
-        read = 0
-        while read < len(buffer):
-            n = os.readv(fd, [view[read:]])
-            if n == 0:
-                break
-            read += n
+        read = _read_into(fd, buffer)
         after = os.fstat(fd)
     finally:
         os.close(fd)
@@ -66,6 +60,20 @@ def read_small_file(file: FolderFile, threshold: int) -> bytearray | None:
             upload_id=None,
             changes=changes,
         )
-    del view  # release the buffer so that it can shrink
     del buffer[before.st_size :]
     return buffer
+
+
+def _read_into(fd: int, buffer: bytearray) -> int:
+    """Read from ``fd`` until ``buffer`` is full or the file ends; return the bytes read."""
+    view = memoryview(buffer)
+    read = 0
+    try:
+        while read < len(buffer):
+            n = os.readv(fd, [view[read:]])
+            if n == 0:
+                break
+            read += n
+    finally:
+        view.release()  # so that the buffer can shrink
+    return read

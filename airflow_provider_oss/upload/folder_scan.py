@@ -182,6 +182,14 @@ def _is_within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+class _EntryRefusedError(Exception):
+    """An entry that cannot be uploaded as asked (the task fails for it); the message says why."""
+
+
+class _EntryIgnoredError(Exception):
+    """An entry left out on purpose (logged and listed); the message says why."""
+
+
 class _Walker:
     def __init__(
         self,
@@ -233,71 +241,78 @@ class _Walker:
         self, entry: os.DirEntry[str], directory: str, rel_dir: str, ancestors: frozenset[str]
     ) -> tuple[str, str, frozenset[str]] | None:
         """Handle one entry; return the directory to walk next, if it is one."""
-        name = entry.name
-        relpath = f"{rel_dir}/{name}" if rel_dir else name
-        if name.startswith(".") and not self.include_hidden:
+        relpath = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        if entry.name.startswith(".") and not self.include_hidden:
             return None
         try:
-            name.encode("utf-8")
+            return self._visit(entry, os.path.join(directory, entry.name), relpath, ancestors)
+        except _EntryRefusedError as why:
+            self.refuse(relpath, str(why))
+        except _EntryIgnoredError as why:
+            self.ignore(relpath, str(why))
+        return None
+
+    def _visit(
+        self, entry: os.DirEntry[str], path: str, relpath: str, ancestors: frozenset[str]
+    ) -> tuple[str, str, frozenset[str]] | None:
+        try:
+            entry.name.encode("utf-8")
         except UnicodeEncodeError:
-            self.refuse(relpath, "its name is not valid UTF-8, so it cannot be an OSS key: rename it")
-            return None
-        path = os.path.join(directory, name)
+            raise _EntryRefusedError(
+                "its name is not valid UTF-8, so it cannot be an OSS key: rename it"
+            ) from None
         try:
             info = os.stat(entry.path, follow_symlinks=False)
         except OSError as err:
-            self.refuse(relpath, f"cannot stat it: {err.strerror or err}")
-            return None
+            raise _EntryRefusedError(f"cannot stat it: {err.strerror or err}") from None
         via_link = stat.S_ISLNK(info.st_mode)
+        real = ""
         if via_link:
-            if not self.follow_symlinks:
-                self.ignore(relpath, "a symbolic link, not followed (follow_symlinks=False)")
-                return None
-            target = os.path.realpath(entry.path)
-            if not _is_within(target, self.real_root):
-                self.refuse(
-                    relpath,
-                    f"a symbolic link leading outside the folder (to {target}); it is never followed: remove it, "
-                    "or copy its target into the folder",
-                )
-                return None
-            try:
-                info = os.stat(entry.path)
-            except OSError as err:
-                self.refuse(relpath, f"a broken symbolic link ({err.strerror or err})")
-                return None
-            if stat.S_ISDIR(info.st_mode) and target in ancestors:
-                self.refuse(relpath, f"a symbolic link loop (back to {target})")
-                return None
-            real = target
-        else:
-            real = ""
+            info, real = self._follow(entry.path, ancestors)
         if stat.S_ISDIR(info.st_mode):
-            if self.recursive:
-                real = real or os.path.realpath(entry.path)
-                return path, relpath, ancestors | {real}
-            return None
+            if not self.recursive:
+                return None
+            return path, relpath, ancestors | {real or os.path.realpath(entry.path)}
         if not stat.S_ISREG(info.st_mode):
-            self.ignore(relpath, "not a regular file (a FIFO, socket or device)")
-            return None
-        if not _matches(self.regex, self.pattern, relpath):
-            return None
+            raise _EntryIgnoredError("not a regular file (a FIFO, socket or device)")
+        if _matches(self.regex, self.pattern, relpath):
+            key = self._key(relpath)
+            self.scan.files.append(
+                FolderFile(os.path.join(self.root, path), relpath, key, info.st_size, via_link)
+            )
+        return None
+
+    def _follow(self, link: str, ancestors: frozenset[str]) -> tuple[os.stat_result, str]:
+        """The stat of a link's target and its real path, when the link may be followed."""
+        if not self.follow_symlinks:
+            raise _EntryIgnoredError("a symbolic link, not followed (follow_symlinks=False)")
+        target = os.path.realpath(link)
+        if not _is_within(target, self.real_root):
+            raise _EntryRefusedError(
+                f"a symbolic link leading outside the folder (to {target}); it is never followed: remove it, "
+                "or copy its target into the folder"
+            )
+        try:
+            info = os.stat(link)
+        except OSError as err:
+            raise _EntryRefusedError(f"a broken symbolic link ({err.strerror or err})") from None
+        if stat.S_ISDIR(info.st_mode) and target in ancestors:
+            raise _EntryRefusedError(f"a symbolic link loop (back to {target})")
+        return info, target
+
+    def _key(self, relpath: str) -> str:
+        """The key of a file, checked against OSS's rules."""
         key = join_key(self.prefix, relpath.replace(os.sep, "/") if os.sep != "/" else relpath)
         try:
             validate_object_key(key)
         except OssClientError as err:
-            reason = str(err)
-            if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-                reason = (
-                    f"its key would be {len(key.encode('utf-8'))} bytes of UTF-8, over OSS's {MAX_KEY_BYTES}: "
-                    "shorten the path or the prefix"
-                )
-            self.refuse(relpath, reason)
-            return None
-        self.scan.files.append(
-            FolderFile(os.path.join(self.root, path), relpath, key, info.st_size, via_link)
-        )
-        return None
+            size = len(key.encode("utf-8", "surrogatepass"))
+            if size > MAX_KEY_BYTES:
+                raise _EntryRefusedError(
+                    f"its key would be {size} bytes of UTF-8, over OSS's {MAX_KEY_BYTES}: shorten the path or the prefix"
+                ) from None
+            raise _EntryRefusedError(str(err)) from None
+        return key
 
 
 def scan_folder(

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.upload import TransferConfig
+from airflow_provider_oss.upload import Checkpoint, TransferConfig
 from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader
 from airflow_provider_oss.upload.folder_scan import scan_folder
 from airflow_provider_oss.upload.stores import FileCheckpointStore
@@ -49,27 +49,21 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_retry_after_a_sigkill_skips_finished_files_and_resumes_the_big_one(
-    oss_server: LocalOssServer, tmp_path: Path
-) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    data = {"a_big.bin": make_file(src / "a_big.bin", BIG_PARTS * PART, seed=3)}
-    for i in range(6):
-        data[f"small{i}.txt"] = make_file(src / f"small{i}.txt", 1000 + i, seed=10 + i)
-    checkpoint_dir = tmp_path / "ckpt"
+def _kill_mid_folder(server: LocalOssServer, src: Path, checkpoint_dir: Path, tmp_path: Path) -> Checkpoint:
+    """Run the folder upload in a child process, SIGKILL it once the small files and 6 big parts are
+    stored, and return the big file's checkpoint (its upload still in progress)."""
     script = tmp_path / "folder_script.py"
     script.write_text(KILL_SCRIPT)
-    oss_server.add_fault("UploadPart", "delay", delay=0.1, times=10_000)
-    env = {**os.environ, "OSS_TEST_SECRET": oss_server.access_key_secret, "PYTHONPATH": str(REPO)}
-    args = [sys.executable, str(script), oss_server.endpoint, oss_server.region, oss_server.access_key_id]
+    server.add_fault("UploadPart", "delay", delay=0.1, times=10_000)
+    env = {**os.environ, "OSS_TEST_SECRET": server.access_key_secret, "PYTHONPATH": str(REPO)}
+    args = [sys.executable, str(script), server.endpoint, server.region, server.access_key_id]
     process = subprocess.Popen(
         [*args, str(src), str(checkpoint_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 60
         while True:
-            log = oss_server.request_log()
+            log = server.request_log()
             done_small = {e["key"] for e in entries(log, "PutObject") if e["status"] == 200}
             if len(done_small) == 6 and len(parts_stored(log)) >= 6:
                 break
@@ -81,14 +75,28 @@ def test_a_retry_after_a_sigkill_skips_finished_files_and_resumes_the_big_one(
         out, err = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL
     assert b"FOLDER FINISHED" not in out
-    assert oss_server.access_key_secret.encode() not in err
+    assert server.access_key_secret.encode() not in err
     time.sleep(0.5)  # the parts in flight at the kill land or fail
-    oss_server.clear_faults()
-    [upload] = oss_server.list_uploads(BUCKET)
+    server.clear_faults()
+    [upload] = server.list_uploads(BUCKET)
     assert upload["key"] == "daily/a_big.bin"
     store = FileCheckpointStore(checkpoint_dir, BUCKET, "daily/a_big.bin", src / "a_big.bin")
     checkpoint = store.load()
     assert checkpoint is not None and checkpoint.upload_id == upload["upload_id"]
+
+    return checkpoint
+
+
+def test_a_retry_after_a_sigkill_skips_finished_files_and_resumes_the_big_one(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    data = {"a_big.bin": make_file(src / "a_big.bin", BIG_PARTS * PART, seed=3)}
+    for i in range(6):
+        data[f"small{i}.txt"] = make_file(src / f"small{i}.txt", 1000 + i, seed=10 + i)
+    checkpoint_dir = tmp_path / "ckpt"
+    checkpoint = _kill_mid_folder(oss_server, src, checkpoint_dir, tmp_path)
 
     mark = last_seq(oss_server)
     cfg = FolderUploadConfig(concurrency=2, transfer=TransferConfig(part_size=PART, parallelism=2))
