@@ -33,6 +33,8 @@ from airflow_provider_oss.core.models import (
 from airflow_provider_oss.hooks.lineage import record_input, record_output
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
+from airflow_provider_oss.upload.folder import FolderUploadConfig, StoreFor, upload_folder
+from airflow_provider_oss.upload.folder_result import FolderUploadSummary
 from airflow_provider_oss.upload.progress import ProgressEvent
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.stores import CheckpointStore
@@ -494,3 +496,41 @@ class OssHook(BaseHook):
             conn_id=self.oss_conn_id,
         )
         return uploader.run()
+
+    def upload_folder(
+        self,
+        folder: str | os.PathLike[str],
+        prefix: str = "",
+        bucket_name: str | None = None,
+        *,
+        config: FolderUploadConfig | None = None,
+        store_for: Callable[[OssClient, str], StoreFor] | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        **options: Any,
+    ) -> FolderUploadSummary:
+        """
+        Upload the files of a local folder under ``prefix`` through one client sized for
+        ``config`` (see :func:`~airflow_provider_oss.upload.folder.upload_folder` and docs/FOLDER_UPLOADS.md).
+
+        :param store_for: ``(client, bucket) -> (file -> checkpoint store)`` for the big files.
+        :param options: ``pattern``, ``recursive``, ``include_hidden``, ``follow_symlinks``,
+            ``object_options``, ``abort_on_failure`` of :func:`~airflow_provider_oss.upload.folder.upload_folder`.
+        :return: the summary; not ``ok`` when a file failed (``summary.error()`` names them).
+        """
+        settings = config if config is not None else FolderUploadConfig()
+        bucket = self.resolve_bucket(bucket_name)
+        client = self.get_client(pool_size=settings.pool_size)
+        summary = upload_folder(
+            client,
+            bucket,
+            folder,
+            prefix,
+            config=settings,
+            store_for=store_for(client, bucket) if store_for is not None else None,
+            logger=logger if logger is not None else cast("logging.Logger", self.log),
+            conn_id=self.oss_conn_id,
+            **options,
+        )
+        if summary.count("uploaded"):
+            record_output(self, bucket, summary.prefix)  # one asset for the prefix, not one per file
+        return summary

@@ -14,6 +14,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {
         "example_oss_resumable_upload",
+        "example_oss_daily_upload",
         "example_oss_upload_folder",
         "example_oss_connection_from_env",
         "example_oss_wait_and_process",
