@@ -220,7 +220,7 @@ class Store:
             return None
         return data if isinstance(data, dict) else None
 
-    def _load(self) -> None:
+    def _load(self) -> None:  # noqa: C901  # rebuilding the index skips each kind of damaged or foreign file where it is met
         buckets_dir = os.path.join(self.root, "buckets")
         for name in sorted(os.listdir(buckets_dir)):
             directory = os.path.join(buckets_dir, name)

@@ -38,6 +38,7 @@ from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
+from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.parts import (
     PartOutcome,
     PartSender,
@@ -48,7 +49,7 @@ from airflow_provider_oss.upload.parts import (
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
 from airflow_provider_oss.upload.progress import ProgressEvent, ProgressTracker
 from airflow_provider_oss.upload.reader import PartReader
-from airflow_provider_oss.upload.recovery import Recovery, options_digest
+from airflow_provider_oss.upload.recovery import Recovery
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.single import put_whole_file
 from airflow_provider_oss.upload.source import SourceGuard
@@ -165,7 +166,7 @@ class ResumableUploader:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def run(self) -> UploadResult:
+    def run(self) -> UploadResult:  # noqa: C901, PLR0911, PLR0912  # the top-level decision list (done, reuse, adopt, restart), read in order
         """
         Upload the file (continuing the checkpointed upload when there is a usable one).
 
@@ -215,7 +216,7 @@ class ResumableUploader:
         if checkpoint is None:
             # No usable record: a re-run of a task whose upload completed (its mark expired or was
             # never kept), or a try killed between completing and saving. One HEAD tells.
-            info = self.recovery.existing_object_is_file(fingerprint)
+            info = self.recovery.match.existing_object_is_file(fingerprint)
             if info is not None:
                 return self._already_complete(info, None)
         return self._fresh(plan, fingerprint)
@@ -360,7 +361,7 @@ class ResumableUploader:
             )
         return self._send(plan, fingerprint, by_number, checkpoint, resumed=True)
 
-    def _send(
+    def _send(  # noqa: C901  # send, then complete or fail: the failure policy reads in one place
         self,
         plan: PartPlan,
         fingerprint: SourceFingerprint,
