@@ -214,11 +214,8 @@ class ResumableDownloader:
         store: DownloadCheckpointStore | None,
     ) -> dict[int, int]:
         """Fetch every range not in ``record.done``; return range number -> CRC-64 for all ranges."""
-        done = dict(record.done)
-        missing: Iterator[int] = (n for n in range(1, plan.part_count + 1) if n not in done)
-        save_every = max(1, plan.part_count // 32)
-        unsaved = 0
-        last_save = last_log = time.monotonic()
+        keeper = _RecordKeeper(request.sink, store, record, plan.part_count, self.config, self.log)
+        missing: Iterator[int] = (n for n in range(1, plan.part_count + 1) if n not in keeper.done)
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.config.parallelism, thread_name_prefix="oss-download") as pool:
             running: dict[Future[int], int] = {}
@@ -236,35 +233,66 @@ class ResumableDownloader:
                 for future in finished:
                     number = running.pop(future)
                     try:
-                        done[number] = future.result()
-                        unsaved += 1
+                        keeper.written(number, future.result())
                     except BaseException as err:  # the first failure is raised below
                         failure = failure or _range_error(err, number, request)
                     if failure is None:
                         submit_next()
-                now = time.monotonic()
-                if (
-                    store is not None
-                    and unsaved
-                    and (unsaved >= save_every or now - last_save >= self.config.checkpoint_save_interval)
-                ):
-                    self._save(request.sink, store, record, done)
-                    unsaved, last_save = 0, now
-                if now - last_log >= self.config.progress_interval:
-                    self.log.info("Downloaded %d of %d ranges.", len(done), plan.part_count)
-                    last_log = now
-        if store is not None and unsaved:
-            self._save(request.sink, store, record, done)
+                keeper.tick()
+        keeper.save()
         if failure is not None:
             raise failure
-        return done
+        return keeper.done
 
-    @staticmethod
-    def _save(
-        sink: PartFile, store: DownloadCheckpointStore, record: DownloadCheckpoint, done: dict[int, int]
+
+class _RecordKeeper:
+    """
+    The ranges written so far, saved to the checkpoint store (after an fsync of the temporary file)
+    every ``checkpoint_save_interval`` seconds or every 1/32 of the ranges, and logged every
+    ``progress_interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        sink: PartFile,
+        store: DownloadCheckpointStore | None,
+        record: DownloadCheckpoint,
+        total: int,
+        config: TransferConfig,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
-        sink.flush()  # the bytes first: a range is recorded only once it is on disk
-        store.save(record.with_done(done))
+        self.sink = sink
+        self.store = store
+        self.record = record
+        self.done = dict(record.done)
+        self.total = total
+        self.config = config
+        self.log = logger
+        self.save_every = max(1, total // 32)
+        self.unsaved = 0
+        self.last_save = self.last_log = time.monotonic()
+
+    def written(self, number: int, crc: int) -> None:
+        """Range ``number`` is in the temporary file with CRC-64 ``crc``."""
+        self.done[number] = crc
+        self.unsaved += 1
+
+    def tick(self) -> None:
+        """Save and log when it is time."""
+        now = time.monotonic()
+        if self.unsaved >= self.save_every or now - self.last_save >= self.config.checkpoint_save_interval:
+            self.save()
+        if now - self.last_log >= self.config.progress_interval:
+            self.log.info("Downloaded %d of %d ranges.", len(self.done), self.total)
+            self.last_log = now
+
+    def save(self) -> None:
+        """Save what was written since the last save: the bytes first (fsync), then the record."""
+        if self.store is None or not self.unsaved:
+            return
+        self.sink.flush()
+        self.store.save(self.record.with_done(self.done))
+        self.unsaved, self.last_save = 0, time.monotonic()
 
 
 def _range_error(err: BaseException, number: int, request: RangeRequest) -> BaseException:

@@ -83,6 +83,64 @@ class RangeRequest:
         )
 
 
+def _send(request: RangeRequest, position: int, end: int) -> requests.Response:
+    """Send the ranged, conditional GET of bytes ``position..end``."""
+    headers = {
+        "Range": f"bytes={position}-{end}",
+        "x-oss-range-behavior": "standard",
+        "If-Match": f'"{request.identity.etag}"',
+    }
+    if request.traffic_limit is not None:
+        headers["x-oss-traffic-limit"] = str(request.traffic_limit)
+    try:
+        return request.client.transport.send(
+            "GET", request.bucket, request.key, headers=headers, stream=True, op="GetObject"
+        )
+    except OssPreconditionError as err:
+        raise request.changed(f"If-Match on the ETag failed: {err.code or err.status}") from None
+    except OssNotFoundError as err:
+        if err.code != "NoSuchKey":
+            raise
+        raise request.changed("it was deleted: NoSuchKey") from None
+
+
+def _check_answer(request: RangeRequest, response: requests.Response, position: int, end: int) -> None:
+    """The answer must be exactly the range asked for, of the recorded object version."""
+    etag = normalize_etag(response.headers.get("ETag", ""))
+    if etag and etag != request.identity.etag:
+        raise request.changed(f"a range came with ETag {etag}")
+    span = _content_range(response.headers.get("Content-Range"))
+    if response.status_code != 206 or span is None or span[:2] != (position, end):
+        raise OssResponseError(
+            f"GET oss://{request.bucket}/{request.key} bytes {position}-{end}: the answer was HTTP "
+            f"{response.status_code} with Content-Range {response.headers.get('Content-Range')!r}, not "
+            "that range. The server does not serve byte ranges as OSS does; check the endpoint."
+        )
+    if span[2] != request.identity.size:
+        raise request.changed(f"the object is now {span[2]} bytes")
+
+
+def _stream(
+    request: RangeRequest, response: requests.Response, position: int, end: int, crc: int
+) -> tuple[int, int, BaseException | None]:
+    """
+    Write the answer's body at ``position`` onward; return the next position, the CRC-64 so far and
+    what broke the connection (None when the range arrived whole).
+    """
+    read = getattr(response.raw, "read1", response.raw.read)
+    while position <= end:
+        try:
+            chunk = read(min(READ_CHUNK, end + 1 - position))
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+            return position, crc, err
+        if not chunk:
+            return position, crc, EOFError("the connection closed early")
+        request.sink.write_at(position, chunk)
+        crc = crc64_mod.update(crc, chunk)
+        position += len(chunk)
+    return position, crc, None
+
+
 def fetch_range(request: RangeRequest, part_number: int, offset: int, length: int) -> int:
     """
     Download ``length`` bytes from ``offset`` into the temporary file and return their CRC-64.
@@ -95,62 +153,22 @@ def fetch_range(request: RangeRequest, part_number: int, offset: int, length: in
     :raises OssConnectionError: the range kept breaking off after the client's retries.
     :raises OssResponseError: an answer that is not the range asked for.
     """
-    client, identity = request.client, request.identity
+    transport = request.client.transport
     end = offset + length - 1
     position = offset
     crc = 0
     failures = 0
     while True:
-        headers = {
-            "Range": f"bytes={position}-{end}",
-            "x-oss-range-behavior": "standard",
-            "If-Match": f'"{identity.etag}"',
-        }
-        if request.traffic_limit is not None:
-            headers["x-oss-traffic-limit"] = str(request.traffic_limit)
+        response = _send(request, position, end)
         try:
-            response = client.transport.send(
-                "GET", request.bucket, request.key, headers=headers, stream=True, op="GetObject"
-            )
-        except OssPreconditionError as err:
-            raise request.changed(f"If-Match on the ETag failed: {err.code or err.status}") from None
-        except OssNotFoundError as err:
-            if err.code != "NoSuchKey":
-                raise
-            raise request.changed("it was deleted: NoSuchKey") from None
-        broken: BaseException | None = None
-        try:
-            etag = normalize_etag(response.headers.get("ETag", ""))
-            if etag and etag != identity.etag:
-                raise request.changed(f"a range came with ETag {etag}")
-            span = _content_range(response.headers.get("Content-Range"))
-            if response.status_code != 206 or span is None or span[:2] != (position, end):
-                raise OssResponseError(
-                    f"GET oss://{request.bucket}/{request.key} bytes {position}-{end}: the answer was HTTP "
-                    f"{response.status_code} with Content-Range {response.headers.get('Content-Range')!r}, not "
-                    "that range. The server does not serve byte ranges as OSS does; check the endpoint."
-                )
-            if span[2] != identity.size:
-                raise request.changed(f"the object is now {span[2]} bytes")
-            read = getattr(response.raw, "read1", response.raw.read)
-            while position <= end:
-                try:
-                    chunk = read(min(READ_CHUNK, end + 1 - position))
-                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
-                    broken = err
-                    break
-                if not chunk:
-                    broken = EOFError("the connection closed early")
-                    break
-                request.sink.write_at(position, chunk)
-                crc = crc64_mod.update(crc, chunk)
-                position += len(chunk)
+            _check_answer(request, response, position, end)
+            position, crc, broken = _stream(request, response, position, end, crc)
         finally:
             response.close()
-        if position > end:
+        if broken is None:
             return crc
         failures += 1
-        if failures > client.config.max_retries:
+        if failures > request.client.config.max_retries:
             raise OssConnectionError(
                 f"GET oss://{request.bucket}/{request.key} range {part_number} (bytes {offset}-{end}) broke off "
                 f"{failures} time(s), last at byte {position}: {type(broken).__name__}.",
@@ -158,16 +176,9 @@ def fetch_range(request: RangeRequest, part_number: int, offset: int, length: in
                 key=request.key,
                 attempts=failures,
             )
-        delay = client.transport.backoff_delay(failures)
-        client.transport.note_retry(
-            RetryEvent(
-                "GetObject",
-                "GET",
-                request.bucket,
-                request.key,
-                failures,
-                f"ConnectionBroken after {position - offset} bytes of range {part_number}",
-                delay,
-            )
+        delay = transport.backoff_delay(failures)
+        reason = f"ConnectionBroken after {position - offset} bytes of range {part_number}"
+        transport.note_retry(
+            RetryEvent("GetObject", "GET", request.bucket, request.key, failures, reason, delay)
         )
         time.sleep(delay)

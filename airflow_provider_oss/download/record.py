@@ -98,6 +98,23 @@ class ObjectIdentity:
         ]
 
 
+def _check_shape(data: Any) -> None:
+    """A JSON object of this kind and version, with exactly the expected fields and non-empty names."""
+    if not isinstance(data, dict):
+        raise CheckpointCorruptError("the download checkpoint is not a JSON object")
+    if data.get("kind") != KIND:
+        raise CheckpointCorruptError(f"the record is not a download checkpoint (kind {data.get('kind')!r})")
+    if data.get("version") != FORMAT_VERSION:
+        raise CheckpointCorruptError(f"unknown download checkpoint version {data.get('version')!r}")
+    if sorted(data) != sorted(_FIELDS):
+        raise CheckpointCorruptError(
+            f"the download checkpoint must have exactly the fields {', '.join(_FIELDS)}"
+        )
+    for name in ("bucket", "key", "destination", "created_at"):
+        if not isinstance(data[name], str) or not data[name]:
+            raise CheckpointCorruptError(f"{name} must be a non-empty string")
+
+
 @dataclass(frozen=True)
 class DownloadCheckpoint:
     """
@@ -175,21 +192,7 @@ class DownloadCheckpoint:
         :raises CheckpointCorruptError: another kind of record, an unknown version, or a missing,
             extra or invalid field.
         """
-        if not isinstance(data, dict):
-            raise CheckpointCorruptError("the download checkpoint is not a JSON object")
-        if data.get("kind") != KIND:
-            raise CheckpointCorruptError(
-                f"the record is not a download checkpoint (kind {data.get('kind')!r})"
-            )
-        if data.get("version") != FORMAT_VERSION:
-            raise CheckpointCorruptError(f"unknown download checkpoint version {data.get('version')!r}")
-        if sorted(data) != sorted(_FIELDS):
-            raise CheckpointCorruptError(
-                f"the download checkpoint must have exactly the fields {', '.join(_FIELDS)}"
-            )
-        for name in ("bucket", "key", "destination", "created_at"):
-            if not isinstance(data[name], str) or not data[name]:
-                raise CheckpointCorruptError(f"{name} must be a non-empty string")
+        _check_shape(data)
         part_size = data["part_size"]
         if not _is_int(part_size) or not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise CheckpointCorruptError(f"part_size {part_size!r} is out of range")
