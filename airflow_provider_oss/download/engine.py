@@ -135,8 +135,8 @@ class ResumableDownloader:
             partfile.commit()
         except (ObjectChangedError, CrcMismatchError):
             partfile.discard()
-            if store is not None:
-                store.delete()
+            if self.store is not None:
+                self.store.delete()
             raise
         except BaseException:
             if store is None:
@@ -144,8 +144,8 @@ class ResumableDownloader:
             else:
                 partfile.close()
             raise
-        if store is not None:
-            store.delete()
+        if self.store is not None:  # also a record of an earlier, larger version of a now-small object
+            self.store.delete()
         reused = len(state.reused)
         bytes_reused = sum(plan.size_of(n) for n in state.reused)
         result = DownloadResult(

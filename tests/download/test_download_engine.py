@@ -560,3 +560,16 @@ def test_without_a_checkpoint_store_a_failed_download_leaves_no_temporary_file(
             parallelism=1,
         ).run()
     assert os.listdir(tmp_path) == []
+
+
+def test_an_object_rewritten_smaller_than_the_threshold_drops_the_old_record(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    put(oss_server, "dl/shrunk.bin", SIZE)
+    destination = tmp_path / "shrunk.bin"
+    store = store_for(tmp_path, "dl/shrunk.bin", destination)
+    failed_first_try(oss_server, "dl/shrunk.bin", destination, store)
+    small = put(oss_server, "dl/shrunk.bin", 1000, seed=4)
+    result = downloader(oss_server, "dl/shrunk.bin", destination, store).run()
+    assert destination.read_bytes() == small and result.ranges_total == 1
+    assert store.load() is None and leftovers(tmp_path, destination) == ["ckpt"]
