@@ -29,12 +29,14 @@ test: lint
 	scripts/ensure_debian_packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale, CRC-64 library and download figures.
+# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale, CRC-64 library, distributed upload
+# and download figures.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.resume
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.crc_libraries
+	$(BIN)/python -m benchmarks.distributed
 	$(BIN)/python -m benchmarks.download
 
 # An official SDK integration suite against a fresh local server (not part of `make test`: the
