@@ -33,6 +33,7 @@ from airflow_provider_oss.download.errors import (
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
 from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.upload.config import TransferConfigError
+from airflow_provider_oss.upload.distributed_plan import DistributedPlanError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -84,6 +85,7 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssDeleteError: OssDeleteError(
         "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
     ),
+    DistributedPlanError: DistributedPlanError("range of another plan"),
     DownloadError: DownloadError("download"),
     DestinationError: DestinationError("no directory"),
     DownloadInProgressError: DownloadInProgressError("locked"),
