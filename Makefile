@@ -29,7 +29,8 @@ test: lint
 	scripts/ensure_debian_packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale, CRC-64 library, distributed upload and folder figures.
+# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale, CRC-64 library, distributed upload,
+# folder and download figures.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.resume
@@ -37,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.crc_libraries
 	$(BIN)/python -m benchmarks.distributed
 	$(BIN)/python -m benchmarks.folder
+	$(BIN)/python -m benchmarks.download
 
 # An official SDK integration suite against a fresh local server (not part of `make test`: the
 # suites are not in this repository). SDK_TESTS is a checkout of alibabacloud-oss-python-sdk-v2 or

@@ -30,6 +30,9 @@ from airflow_provider_oss.core.models import (
     ObjectSummary,
     PutObjectResult,
 )
+from airflow_provider_oss.download.engine import ResumableDownloader
+from airflow_provider_oss.download.result import DownloadResult
+from airflow_provider_oss.download.store import DownloadCheckpointStore
 from airflow_provider_oss.hooks.lineage import record_input, record_output
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
@@ -414,9 +417,46 @@ class OssHook(BaseHook):
             batch_size=batch_size,
         )
 
-    def download_file(self, key: str, local_path: str, bucket_name: str | None = None) -> ObjectInfo:
-        """Stream an object to ``local_path``, verifying its CRC-64."""
-        return self.get_client().get_object_to_file(self.resolve_bucket(bucket_name), key, local_path)
+    def download_file(
+        self,
+        key: str,
+        local_path: str | os.PathLike[str],
+        bucket_name: str | None = None,
+        *,
+        config: TransferConfig | None = None,
+        checkpoint_store: DownloadCheckpointStore | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> DownloadResult:
+        """
+        Download an object to ``local_path`` in parallel ranged GETs, CRC-64 verified, written under a
+        temporary name beside it and renamed only when verified; resumable through ``checkpoint_store``
+        (docs/DOWNLOADS.md). The client gets a pool big enough for ``config.parallelism``.
+
+        :param key: the object key, or an ``oss://bucket/key`` URL.
+        :param local_path: the destination file (its directory must exist); replaced atomically.
+        :param bucket_name: the bucket (default: the connection's ``bucket`` extra).
+        :param config: range size, parallelism, single-GET threshold... (default :class:`TransferConfig`).
+        :param checkpoint_store: where the ranges written are recorded
+            (:func:`airflow_provider_oss.download.file_store`, or a :class:`DownloadCheckpointStore` on a
+            key-value or memory store); None: not resumable.
+        :param logger: where the engine logs (default: this hook's logger).
+        :return: what was downloaded, fetched and reused, and the verified CRC-64.
+        """
+        transfer = config if config is not None else TransferConfig()
+        bucket, plain = self._locate(key, bucket_name)
+        client = self.get_client(pool_size=transfer.pool_size)
+        log_to = logger if logger is not None else cast("logging.Logger", self.log)
+        result = ResumableDownloader(
+            client,
+            bucket,
+            plain,
+            local_path,
+            config=transfer,
+            checkpoint_store=checkpoint_store,
+            logger=log_to,
+        ).run()
+        record_input(self, bucket, plain)
+        return result
 
     def delete_object(self, key: str, bucket_name: str | None = None) -> None:
         """Delete an object (OSS answers success for a missing key too)."""

@@ -275,7 +275,11 @@ class Exchange:
         to_send = length
         if self.reset_after_bytes is not None:
             to_send = min(length, self.reset_after_bytes)
-        if to_send:
+        if to_send and self.fault is not None and self.fault.action == "corrupt":
+            data = bytearray(reader.read_range(offset, to_send))
+            data[len(data) // 2] ^= 0xFF
+            self.handler.wfile.write(data)
+        elif to_send:
             reader.send(self.handler.connection, offset, to_send)
         if to_send < length:
             self.reset()
@@ -399,7 +403,7 @@ class Exchange:
                     self.store.abort_upload(self.target.bucket, upload_id)
             self.respond_error(no_such_upload(upload_id))
             return True
-        return False  # bad_crc acts on the response
+        return False  # bad_crc and corrupt act on the response
 
     def record(self) -> None:
         """Write this request to the request log (once)."""

@@ -518,8 +518,9 @@ class LocalOssServer:
         :param action: ``status`` (answer ``status`` with an OSS error, unprocessed), ``reset`` (TCP
             reset, after reading ``after_bytes`` of the body, or for GetObject after sending
             ``after_bytes`` of the object), ``delay`` (sleep ``delay`` seconds, then process),
-            ``bad_crc`` (process, but answer a wrong ``x-oss-hash-crc64ecma``) or ``expire_upload``
-            (abort the request's upload, then answer ``NoSuchUpload``).
+            ``bad_crc`` (process, but answer a wrong ``x-oss-hash-crc64ecma``), ``expire_upload``
+            (abort the request's upload, then answer ``NoSuchUpload``) or ``corrupt`` (GetObject: send
+            the object's bytes with the middle one flipped, as a damaged network path would).
         :param code: the OSS error code of a ``status`` fault (derived from ``status`` when None).
         :return: the rule's id.
         """

@@ -91,6 +91,8 @@ class FileCheckpointStore:
     :param bucket: the destination bucket.
     :param key: the destination object key.
     :param source_path: the source file.
+    :param name_prefix: prepended to the file name, so that another kind of transfer (a download
+        of the same key to the same path) keeps its own record in the same directory.
     """
 
     keeps_record = True
@@ -101,6 +103,8 @@ class FileCheckpointStore:
         bucket: str,
         key: str,
         source_path: str | os.PathLike[str],
+        *,
+        name_prefix: str = "",
     ) -> None:
         if not os.fspath(directory):
             raise ValueError("FileCheckpointStore needs a directory; got an empty path.")
@@ -109,7 +113,8 @@ class FileCheckpointStore:
         self.key = key
         self.source_path = os.path.abspath(os.fspath(source_path))
         identity = json.dumps([bucket, key, self.source_path], ensure_ascii=False)
-        self.name = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest() + ".json"
+        digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+        self.name = f"{name_prefix}{digest}.json"
         self.path = os.path.join(self.directory, self.name)
 
     def __repr__(self) -> str:
@@ -121,6 +126,15 @@ class FileCheckpointStore:
 
     def load(self) -> Checkpoint | None:
         """Read the checkpoint file (None when there is none)."""
+        text = self.read_text()
+        return None if text is None else Checkpoint.from_json(text)
+
+    def read_text(self) -> str | None:
+        """
+        The checkpoint file's text, whatever record it holds (None when there is none).
+
+        :raises CheckpointCorruptError: a symbolic link, an unreadable, oversized or non-UTF-8 file.
+        """
         flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(self.path, flags)
@@ -146,14 +160,17 @@ class FileCheckpointStore:
                 f"{self.path} is larger than any checkpoint ({MAX_RECORD_BYTES} bytes)"
             )
         try:
-            text = data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError:
             raise CheckpointCorruptError(f"{self.path} is not UTF-8 text") from None
-        return Checkpoint.from_json(text)
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Write the checkpoint atomically and durably (temp file, fsync, rename, fsync of the directory)."""
-        payload = checkpoint.to_json().encode("utf-8")
+        self.write_text(checkpoint.to_json())
+
+    def write_text(self, text: str) -> None:
+        """Write ``text`` as the record, atomically and durably (temp file, fsync, rename, fsync of the directory)."""
+        payload = text.encode("utf-8")
         if not os.path.isdir(self.directory):
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self._remove_stale_temps()

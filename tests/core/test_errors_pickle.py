@@ -23,9 +23,17 @@ from airflow_provider_oss.core.errors import (
     OssServiceError,
 )
 from airflow_provider_oss.core.xmlutil import OssXmlError
+from airflow_provider_oss.download.errors import (
+    DestinationError,
+    DownloadError,
+    DownloadInProgressError,
+    ObjectChangedError,
+    RangeFetchError,
+)
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
 from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.upload.config import TransferConfigError
+from airflow_provider_oss.upload.distributed_plan import DistributedPlanError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -77,6 +85,12 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssDeleteError: OssDeleteError(
         "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
     ),
+    DistributedPlanError: DistributedPlanError("range of another plan"),
+    DownloadError: DownloadError("download"),
+    DestinationError: DestinationError("no directory"),
+    DownloadInProgressError: DownloadInProgressError("locked"),
+    ObjectChangedError: ObjectChangedError("changed", bucket="b", key="k"),
+    RangeFetchError: RangeFetchError("range 3 failed", part_number=3),
 }
 SAMPLE_CLASSES = sorted(SAMPLES, key=lambda cls: cls.__name__)
 

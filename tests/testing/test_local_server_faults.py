@@ -215,3 +215,15 @@ def test_request_log_contents(oss_server: LocalOssServer, client: RawClient) -> 
     assert oss_server.request_log() == []
     client.request("GET", B, "missing")
     assert len(oss_server.request_log()) == 1
+
+
+def test_corrupt_fault_flips_one_byte_of_a_get(oss_server: LocalOssServer, client: RawClient) -> None:
+    data = bytes(range(256)) * 40
+    client.request("PUT", B, "flip", data=data)
+    oss_server.add_fault("GetObject", "corrupt")
+    got = client.request("GET", B, "flip", headers={"Range": "bytes=100-5099"})
+    assert got.status_code == 206 and len(got.content) == 5000
+    differing = [i for i, (a, b) in enumerate(zip(got.content, data[100:5100], strict=True)) if a != b]
+    assert differing == [2500]
+    assert oss_server.request_log()[-1]["fault"] == "corrupt"
+    assert client.request("GET", B, "flip").content == data, "only the one request is corrupted"

@@ -1,0 +1,61 @@
+"""What a finished download did: :class:`DownloadResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_oss.core.crc64 import format_crc
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """
+    A verified download.
+
+    :param bucket: the bucket.
+    :param key: the object key.
+    :param path: the destination file (absolute).
+    :param size: bytes in the file.
+    :param etag: the object's ETag.
+    :param crc64: the file's CRC-64 (the object's), or None when the server reported none.
+    :param ranges_total: ranges of the plan.
+    :param ranges_reused: ranges an earlier try had written (re-read and CRC-checked).
+    :param ranges_fetched: ranges this try downloaded.
+    :param bytes_fetched: bytes this try downloaded.
+    :param bytes_reused: bytes reused from an earlier try.
+    :param resumed: whether this try continued an earlier one.
+    :param elapsed: seconds this try took.
+    """
+
+    bucket: str
+    key: str
+    path: str
+    size: int
+    etag: str
+    crc64: int | None
+    ranges_total: int
+    ranges_reused: int
+    ranges_fetched: int
+    bytes_fetched: int
+    bytes_reused: int
+    resumed: bool
+    elapsed: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for XCom): the CRC-64 as a decimal string, since JSON readers lose 64-bit integers."""
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "path": self.path,
+            "size": self.size,
+            "etag": self.etag,
+            "crc64": None if self.crc64 is None else format_crc(self.crc64),
+            "ranges_total": self.ranges_total,
+            "ranges_reused": self.ranges_reused,
+            "ranges_fetched": self.ranges_fetched,
+            "bytes_fetched": self.bytes_fetched,
+            "bytes_reused": self.bytes_reused,
+            "resumed": self.resumed,
+            "elapsed": round(self.elapsed, 3),
+        }

@@ -1,0 +1,24 @@
+"""
+A smoke run of the download benchmark (``python -m benchmarks.download --quick``): every client
+writes a file with the object's CRC-64 (checked inside ``measure``), ours beats both official SDKs
+and stays near the no-checksum ceiling by loose margins (ratios from one side-by-side run, never an
+absolute time; BENCHMARKS.md has the full figures against the 1.5x / 0.8x targets), and our extra
+memory stays within parallelism x part size.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.download import MIB, measure
+
+
+@pytest.mark.slow
+def test_quick_download_benchmark_ratios() -> None:
+    figures = measure(48 * MIB, 4 * MIB, 4, repeat=2)
+    assert set(figures["rows"]) == {"ours", "v2", "oss2", "limit"}
+    ratios = figures["ratios"]
+    assert ratios["v2"] >= 1.2, figures
+    assert ratios["oss2"] >= 1.2, figures
+    assert ratios["limit"] >= 0.6, figures
+    assert figures["rows"]["ours"]["extra_rss"] <= figures["memory_bound"], figures
