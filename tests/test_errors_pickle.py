@@ -11,7 +11,9 @@ import pytest
 
 import airflow_provider_oss
 from airflow_provider_oss.core.bulk_delete import DeleteFailure, OssDeleteError
+from airflow_provider_oss.core.callback import CallbackConfigError
 from airflow_provider_oss.core.errors import (
+    CallbackFailedError,
     CrcMismatchError,
     OssAuthError,
     OssClientError,
@@ -61,6 +63,18 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssNotFoundError: _service(OssNotFoundError),
     OssAuthError: _service(OssAuthError),
     OssPreconditionError: _service(OssPreconditionError),
+    CallbackFailedError: CallbackFailedError(
+        status=203,
+        code="CallbackFailed",
+        message="Error status : 502.",
+        method="PutObject",
+        bucket="b",
+        key="k",
+        etag="E",
+        crc64=7,
+        callback_url="http://app/cb",
+    ),
+    CallbackConfigError: CallbackConfigError("needs callbackUrl"),
     OssResponseError: OssResponseError("no ETag"),
     OssXmlError: OssXmlError("not XML"),
     OssConnectionConfigError: OssConnectionConfigError("no region"),

@@ -23,10 +23,12 @@ import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.bulk_delete import DeleteResult, delete_request, parse_delete_result
+from airflow_provider_oss.core.callback import UploadCallback
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.endpoints import validate_bucket_name, validate_object_key
 from airflow_provider_oss.core.errors import (
+    CallbackFailedError,
     CrcMismatchError,
     OssClientError,
     OssConnectionError,
@@ -64,6 +66,7 @@ from airflow_provider_oss.core.xmlutil import (
     find_int,
     find_text,
     is_url_encoded,
+    parse_error,
     parse_iso_time,
     parse_xml,
 )
@@ -126,6 +129,37 @@ def _answer_traits(response: requests.Response) -> str:
     if not response.headers.get("x-oss-request-id"):
         traits.append("no x-oss-request-id")
     return f" ({', '.join(traits)})" if traits else ""
+
+
+#: HTTP status of an upload whose object was stored but whose callback failed (``CallbackFailed``).
+CALLBACK_FAILED_STATUS = 203
+
+
+def _callback_failed(
+    op: str,
+    response: requests.Response,
+    bucket: str,
+    key: str,
+    etag: str,
+    crc64: int | None,
+    callback: UploadCallback,
+) -> CallbackFailedError:
+    """The typed error of a 203 answer: the object is stored, its callback failed."""
+    fields = parse_error(response.content)
+    return CallbackFailedError(
+        status=response.status_code,
+        code=fields.get("Code", "") or "CallbackFailed",
+        message=fields.get("Message", ""),
+        request_id=fields.get("RequestId", "") or response.headers.get("x-oss-request-id", ""),
+        host_id=fields.get("HostId", ""),
+        ec=fields.get("EC", ""),
+        method=op,
+        bucket=bucket,
+        key=key,
+        etag=etag,
+        crc64=crc64,
+        callback_url=callback.describe(),
+    )
 
 
 def _content_range_total(value: str | None) -> tuple[int, int, int] | None:
@@ -257,6 +291,7 @@ class OssClient:
         options: ObjectOptions | None = None,
         crc64: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> PutObjectResult:
         """
         Upload an object in one request.
@@ -268,7 +303,10 @@ class OssClient:
         :param crc64: the data's CRC-64 when already known (computed here otherwise).
         :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
             when the key exists, atomically in OSS (``x-oss-forbid-overwrite``).
+        :param callback: OSS's upload callback: after storing the object OSS POSTs to its URL, and the
+            result's ``callback_response`` is the callback server's answer.
         :raises CrcMismatchError: when OSS's CRC-64 differs from the local one.
+        :raises CallbackFailedError: (HTTP 203) the object is stored but the callback failed.
         """
         _check_object(bucket, key)
         _check_crc_arg("crc64", crc64)
@@ -278,12 +316,18 @@ class OssClient:
         headers = options.to_headers() if options is not None else {}
         if forbid_overwrite:
             headers["x-oss-forbid-overwrite"] = "true"
+        if callback is not None:
+            headers.update(callback.headers())
         response = self._transport.send("PUT", bucket, key, headers=headers, body=payload, op="PutObject")
         etag, server = self._check_write_answer("PutObject", local, response, bucket, key)
+        crc = server if server is not None else local
+        if callback is not None and response.status_code == CALLBACK_FAILED_STATUS:
+            raise _callback_failed("PutObject", response, bucket, key, etag, crc, callback)
         return PutObjectResult(
             etag=etag,
-            crc64=server if server is not None else local,
+            crc64=crc,
             request_id=response.headers.get("x-oss-request-id", ""),
+            callback_response=response.content if callback is not None else None,
         )
 
     def get_object(self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
@@ -690,6 +734,7 @@ class OssClient:
         expected_crc64: int | None = None,
         expected_size: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> CompletedUpload:
         """
         Complete a multipart upload from its parts (sorted here by part number).
@@ -702,7 +747,12 @@ class OssClient:
         :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
             when the key exists, atomically in OSS (``x-oss-forbid-overwrite``); the upload stays in
             progress.
+        :param callback: OSS's upload callback, fired once when the upload completes; the result's
+            ``callback_response`` is the callback server's answer. When an attempt's answer is lost
+            and the retry finds the upload already completed, the callback is not fired again and
+            ``callback_response`` is None (logged).
         :raises CrcMismatchError: when OSS's CRC-64 of the object differs from ``expected_crc64``.
+        :raises CallbackFailedError: (HTTP 203) the object is stored but the callback failed.
         """
         _check_object(bucket, key)
         _check_upload_id(upload_id)
@@ -716,7 +766,8 @@ class OssClient:
                 key,
                 query=[("uploadId", upload_id), ("encoding-type", "url")],
                 headers={"Content-Type": "application/xml"}
-                | ({"x-oss-forbid-overwrite": "true"} if forbid_overwrite else {}),
+                | ({"x-oss-forbid-overwrite": "true"} if forbid_overwrite else {})
+                | (callback.headers() if callback is not None else {}),
                 body=body,
                 op="CompleteMultipartUpload",
                 stats=stats,
@@ -740,6 +791,12 @@ class OssClient:
                         "has the expected CRC-64: an earlier attempt completed it.",
                         _where(bucket, key),
                     )
+                    if callback is not None:
+                        log.warning(
+                            "The upload callback to %s ran (or failed) with that earlier attempt, whose answer was "
+                            "lost: it is not fired again, and its answer is unknown.",
+                            callback.describe(),
+                        )
                     return CompletedUpload(bucket, key, info.etag, info.crc64, err.request_id)
             raise
         etag = normalize_etag(response.headers.get("ETag", ""))
@@ -758,6 +815,18 @@ class OssClient:
                 server_crc=server,
                 key=key,
             )
+        if callback is not None and response.status_code == CALLBACK_FAILED_STATUS and etag:
+            raise _callback_failed(
+                "CompleteMultipartUpload",
+                response,
+                bucket,
+                key,
+                etag,
+                server if server is not None else expected_crc64,
+                callback,
+            )
+        if callback is not None and etag and (server is not None or not self.config.require_crc64):
+            return CompletedUpload(bucket, key, etag, server, request_id, callback_response=response.content)
         if etag and (server is not None or not self.config.require_crc64 or expected_crc64 is None):
             if server is None and expected_crc64 is not None:
                 log.warning(

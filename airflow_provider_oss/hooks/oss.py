@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, cast
 
 from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, delete_in_batches
+from airflow_provider_oss.core.callback import UploadCallback, url_secrets
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.connection_settings import (
@@ -445,6 +446,8 @@ class OssHook(BaseHook):
         abort_on_failure: bool = False,
         progress_callback: Callable[[ProgressEvent], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        callback: UploadCallback | Mapping[str, Any] | str | None = None,
+        callback_var: Mapping[str, str] | str | None = None,
     ) -> UploadResult:
         """
         Upload a local file to ``oss://bucket/key`` in parallel parts, CRC-64 checked, resumable
@@ -463,8 +466,20 @@ class OssHook(BaseHook):
         :param abort_on_failure: abort the multipart upload when this run fails (the final try).
         :param progress_callback: called with a :class:`ProgressEvent` after every part.
         :param logger: where the engine logs (default: this hook's logger).
+        :param callback: OSS's upload callback (a dict with ``callbackUrl``, ``callbackBody`` and
+            optionally ``callbackHost``, ``callbackBodyType``, ``callbackSNI``; its JSON; or an
+            :class:`UploadCallback`), sent with the request that creates the object. The result's
+            ``callback_response`` is the callback server's answer. The URL's query string and
+            password are masked in task logs and never logged.
+        :param callback_var: the callback's custom variables (``{"x:name": "value"}``).
         :return: what was uploaded, sent and reused.
+        :raises CallbackConfigError: (a ``ValueError``) for a callback OSS would refuse.
+        :raises CallbackFailedError: the object is stored but OSS's callback failed (HTTP 203).
         """
+        upload_callback = UploadCallback.parse(callback, callback_var)
+        if upload_callback is not None:
+            for secret in url_secrets(upload_callback):
+                mask_secret(secret)
         transfer = config if config is not None else TransferConfig()
         bucket = self.resolve_bucket(bucket_name)
         client = self.get_client(pool_size=transfer.pool_size)
@@ -492,5 +507,8 @@ class OssHook(BaseHook):
             progress_callback=progress_callback,
             logger=log_to,
             conn_id=self.oss_conn_id,
+            callback=upload_callback,
         )
+        if upload_callback is not None:
+            log_to.info("With the upload callback to %s.", upload_callback.describe())
         return uploader.run()

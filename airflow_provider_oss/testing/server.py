@@ -519,7 +519,8 @@ class LocalOssServer:
             reset, after reading ``after_bytes`` of the body, or for GetObject after sending
             ``after_bytes`` of the object), ``delay`` (sleep ``delay`` seconds, then process),
             ``bad_crc`` (process, but answer a wrong ``x-oss-hash-crc64ecma``) or ``expire_upload``
-            (abort the request's upload, then answer ``NoSuchUpload``).
+            (abort the request's upload, then answer ``NoSuchUpload``) or ``drop_answer`` (process the
+            request fully, then reset the connection instead of answering: an answer lost on the way).
         :param code: the OSS error code of a ``status`` fault (derived from ``status`` when None).
         :return: the rule's id.
         """
