@@ -32,6 +32,7 @@ from airflow_provider_oss.core.models import (
     PutObjectResult,
 )
 from airflow_provider_oss.hooks.lineage import record_input, record_output
+from airflow_provider_oss.hooks.metrics import record_failure, record_transfer
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.progress import ProgressEvent
@@ -472,7 +473,8 @@ class OssHook(BaseHook):
             ``callback_response`` is the callback server's answer. The URL's query string and
             password are masked in task logs and never logged.
         :param callback_var: the callback's custom variables (``{"x:name": "value"}``).
-        :return: what was uploaded, sent and reused.
+        :return: what was uploaded, sent and reused (also sent as Airflow metrics ``oss.upload.*``,
+            see :mod:`airflow_provider_oss.hooks.metrics`).
         :raises CallbackConfigError: (a ``ValueError``) for a callback OSS would refuse.
         :raises CallbackFailedError: the object is stored but OSS's callback failed (HTTP 203).
         """
@@ -511,4 +513,10 @@ class OssHook(BaseHook):
         )
         if upload_callback is not None:
             log_to.info("With the upload callback to %s.", upload_callback.describe())
-        return uploader.run()
+        try:
+            result = uploader.run()
+        except Exception as err:
+            record_failure("upload", bucket, err)
+            raise
+        record_transfer("upload", result)
+        return result
