@@ -11,6 +11,7 @@ from airflow_provider_oss.core.errors import CallbackFailedError
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, choose_checkpoint_store
+from airflow_provider_oss.operators.openlineage import local_file_dataset, operator_lineage, oss_dataset
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.version_compat import AirflowFailException, BaseOperator
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.operators.openlineage import Lineage
     from airflow_provider_oss.upload.stores import CheckpointStore
 
 _T = TypeVar("_T")
@@ -146,6 +148,7 @@ class ResumableUploadOperator(BaseOperator):
         self.abort_on_final_failure = abort_on_final_failure
         self.callback = callback
         self.callback_var = callback_var
+        self._lineage_result: dict[str, Any] | None = None
         # Not templated: built and checked once, when the DAG is parsed.
         self.transfer_config = self._checked(
             lambda: TransferConfig(
@@ -245,7 +248,21 @@ class ResumableUploadOperator(BaseOperator):
             raise AirflowFailException(
                 f"{err} (not retried: a retry would not fire the callback again)"
             ) from err
+        self._lineage_result = result
         return result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: the local file in, ``oss://bucket`` / key out (the bucket: argument or connection)."""
+        bucket = self.bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        return operator_lineage([local_file_dataset(self.filename)], [oss_dataset(bucket, self.key)])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: as on start, with the bucket the upload used and the object's size."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        output = oss_dataset(result["bucket"], result["key"], size=result["size"])
+        return operator_lineage([local_file_dataset(self.filename)], [output])
 
     def _upload(self, context: Context, final_try: bool) -> dict[str, Any]:
         """Run the upload through the hook; its result as a JSON-ready dict (the XCom)."""
