@@ -7,10 +7,16 @@ the OpenLineage client sends it.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from airflow.providers.common.compat.openlineage.facet import (
     OutputDataset,
     OutputStatisticsOutputDatasetFacet,
@@ -116,3 +122,60 @@ def test_the_listing_reads_its_prefix(oss_server: LocalOssServer, oss_connection
     whole = OssListOperator(task_id="ls_all", bucket_name="test-bucket")
     whole.execute({})
     assert _names(whole.get_openlineage_facets_on_complete(None).inputs) == [("oss://test-bucket", "/")]
+
+
+LISTENER_RUN = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("ol_dag", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print("STATE", module.dag.test().state)
+"""
+
+LISTENER_DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
+
+with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    ResumableUploadOperator(task_id="upload", filename={filename!r}, key="ol/data.bin", checkpoint="discover")
+"""
+
+
+@pytest.mark.airflow
+def test_the_openlineage_listener_emits_the_upload_datasets(
+    airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    """The real OpenLineage listener (file transport) in a fresh process, where its plugin loads enabled."""
+    source = tmp_path / "data.bin"
+    source.write_bytes(b"z" * 12345)
+    dag_id = f"ol_{uuid.uuid4().hex[:8]}"
+    dag_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    dag_file.write_text(LISTENER_DAG.format(dag_id=dag_id, filename=str(source)))
+    events_file = tmp_path / "events.jsonl"
+    env = dict(os.environ)
+    env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+        {"type": "file", "log_file_path": str(events_file), "append": True}
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", LISTENER_RUN, str(dag_file)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "STATE success" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    task_events = {e["eventType"]: e for e in events if e["job"]["name"] == f"{dag_id}.upload"}
+    assert set(task_events) == {"START", "COMPLETE"}
+    for event in task_events.values():
+        assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [(HOST, str(source))]
+        assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
+            ("oss://test-bucket", "ol/data.bin")
+        ]
+    stats = task_events["COMPLETE"]["outputs"][0]["outputFacets"]["outputStatistics"]
+    assert (stats["size"], stats["fileCount"]) == (12345, 1)
+    assert oss_server.access_key_secret not in events_file.read_text()
