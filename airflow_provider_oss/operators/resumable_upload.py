@@ -285,5 +285,14 @@ class ResumableUploadOperator(BaseOperator):
 
 
 def _has_template(*values: Any) -> bool:
-    """Whether a value (or a dict's values) holds a Jinja template, rendered only at run time."""
-    return any("{{" in str(value) or "{%" in str(value) for value in values if value is not None)
+    """Whether a value (or a dict's values) holds a Jinja template or an XComArg, known only at run time."""
+    for value in values:
+        if isinstance(value, dict):
+            if _has_template(*value.values()):
+                return True
+        elif isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                return True
+        elif hasattr(value, "resolve"):  # an XComArg
+            return True
+    return False

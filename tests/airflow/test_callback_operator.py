@@ -161,3 +161,20 @@ def test_a_failed_callback_fails_the_task_without_a_retry_the_object_stored(
     out, err = capfd.readouterr()
     assert "the object IS stored" in out + err and "CallbackFailed" in out + err
     assert "cb-secret-token" not in out + err
+
+
+def test_a_callback_from_an_upstream_xcom_is_checked_when_the_task_runs() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_oss.operators.list import OssListOperator
+
+    with DAG("xcom_callback", schedule=None):
+        upstream = OssListOperator(task_id="ls")
+        op = ResumableUploadOperator(
+            task_id="up",
+            filename="/f",
+            key="k",
+            callback={"callbackUrl": "http://app/cb", "callbackBody": "v=${x:v}"},
+            callback_var=upstream.output,  # type: ignore[arg-type]  # an XComArg, resolved at run time
+        )
+    assert hasattr(op.callback_var, "resolve")  # kept as the XComArg, not refused at parse time
