@@ -162,6 +162,34 @@ def _callback_failed(
     )
 
 
+def _callback_answer(
+    op: str, response: requests.Response, bucket: str, key: str, callback: UploadCallback
+) -> bytes | None:
+    """
+    The callback server's answer that OSS relayed, or None (with a warning) when the answer is the
+    operation's own (empty, or its XML result): the server did not perform the callback (an
+    OSS-compatible server without callbacks), which must not pass for a callback that ran.
+    """
+    body = response.content
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if (
+        not body.strip()
+        or content_type in ("application/xml", "text/xml")
+        or body.lstrip().startswith(b"<?xml")
+    ):
+        log.warning(
+            "%s %s was sent with an upload callback to %s, but the answer is the operation's own (%s), not a "
+            "callback server's: this endpoint did not perform the callback (an OSS-compatible server without "
+            "callbacks?). callback_response is None.",
+            op,
+            _where(bucket, key),
+            callback.describe(),
+            "empty" if not body.strip() else content_type or "XML",
+        )
+        return None
+    return body
+
+
 def _content_range_total(value: str | None) -> tuple[int, int, int] | None:
     """``bytes a-b/total`` as (a, b, total); None when absent or malformed."""
     if not value:
@@ -327,7 +355,9 @@ class OssClient:
             etag=etag,
             crc64=crc,
             request_id=response.headers.get("x-oss-request-id", ""),
-            callback_response=response.content if callback is not None else None,
+            callback_response=_callback_answer("PutObject", response, bucket, key, callback)
+            if callback is not None
+            else None,
         )
 
     def get_object(self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
@@ -826,7 +856,8 @@ class OssClient:
                 callback,
             )
         if callback is not None and etag and (server is not None or not self.config.require_crc64):
-            return CompletedUpload(bucket, key, etag, server, request_id, callback_response=response.content)
+            answer = _callback_answer("CompleteMultipartUpload", response, bucket, key, callback)
+            return CompletedUpload(bucket, key, etag, server, request_id, callback_response=answer)
         if etag and (server is not None or not self.config.require_crc64 or expected_crc64 is None):
             if server is None and expected_crc64 is not None:
                 log.warning(

@@ -318,3 +318,37 @@ def test_the_local_server_refuses_bad_callback_headers_before_storing(oss_server
         client._transport.send("PUT", BUCKET, "refused.txt", headers=bad, body=b"x", op="PutObject")
     assert (caught.value.status, caught.value.code) == (400, "InvalidArgument")
     assert not client.object_exists(BUCKET, "refused.txt")
+
+
+def test_an_endpoint_that_ignores_the_callback_is_not_taken_for_one_that_ran(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An OSS-compatible server without callbacks answers PutObject as usual: no callback response, a warning."""
+    from tests.hostile_oss import Answer, HostileOss
+
+    data = b"compat"
+    headers = {"ETag": '"E1"', "x-oss-hash-crc64ecma": str(crc64(data)), "x-oss-request-id": "R1"}
+    completed = (
+        b'<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><ETag>"E2"</ETag>'
+        b"</CompleteMultipartUploadResult>"
+    )
+
+    def script(method: str, path: str) -> Answer:
+        if method == "PUT":
+            return Answer(200, headers)
+        return Answer(
+            200,
+            {"ETag": '"E2"', "x-oss-hash-crc64ecma": str(crc64(data)), "Content-Type": "application/xml"},
+            completed,
+        )
+
+    callback = UploadCallback(url="http://app.example.com/cb?token=t0ken", body="o=${object}")
+    with HostileOss(script) as hostile, caplog.at_level(logging.WARNING):
+        client = hostile.client()
+        put = client.put_object(BUCKET, "k", data, callback=callback)
+        done = client.complete_multipart_upload(
+            BUCKET, "k", "UPLOADID", [(1, "E")], expected_crc64=crc64(data), callback=callback
+        )
+    assert put.callback_response is None and done.callback_response is None
+    assert caplog.text.count("did not perform the callback") == 2
+    assert "t0ken" not in caplog.text
