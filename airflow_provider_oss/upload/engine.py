@@ -98,6 +98,9 @@ class ResumableUploader:
         an upload kept after a failure (None outside Airflow).
     :param callback: OSS's upload callback, sent with the PutObject or the CompleteMultipartUpload
         that creates the object; the result's ``callback_response`` is the callback server's answer.
+        With a callback every non-empty file goes up as a multipart upload (one part below the
+        threshold): a repeated CompleteMultipartUpload meets ``NoSuchUpload`` and fires nothing, where
+        a repeated PutObject (a lost answer, a retried try) would store the object and fire again.
         A run that finds the object already complete (an earlier try completed it) sends nothing,
         so it never fires the callback a second time. When OSS answers 203 (object stored, callback
         failed) the checkpoint is marked completed and :class:`CallbackFailedError` raised.
@@ -200,7 +203,7 @@ class ResumableUploader:
             if info is not None:
                 return self._already_complete(info, checkpoint.upload_id if checkpoint else None)
         size = fingerprint.size
-        if size == 0 or size < self.config.threshold:
+        if size == 0 or (size < self.config.threshold and self.callback is None):
             if checkpoint is not None or corrupt is not None:
                 self.recovery.discard_stale(
                     checkpoint,

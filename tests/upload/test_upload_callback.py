@@ -44,13 +44,35 @@ def _uploader(
     )
 
 
-def test_a_single_put_returns_the_callback_servers_answer(oss_server: LocalOssServer, tmp_path: Path) -> None:
-    data = make_file(tmp_path / "small.bin", 10 * KiB)
+def test_a_small_file_goes_up_as_one_part_so_a_lost_answer_never_fires_twice(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    data = make_file(tmp_path / "small.bin", 10 * KiB)  # below multipart_threshold
+    store = MemoryCheckpointStore()
     with callback_server(answer=b'{"ok": true, "rows": 3}') as cb:
-        result = _uploader(oss_server, tmp_path / "small.bin", "small.bin", cb, MemoryCheckpointStore()).run()
-    assert result.upload_id is None and result.callback_response == {"ok": True, "rows": 3}
-    assert result.to_dict()["callback_response"] == {"ok": True, "rows": 3}
-    assert cb.count == 1 and oss_server.object_bytes(BUCKET, "small.bin") == data
+        result = _uploader(oss_server, tmp_path / "small.bin", "small.bin", cb, store).run()
+        assert result.callback_response == {"ok": True, "rows": 3} and cb.count == 1
+        assert result.to_dict()["callback_response"] == {"ok": True, "rows": 3}
+        # A multipart upload of one part, not a PutObject: repeating it cannot store and fire again.
+        assert result.upload_id is not None and result.parts_total == 1
+        assert entries(oss_server.request_log(), "PutObject") == []
+        # The same with the Complete answer lost: the client's retry meets NoSuchUpload, proves the object.
+        oss_server.add_fault("CompleteMultipartUpload", "drop_answer")
+        again = _uploader(oss_server, tmp_path / "small.bin", "other.bin", cb, MemoryCheckpointStore()).run()
+    assert again.callback_response is None and cb.count == 2  # one per object
+    assert (
+        oss_server.object_bytes(BUCKET, "small.bin") == oss_server.object_bytes(BUCKET, "other.bin") == data
+    )
+
+
+def test_an_empty_file_goes_up_in_one_putobject_with_its_callback(
+    oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.bin").write_bytes(b"")
+    with callback_server(answer=b'{"ok": true}') as cb:
+        result = _uploader(oss_server, tmp_path / "empty.bin", "empty.bin", cb, MemoryCheckpointStore()).run()
+    assert result.upload_id is None and result.callback_response == {"ok": True} and cb.count == 1
+    assert cb.posts[0]["body"] == b"object=empty.bin&size=0&crc64=0"
 
 
 def test_a_retry_of_a_completed_upload_sends_nothing_and_fires_nothing(
