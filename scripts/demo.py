@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -88,10 +89,10 @@ def _airflow_env(work: Path, server: LocalOssServer, checkpoint_dir: Path | None
     return env
 
 
-def _tries(log: list[dict]) -> list[dict]:
+def _tries(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Split the request log into tries: each try starts with its first request after a failed one."""
-    tries: list[dict] = []
-    current: dict | None = None
+    tries: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
     for entry in log:
         if entry["op"] in ("InitiateMultipartUpload", "ListParts") and (current is None or current["failed"]):
             current = {
@@ -120,7 +121,7 @@ def _tries(log: list[dict]) -> list[dict]:
     return tries
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the demo reads top to bottom as the story it prints
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -91,8 +91,7 @@ class HostileOss:
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def client(self, *, token: str | None = None, **overrides: object) -> OssClient:
         """A client of this server: path-style, short timeouts, no retries unless overridden."""

@@ -9,7 +9,7 @@ Full form (documented in the README, also ``make soak``)::
 
     python -m tests.soak_harness --runs 50 --seed 1
 
-The test suite runs a short form (``tests/test_soak.py``). Each attempt is a separate process
+The test suite runs a short form (``tests/upload/test_soak.py``). Each attempt is a separate process
 (``python -m tests.soak_harness attempt ...``), as an Airflow retry would be.
 """
 
@@ -218,7 +218,7 @@ def _first_upload_id(server: LocalOssServer, key: str) -> str | None:
     return None
 
 
-def one_run(
+def one_run(  # noqa: C901, PLR0912, PLR0915  # one branch per fault kind, side by side so a new fault is one more branch
     server: LocalOssServer, number: int, fault: str, rng: random.Random, work: Path, size: int, part: int
 ) -> RunReport:
     """Upload a fresh source with ``fault`` injected into the first attempt, then retry to the end."""
@@ -230,7 +230,7 @@ def one_run(
     checkpoints = work / "checkpoints"
     parts = -(-size // part)
     nth = rng.randint(2, max(2, parts - 2))
-    common = {"part_size": part, "parallelism": 3}
+    common: dict[str, Any] = {"part_size": part, "parallelism": 3}
     report = RunReport(number, fault, ok=False, parts_total=parts)
     server.clear_faults()
 

@@ -1,14 +1,16 @@
-"""Helpers shared by the upload engine tests (tests/test_upload_*.py)."""
+"""Helpers shared by the upload engine tests (tests/upload/test_upload_*.py)."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
+from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.core.transport import RetryEvent
 from airflow_provider_oss.testing import LocalOssServer
 
 BUCKET = "test-bucket"
@@ -16,8 +18,20 @@ KiB = 1024
 MiB = 1024 * KiB
 
 
-def make_client(server: LocalOssServer, **overrides: Any) -> OssClient:
-    """A client of the local server (path-style), with short backoffs so retries stay fast."""
+def make_client(
+    server: LocalOssServer,
+    credentials: Credentials | None = None,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+    **overrides: Any,
+) -> OssClient:
+    """
+    A client of the local server (path-style), with short backoffs so retries stay fast.
+
+    :param server: the local server to talk to.
+    :param credentials: credentials other than the server's own (wrong or missing ones).
+    :param on_retry: called on each retry the client makes.
+    :param overrides: :class:`ClientConfig` fields that differ from these defaults.
+    """
     settings: dict[str, Any] = {
         "region": server.region,
         "endpoint": server.endpoint,
@@ -27,7 +41,7 @@ def make_client(server: LocalOssServer, **overrides: Any) -> OssClient:
         "pool_size": 8,
     }
     settings.update(overrides)
-    return OssClient(server.credentials, ClientConfig(**settings))
+    return OssClient(credentials or server.credentials, ClientConfig(**settings), on_retry=on_retry)
 
 
 def make_file(path: Path, size: int, seed: int = 1) -> bytes:

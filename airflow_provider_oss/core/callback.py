@@ -303,7 +303,7 @@ class UploadCallback:
         return f"UploadCallback(url={self.describe()!r}, body_type={self.body_type!r}, variables={sorted(self.variables)!r})"
 
 
-def decode_answer(body: bytes) -> Any:
+def decode_answer(body: bytes | None) -> Any:
     """
     The callback server's answer as OSS relayed it: the JSON value when it is JSON (OSS requires
     it), else the text (``None`` for an empty body).

@@ -123,93 +123,15 @@ class ClientConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "region", normalize_region(self.region))
-        scheme = self.scheme.lower().strip() if isinstance(self.scheme, str) else None
-        if scheme is not None and scheme not in SCHEMES:
-            raise OssClientError(f"Invalid scheme {self.scheme!r}: use 'https' or 'http'.")
-        endpoint = self.endpoint.strip() if isinstance(self.endpoint, str) else ""
-        if not endpoint:
-            endpoint = default_endpoint(self.region, self.internal)
-        elif "://" in endpoint:
-            parts = urlsplit(endpoint)
-            url_scheme = parts.scheme.lower()
-            if url_scheme not in SCHEMES:
-                raise OssClientError(
-                    f"Invalid endpoint {self.endpoint!r}: the URL scheme must be 'https' or 'http'."
-                )
-            if scheme is not None and scheme != url_scheme:
-                raise OssClientError(
-                    f"The endpoint {self.endpoint!r} says {url_scheme!r} but scheme={self.scheme!r}: "
-                    "give one or make them agree."
-                )
-            if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-                raise OssClientError(
-                    f"Invalid endpoint {self.endpoint!r}: give only scheme://host[:port], without a path, "
-                    "query or user info (the bucket is a separate argument)."
-                )
-            scheme = url_scheme
-            endpoint = parts.netloc
-        endpoint = endpoint.rstrip("/").lower()
-        if not is_valid_host(endpoint):
-            raise OssClientError(
-                f"Invalid endpoint {self.endpoint!r}: expected a host such as 'oss-cn-hangzhou.aliyuncs.com', "
-                "'host:port' or a URL such as 'http://127.0.0.1:9000'."
-            )
-        set_(self, "endpoint", endpoint)
-        set_(self, "scheme", scheme or "https")
-        style = str(self.addressing_style).strip().lower()
-        if style not in (*ADDRESSING_STYLES, CNAME_STYLE):
-            raise OssClientError(
-                f"Unknown addressing_style {self.addressing_style!r}: use 'virtual' (bucket.endpoint, "
-                "required by real OSS), 'path' (endpoint/bucket, for IP endpoints) or 'cname' (a custom "
-                "domain bound to the bucket)."
-            )
-        set_(self, "addressing_style", style)
-        version = str(self.signature_version).strip().lower()
-        if version in ("4", "1"):
-            version = "v" + version
-        if version not in SIGNATURE_VERSIONS:
-            raise OssClientError(
-                f"Unknown signature_version {self.signature_version!r}: use 'v4' (default) or 'v1'."
-            )
-        set_(self, "signature_version", version)
-        for name in ("connect_timeout", "read_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise OssClientError(f"{name} must be a positive number of seconds; got {value!r}.")
-        for name in ("backoff_base", "backoff_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise OssClientError(f"{name} must be a number of seconds >= 0; got {value!r}.")
-        if (
-            isinstance(self.max_retries, bool)
-            or not isinstance(self.max_retries, int)
-            or self.max_retries < 0
-        ):
-            raise OssClientError(
-                f"max_retries must be an integer >= 0 (retries after the first attempt); got {self.max_retries!r}."
-            )
-        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 1:
-            raise OssClientError(f"pool_size must be an integer >= 1; got {self.pool_size!r}.")
-        if isinstance(self.verify, str):
-            if not self.verify or not os.path.exists(self.verify):
-                raise OssClientError(
-                    f"verify={self.verify!r}: the CA bundle path does not exist; give an existing file or "
-                    "directory, True (system CAs) or False (no verification, insecure)."
-                )
-        elif not isinstance(self.verify, bool):
-            raise OssClientError(f"verify must be True, False or a CA bundle path; got {self.verify!r}.")
+        host, scheme = _endpoint_and_scheme(self.endpoint, self.scheme, self.region, self.internal)
+        set_(self, "endpoint", host)
+        set_(self, "scheme", scheme)
+        set_(self, "addressing_style", _addressing_style(self.addressing_style))
+        set_(self, "signature_version", _signature_version(self.signature_version))
+        _check_numbers(self)
+        _check_verify(self.verify)
         if self.resolve is not None:
-            resolved: dict[str, str] = {}
-            for name, address in dict(self.resolve).items():
-                try:
-                    ipaddress.ip_address(str(address).strip("[]"))
-                except ValueError:
-                    raise OssClientError(
-                        f"resolve[{name!r}] = {address!r} is not an IP address: map host names to IPs, "
-                        "like curl --resolve."
-                    ) from None
-                resolved[str(name).lower()] = str(address).strip("[]")
-            set_(self, "resolve", MappingProxyType(resolved))
+            set_(self, "resolve", _resolve_table(self.resolve))
         if not isinstance(self.user_agent, str) or not self.user_agent or "\n" in self.user_agent:
             raise OssClientError("user_agent must be a non-empty single-line string.")
         if not isinstance(self.require_crc64, bool):
@@ -298,3 +220,114 @@ class ClientConfig:
         if query:
             url += "?" + encode_query(query)
         return RequestTarget(url, host_header)
+
+
+# -- the checks behind ClientConfig.__post_init__, one setting each -------------------------------
+
+
+def _endpoint_and_scheme(
+    given_endpoint: str | None, given_scheme: str | None, region: str, internal: bool
+) -> tuple[str, str]:
+    """The endpoint as ``host[:port]`` and the scheme, from an endpoint host or URL (or the region)."""
+    scheme = given_scheme.lower().strip() if isinstance(given_scheme, str) else None
+    if scheme is not None and scheme not in SCHEMES:
+        raise OssClientError(f"Invalid scheme {given_scheme!r}: use 'https' or 'http'.")
+    endpoint = given_endpoint.strip() if isinstance(given_endpoint, str) else ""
+    if not endpoint:
+        endpoint = default_endpoint(region, internal)
+    elif "://" in endpoint:
+        parts = urlsplit(endpoint)
+        url_scheme = parts.scheme.lower()
+        if url_scheme not in SCHEMES:
+            raise OssClientError(
+                f"Invalid endpoint {given_endpoint!r}: the URL scheme must be 'https' or 'http'."
+            )
+        if scheme is not None and scheme != url_scheme:
+            raise OssClientError(
+                f"The endpoint {given_endpoint!r} says {url_scheme!r} but scheme={given_scheme!r}: "
+                "give one or make them agree."
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise OssClientError(
+                f"Invalid endpoint {given_endpoint!r}: give only scheme://host[:port], without a path, "
+                "query or user info (the bucket is a separate argument)."
+            )
+        scheme = url_scheme
+        endpoint = parts.netloc
+    endpoint = endpoint.rstrip("/").lower()
+    if not is_valid_host(endpoint):
+        raise OssClientError(
+            f"Invalid endpoint {given_endpoint!r}: expected a host such as 'oss-cn-hangzhou.aliyuncs.com', "
+            "'host:port' or a URL such as 'http://127.0.0.1:9000'."
+        )
+    return endpoint, scheme or "https"
+
+
+def _addressing_style(given: str) -> str:
+    style = str(given).strip().lower()
+    if style not in (*ADDRESSING_STYLES, CNAME_STYLE):
+        raise OssClientError(
+            f"Unknown addressing_style {given!r}: use 'virtual' (bucket.endpoint, "
+            "required by real OSS), 'path' (endpoint/bucket, for IP endpoints) or 'cname' (a custom "
+            "domain bound to the bucket)."
+        )
+    return style
+
+
+def _signature_version(given: str) -> str:
+    version = str(given).strip().lower()
+    if version in ("4", "1"):
+        version = "v" + version
+    if version not in SIGNATURE_VERSIONS:
+        raise OssClientError(f"Unknown signature_version {given!r}: use 'v4' (default) or 'v1'.")
+    return version
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def _is_count(value: object, minimum: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= minimum
+
+
+def _check_numbers(config: ClientConfig) -> None:
+    for name in ("connect_timeout", "read_timeout"):
+        value = getattr(config, name)
+        if not _is_number(value) or not value > 0:
+            raise OssClientError(f"{name} must be a positive number of seconds; got {value!r}.")
+    for name in ("backoff_base", "backoff_max"):
+        value = getattr(config, name)
+        if not _is_number(value) or value < 0:
+            raise OssClientError(f"{name} must be a number of seconds >= 0; got {value!r}.")
+    if not _is_count(config.max_retries, 0):
+        raise OssClientError(
+            f"max_retries must be an integer >= 0 (retries after the first attempt); got {config.max_retries!r}."
+        )
+    if not _is_count(config.pool_size, 1):
+        raise OssClientError(f"pool_size must be an integer >= 1; got {config.pool_size!r}.")
+
+
+def _check_verify(verify: bool | str) -> None:
+    if isinstance(verify, str):
+        if not verify or not os.path.exists(verify):
+            raise OssClientError(
+                f"verify={verify!r}: the CA bundle path does not exist; give an existing file or "
+                "directory, True (system CAs) or False (no verification, insecure)."
+            )
+    elif not isinstance(verify, bool):
+        raise OssClientError(f"verify must be True, False or a CA bundle path; got {verify!r}.")
+
+
+def _resolve_table(resolve: Mapping[str, str]) -> Mapping[str, str]:
+    resolved: dict[str, str] = {}
+    for name, address in dict(resolve).items():
+        try:
+            ipaddress.ip_address(str(address).strip("[]"))
+        except ValueError:
+            raise OssClientError(
+                f"resolve[{name!r}] = {address!r} is not an IP address: map host names to IPs, "
+                "like curl --resolve."
+            ) from None
+        resolved[str(name).lower()] = str(address).strip("[]")
+    return MappingProxyType(resolved)

@@ -136,25 +136,18 @@ class ObjectOptions:
 
     def to_headers(self) -> dict[str, str]:
         """The request headers these options stand for."""
-        headers: dict[str, str] = {}
-        if self.content_type:
-            headers["Content-Type"] = self.content_type
-        if self.cache_control:
-            headers["Cache-Control"] = self.cache_control
-        if self.content_disposition:
-            headers["Content-Disposition"] = self.content_disposition
-        if self.content_encoding:
-            headers["Content-Encoding"] = self.content_encoding
-        if self.storage_class:
-            headers["x-oss-storage-class"] = self.storage_class
-        if self.acl:
-            headers["x-oss-object-acl"] = self.acl
-        if self.server_side_encryption:
-            headers["x-oss-server-side-encryption"] = self.server_side_encryption
-        if self.sse_kms_key_id:
-            headers["x-oss-server-side-encryption-key-id"] = self.sse_kms_key_id
-        if self.traffic_limit is not None:
-            headers["x-oss-traffic-limit"] = str(self.traffic_limit)
+        optional: dict[str, str | None] = {
+            "Content-Type": self.content_type,
+            "Cache-Control": self.cache_control,
+            "Content-Disposition": self.content_disposition,
+            "Content-Encoding": self.content_encoding,
+            "x-oss-storage-class": self.storage_class,
+            "x-oss-object-acl": self.acl,
+            "x-oss-server-side-encryption": self.server_side_encryption,
+            "x-oss-server-side-encryption-key-id": self.sse_kms_key_id,
+            "x-oss-traffic-limit": None if self.traffic_limit is None else str(self.traffic_limit),
+        }
+        headers = {name: value for name, value in optional.items() if value}
         for name, value in self.metadata.items():
             headers[f"x-oss-meta-{name.lower()}"] = value.strip()
         return headers

@@ -9,8 +9,6 @@ clock corrected by the offset learned from a ``RequestTimeTooSkewed`` answer.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import http.cookiejar
 import logging
 import random
@@ -27,31 +25,25 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_oss.core import signing
+from airflow_provider_oss.core.answers import (
+    MAX_ANSWER_BODY,
+    describe_address,
+    read_capped,
+    retry_after,
+    service_error,
+    skew_offset,
+)
 from airflow_provider_oss.core.client_config import ClientConfig, RequestTarget
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.errors import (
     OssClientError,
     OssConnectionError,
     OssResponseError,
-    OssServiceError,
-    service_error_class,
 )
-from airflow_provider_oss.core.xmlutil import parse_error, parse_http_time, parse_iso_time
 
 log = logging.getLogger(__name__)
 
 Body = bytes | bytearray | memoryview
-
-#: The clock difference OSS tolerates; a 403 on HEAD (no body, so no code) with more skew than
-#: this margin is taken for ``RequestTimeTooSkewed``.
-SKEW_LIMIT_SECONDS = 900
-_HEAD_SKEW_MARGIN = 600
-#: The most of an error body read (the rest is never downloaded: the connection is closed).
-_MAX_ERROR_BODY = 1 << 20
-#: The most of a successful answer read into memory (list results are a few MiB at most; object
-#: downloads stream and are not bound by it). More than this is not an OSS answer.
-MAX_ANSWER_BODY = 64 << 20
-_READ_CHUNK = 64 << 10
 
 _insecure_warned: set[str] = set()
 _insecure_lock = threading.Lock()
@@ -289,7 +281,7 @@ class Transport:
         log.info(
             "Retrying OSS %s %s after %s (attempt %d failed; waiting %.2f s).",
             event.op or event.method,
-            _target(event.bucket, event.key),
+            describe_address(event.bucket, event.key),
             event.reason,
             event.attempt,
             event.delay,
@@ -299,7 +291,7 @@ class Transport:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def send(
+    def send(  # noqa: PLR0915  # the retry loop: every failure kind (TLS, timeout, connection, 5xx, error body) is classified where it is caught
         self,
         method: str,
         bucket: str | None,
@@ -355,7 +347,7 @@ class Transport:
                     self._read_answer(response, op or method, bucket, key)
             except requests.exceptions.SSLError as err:
                 raise OssConnectionError(
-                    f"{method} {_target(bucket, key)}: TLS with {self.config.endpoint_url} failed: "
+                    f"{method} {describe_address(bucket, key)}: TLS with {self.config.endpoint_url} failed: "
                     f"{self.redact(str(err))[:300]} (check the endpoint, or give a CA bundle with verify=).",
                     method=method,
                     key=key,
@@ -372,7 +364,7 @@ class Transport:
                     "OSS %s %s %s -> %s after %.3f s (attempt %d)",
                     op,
                     method,
-                    _target(bucket, key),
+                    describe_address(bucket, key),
                     reason,
                     elapsed,
                     attempt,
@@ -383,7 +375,7 @@ class Transport:
                     time.sleep(delay)
                     continue
                 raise OssConnectionError(
-                    f"{method} {_target(bucket, key)}: could not get an answer from {self.config.endpoint_url} "
+                    f"{method} {describe_address(bucket, key)}: could not get an answer from {self.config.endpoint_url} "
                     f"after {attempt} attempt(s): {reason}: {self.redact(str(err))[:300]}",
                     method=method,
                     key=key,
@@ -396,26 +388,26 @@ class Transport:
                     "OSS %s %s %s -> HTTP %d request_id=%s %.3f s (attempt %d)",
                     op,
                     method,
-                    _target(bucket, key),
+                    describe_address(bucket, key),
                     response.status_code,
                     request_id,
                     elapsed,
                     attempt,
                 )
                 return response
-            error = self._service_error(response, method, bucket, key)
+            error = service_error(response, method, bucket, key, self.redact)
             log.debug(
                 "OSS %s %s %s -> HTTP %d %s request_id=%s %.3f s (attempt %d)",
                 op,
                 method,
-                _target(bucket, key),
+                describe_address(bucket, key),
                 error.status,
                 error.code,
                 error.request_id,
                 elapsed,
                 attempt,
             )
-            offset = self._skew_offset(response, error, method)
+            offset = skew_offset(response, error, method, self._clock_offset)
             if offset is not None and not skew_retried:
                 skew_retried = True
                 stats.skew_corrected = True
@@ -429,7 +421,7 @@ class Transport:
                 attempt -= 1  # the corrected retry is not one of the max_retries
                 continue
             if error.retryable and attempt < max_attempts:
-                delay = self.backoff_delay(attempt, _retry_after(response))
+                delay = self.backoff_delay(attempt, retry_after(response))
                 reason = f"HTTP {error.status} {error.code}".strip()
                 self.note_retry(RetryEvent(op, method, bucket, key, attempt, reason, delay))
                 time.sleep(delay)
@@ -466,7 +458,7 @@ class Transport:
         body = read_capped(response, MAX_ANSWER_BODY)
         if body is None:
             raise OssResponseError(
-                f"{op} {_target(bucket, key)}: {self.config.endpoint_url} answered HTTP {response.status_code} "
+                f"{op} {describe_address(bucket, key)}: {self.config.endpoint_url} answered HTTP {response.status_code} "
                 f"with a body of more than {MAX_ANSWER_BODY >> 20} MiB, which is not an OSS answer (a proxy or "
                 "a wrong endpoint?): check the connection's endpoint."
             )
@@ -476,104 +468,9 @@ class Transport:
         settings = self._session.merge_environment_settings(url, {}, stream, self.config.verify, None)
         return {"proxies": settings["proxies"], "verify": settings["verify"], "cert": None}
 
-    def _service_error(
-        self, response: requests.Response, method: str, bucket: str | None, key: str | None
-    ) -> OssServiceError:
-        body = b""
-        try:
-            if method != "HEAD":
-                body = read_capped(response, _MAX_ERROR_BODY, truncate=True) or b""
-        except Exception:  # an unreadable error body still gives a typed error
-            body = b""
-        finally:
-            response.close()
-        fields = parse_error(body)
-        header_error = response.headers.get("x-oss-err")
-        if not fields and header_error:
-            try:
-                fields = parse_error(base64.b64decode(header_error))
-            except (binascii.Error, ValueError):
-                fields = {}
-        code = fields.pop("Code", "")
-        message = fields.pop("Message", "")
-        if not fields and not code and body:
-            message = body[:200].decode("utf-8", "replace").strip()
-        request_id = fields.pop("RequestId", "") or response.headers.get("x-oss-request-id", "")
-        host_id = fields.pop("HostId", "")
-        ec = fields.pop("EC", "") or response.headers.get("x-oss-ec", "")
-        details = {name: self.redact(value) for name, value in fields.items()}
-        cls = service_error_class(response.status_code, code)
-        return cls(
-            status=response.status_code,
-            code=code,
-            message=self.redact(message),
-            request_id=request_id,
-            host_id=host_id,
-            ec=ec,
-            method=method,
-            bucket=bucket,
-            key=key,
-            details=details,
-        )
-
-    def _skew_offset(self, response: requests.Response, error: OssServiceError, method: str) -> float | None:
-        """The server-minus-local clock offset when ``error`` is a clock-skew refusal, else None."""
-        if error.code != "RequestTimeTooSkewed" and not (
-            error.status == 403 and not error.code and method == "HEAD"
-        ):
-            return None
-        server_time = parse_http_time(response.headers.get("Date"))
-        if server_time is None and error.details.get("ServerTime"):
-            try:
-                server_time = parse_iso_time(error.details["ServerTime"])
-            except Exception:  # a malformed ServerTime: no correction
-                server_time = None
-        if server_time is None:
-            return None
-        offset = server_time.timestamp() - time.time()
-        if error.code != "RequestTimeTooSkewed":
-            skew = abs(offset - self._clock_offset)
-            if skew < _HEAD_SKEW_MARGIN:
-                return None
-        return offset
-
     def close(self) -> None:
         """Close the pooled connections."""
         self._session.close()
-
-
-def read_capped(response: requests.Response, limit: int, *, truncate: bool = False) -> bytes | None:
-    """
-    Read a streamed response's body, never more than ``limit`` bytes (plus one chunk).
-
-    :param response: a response sent with ``stream=True``.
-    :param limit: the most bytes to keep.
-    :param truncate: past the limit, return the first ``limit`` bytes instead of None.
-    :return: the body, or None when it is longer than ``limit`` (and ``truncate`` is False). Past the
-        limit the connection is closed, so the rest is never downloaded.
-    """
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_content(_READ_CHUNK):
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            response.close()
-            return b"".join(chunks)[:limit] if truncate else None
-    return b"".join(chunks)
-
-
-def _target(bucket: str | None, key: str | None) -> str:
-    if not bucket:
-        return "oss://"
-    return f"oss://{bucket}/{key}" if key else f"oss://{bucket}"
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return float(value)
-    return None
 
 
 def _connection_reason(err: Exception, read_timeout: float) -> str:

@@ -31,7 +31,7 @@ MIN_BLOCK_SIZE = 100 * 1024
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 
 
-class OssFileSystem(AbstractFileSystem):
+class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships no type hints
     """
     fsspec filesystem for ``oss://bucket/key``.
 
@@ -182,7 +182,7 @@ class OssFileSystem(AbstractFileSystem):
 
     def modified(self, path: str) -> datetime:
         """The object's last modification time (UTC)."""
-        modified = self.info(path).get("LastModified")
+        modified: datetime | None = self.info(path).get("LastModified")
         if modified is None:
             raise IsADirectoryError(f"{path!r} is a directory: it has no modification time.")
         return modified
@@ -251,7 +251,7 @@ class OssFileSystem(AbstractFileSystem):
         )
 
 
-class OssFile(AbstractBufferedFile):
+class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no type hints
     """A file of :class:`OssFileSystem`: ranged GETs for reading, PutObject or multipart for writing."""
 
     fs: OssFileSystem

@@ -36,7 +36,7 @@ class OssDeleteObjectsOperator(BaseOperator):
     :param delete_whole_bucket: allow an empty ``prefix`` (every object of the bucket).
     :param dry_run: count and log what would be deleted; delete nothing.
     :param batch_size: keys per DeleteMultipleObjects request (1..1000).
-    :param oss_conn_id: the ``oss`` connection.
+    :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
     """
 
     template_fields: Sequence[str] = ("keys", "prefix", "bucket_name", "match_glob")

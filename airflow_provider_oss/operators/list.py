@@ -32,7 +32,7 @@ class OssListOperator(BaseOperator):
     :param start_after: only keys after this one (templated).
     :param return_urls: return ``oss://bucket/key`` URLs instead of bare keys.
     :param max_keys: fail when more keys than this match (None: no cap).
-    :param oss_conn_id: the ``oss`` connection.
+    :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
     """
 
     template_fields: Sequence[str] = ("prefix", "bucket_name", "delimiter", "match_glob", "start_after")

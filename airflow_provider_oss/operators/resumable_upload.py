@@ -39,7 +39,7 @@ class ResumableUploadOperator(BaseOperator):
     :param filename: the local file to upload (templated).
     :param bucket: the destination bucket (templated); defaults to the connection's ``bucket`` extra.
     :param key: the destination object key (templated).
-    :param oss_conn_id: the ``oss`` connection.
+    :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
     :param part_size: bytes per part (100 KiB to 5 GiB, default 8 MiB); grown automatically so the
         file fits in 10,000 parts.
     :param parallelism: parts uploaded at once (1 to 64, default 4). Memory use is about

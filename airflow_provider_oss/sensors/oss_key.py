@@ -43,7 +43,7 @@ class OssKeySensor(BaseSensorOperator):
         ``content_type`` and ``metadata``); the sensor succeeds only when it returns True.
     :param deferrable: wait in the triggerer (:class:`~airflow_provider_oss.triggers.oss.OssKeyTrigger`)
         instead of holding a worker slot between pokes.
-    :param oss_conn_id: the ``oss`` connection.
+    :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
     """
 
     template_fields: Sequence[str] = ("bucket_key", "bucket_name")

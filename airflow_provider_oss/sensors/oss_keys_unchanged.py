@@ -30,7 +30,7 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
     :param previous_objects: keys known to exist before the sensor starts; the first poke compares
         against them (so a prefix already complete before the task started is not waited on twice).
     :param allow_delete: when False, an object deleted while waiting fails the task.
-    :param oss_conn_id: the ``oss`` connection.
+    :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
     """
 
     template_fields: Sequence[str] = ("prefix", "bucket_name")

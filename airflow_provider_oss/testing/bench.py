@@ -71,10 +71,12 @@ def run(
     with server:
 
         def session() -> requests.Session:
-            if not hasattr(local, "session"):
-                local.session = requests.Session()
-                local.session.trust_env = False
-            return local.session
+            current: requests.Session | None = getattr(local, "session", None)
+            if current is None:
+                current = requests.Session()
+                current.trust_env = False
+                local.session = current
+            return current
 
         init = _send(session(), server, "POST", "big.bin", [("uploads", "")])
         upload_id = ElementTree.fromstring(init.content).findtext("UploadId") or ""  # noqa: S314

@@ -102,7 +102,7 @@ class BodyReader:
             self._done = True
         self._chunk_left = size
 
-    def readinto(self, view: memoryview) -> int:
+    def readinto(self, view: memoryview) -> int:  # noqa: C901  # chunked and sized bodies, trailers and the end share one read loop
         """Read up to ``len(view)`` body bytes; 0 at the end of the body."""
         if self._done or not len(view):
             return 0

@@ -93,6 +93,21 @@ def read_callback(ex: Exchange) -> CallbackRequest | None:
     url = spec.get("callbackUrl")
     if not url:
         return None
+    urls = _check_urls(url)
+    body = spec.get("callbackBody")
+    if not isinstance(body, str) or not body:
+        raise invalid_argument("The callbackBody is empty.", "callbackBody")
+    _check_syntax(body)
+    body_type = spec.get("callbackBodyType") or FORM
+    if body_type not in (FORM, JSON):
+        raise invalid_argument("The callbackBodyType is invalid.", "callbackBodyType", str(body_type))
+    host = spec.get("callbackHost")
+    variables = _read_variables(ex.headers.get("x-oss-callback-var"))
+    return CallbackRequest(urls, host if isinstance(host, str) and host else None, body, body_type, variables)
+
+
+def _check_urls(url: Any) -> list[str]:
+    """The URLs of a ``callbackUrl`` (at most 5, each http(s) with a host), or ``InvalidArgument``."""
     if not isinstance(url, str):
         raise invalid_argument("The callbackUrl is invalid.", "callbackUrl", str(url))
     urls = [u.strip() for u in url.split(";") if u.strip()]
@@ -106,29 +121,24 @@ def read_callback(ex: Exchange) -> CallbackRequest | None:
             raise invalid_argument("The callbackUrl is invalid.", "callbackUrl") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise invalid_argument("The callbackUrl is invalid.", "callbackUrl")
-    body = spec.get("callbackBody")
-    if not isinstance(body, str) or not body:
-        raise invalid_argument("The callbackBody is empty.", "callbackBody")
-    _check_syntax(body)
-    body_type = spec.get("callbackBodyType") or FORM
-    if body_type not in (FORM, JSON):
-        raise invalid_argument("The callbackBodyType is invalid.", "callbackBodyType", str(body_type))
-    host = spec.get("callbackHost")
-    variables: dict[str, str] = {}
-    raw_vars = ex.headers.get("x-oss-callback-var")
-    if raw_vars is not None:
-        decoded = _decode(raw_vars, "callback-var")
-        if not isinstance(decoded, dict):
-            raise invalid_argument("The callback-var must be a json object.", "callback-var")
-        for name, value in decoded.items():
-            if not _VAR_NAME.match(name) or not isinstance(value, str):
-                raise invalid_argument(
-                    "The callback-var key must start with x: and be lower case, its value a string.",
-                    "callback-var",
-                    name,
-                )
-            variables[name] = value
-    return CallbackRequest(urls, host if isinstance(host, str) and host else None, body, body_type, variables)
+    return urls
+
+
+def _read_variables(raw: str | None) -> dict[str, str]:
+    """The ``x-oss-callback-var`` variables (names ``x:`` and lower case, values strings), or ``InvalidArgument``."""
+    if raw is None:
+        return {}
+    decoded = _decode(raw, "callback-var")
+    if not isinstance(decoded, dict):
+        raise invalid_argument("The callback-var must be a json object.", "callback-var")
+    for name, value in decoded.items():
+        if not _VAR_NAME.match(name) or not isinstance(value, str):
+            raise invalid_argument(
+                "The callback-var key must start with x: and be lower case, its value a string.",
+                "callback-var",
+                name,
+            )
+    return dict(decoded)
 
 
 def render_body(callback: CallbackRequest, values: dict[str, str]) -> bytes:

@@ -24,6 +24,8 @@ POST       /_local/uploads/expire            ``{"bucket", "upload_id"}``: abort,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -122,97 +124,141 @@ def _info(state: ServerState, handler: OssRequestHandler) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One control request: the server's state, the handler, its query and its body."""
+
+    state: ServerState
+    handler: OssRequestHandler
+    params: dict[str, str]
+    raw: bytes
+
+
+_FAULT_FIELDS = frozenset(
+    {"op", "action", "nth", "times", "status", "code", "delay", "after_bytes", "part_number", "key"}
+)
+
+
+def _add_fault(call: _Call) -> tuple[int, Any]:
+    spec = _json(call.raw)
+    unknown = set(spec) - _FAULT_FIELDS
+    if unknown:
+        raise ControlError(400, f"Unknown fault fields: {', '.join(sorted(unknown))}.")
+    try:
+        return 200, {"id": call.state.faults.add(**spec)}
+    except (TypeError, ValueError) as err:
+        raise ControlError(400, str(err)) from None
+
+
+def _clear_faults(call: _Call) -> tuple[int, Any]:
+    call.state.faults.clear()
+    return 200, {}
+
+
+def _clear_log(call: _Call) -> tuple[int, Any]:
+    call.state.clear_request_log()
+    return 200, {}
+
+
+def _clock(call: _Call) -> tuple[int, Any]:
+    return 200, {"offset": call.state.clock_offset, "now": call.state.now()}
+
+
+def _set_clock(call: _Call) -> tuple[int, Any]:
+    offset = _json(call.raw).get("offset")
+    if not isinstance(offset, int | float):
+        raise ControlError(400, "The clock needs {'offset': seconds}.")
+    call.state.clock_offset = float(offset)
+    return _clock(call)
+
+
+def _list_buckets(call: _Call) -> tuple[int, Any]:
+    return 200, [
+        {"name": b.name, "public_read": b.public_read, "created": b.created}
+        for b in call.state.store.buckets()
+    ]
+
+
+def _create_bucket(call: _Call) -> tuple[int, Any]:
+    spec = _json(call.raw)
+    name = spec.get("name")
+    if not isinstance(name, str) or not valid_bucket_name(name):
+        raise ControlError(
+            400,
+            f"Invalid bucket name {name!r}: 3-63 lower-case letters, digits and hyphens, "
+            "starting and ending with a letter or digit.",
+        )
+    call.state.store.create_bucket(name, public_read=bool(spec.get("public_read", False)))
+    return 200, {"name": name}
+
+
+def _object_address(call: _Call) -> tuple[str, str]:
+    bucket, key = call.params.get("bucket", ""), call.params.get("key", "")
+    if not bucket or not key:
+        raise ControlError(400, "Give the object as ?bucket=...&key=...")
+    return bucket, key
+
+
+def _object(call: _Call) -> tuple[int, Any]:
+    return 200, _object_dict(call.state, *_object_address(call))
+
+
+def _object_file(call: _Call) -> tuple[int, Any]:
+    return 200, {"path": call.state.store.object_file(*_object_address(call))}
+
+
+def _object_data(call: _Call) -> tuple[int, Any]:
+    _, reader = call.state.store.open_object(*_object_address(call))
+    with reader:
+        return 200, reader.read()
+
+
+def _list_uploads(call: _Call) -> tuple[int, Any]:
+    bucket = call.params.get("bucket", "")
+    page = call.state.store.list_uploads(bucket, max_uploads=1 << 30)
+    uploads = []
+    for upload in page.items:
+        try:
+            uploads.append(_upload_dict(call.state, bucket, upload.upload_id))
+        except OssApiError:
+            continue  # completed or aborted meanwhile
+    return 200, uploads
+
+
+def _expire_upload(call: _Call) -> tuple[int, Any]:
+    spec = _json(call.raw)
+    call.state.store.abort_upload(str(spec.get("bucket", "")), str(spec.get("upload_id", "")))
+    return 200, {}
+
+
+_ROUTES: dict[tuple[str, str], Callable[[_Call], tuple[int, Any]]] = {
+    ("GET", "info"): lambda call: (200, _info(call.state, call.handler)),
+    ("GET", "faults"): lambda call: (200, call.state.faults.rules()),
+    ("POST", "faults"): _add_fault,
+    ("DELETE", "faults"): _clear_faults,
+    ("GET", "log"): lambda call: (200, call.state.request_log()),
+    ("DELETE", "log"): _clear_log,
+    ("GET", "clock"): _clock,
+    ("PUT", "clock"): _set_clock,
+    ("POST", "clock"): _set_clock,
+    ("GET", "buckets"): _list_buckets,
+    ("POST", "buckets"): _create_bucket,
+    ("GET", "object"): _object,
+    ("GET", "object/data"): _object_data,
+    ("GET", "object/file"): _object_file,
+    ("GET", "uploads"): _list_uploads,
+    ("POST", "uploads/expire"): _expire_upload,
+}
+
+
 def _route(
     handler: OssRequestHandler, state: ServerState, path: str, params: dict[str, str], raw: bytes
 ) -> tuple[int, Any]:
     method = handler.command
-    store = state.store
-    if path == "info" and method == "GET":
-        return 200, _info(state, handler)
-    if path == "faults":
-        if method == "GET":
-            return 200, state.faults.rules()
-        if method == "DELETE":
-            state.faults.clear()
-            return 200, {}
-        if method == "POST":
-            spec = _json(raw)
-            allowed = {
-                "op",
-                "action",
-                "nth",
-                "times",
-                "status",
-                "code",
-                "delay",
-                "after_bytes",
-                "part_number",
-                "key",
-            }
-            unknown = set(spec) - allowed
-            if unknown:
-                raise ControlError(400, f"Unknown fault fields: {', '.join(sorted(unknown))}.")
-            try:
-                return 200, {"id": state.faults.add(**spec)}
-            except (TypeError, ValueError) as err:
-                raise ControlError(400, str(err)) from None
-    if path == "log":
-        if method == "GET":
-            return 200, state.request_log()
-        if method == "DELETE":
-            state.clear_request_log()
-            return 200, {}
-    if path == "clock":
-        if method in ("PUT", "POST"):
-            offset = _json(raw).get("offset")
-            if not isinstance(offset, int | float):
-                raise ControlError(400, "The clock needs {'offset': seconds}.")
-            state.clock_offset = float(offset)
-        if method in ("GET", "PUT", "POST"):
-            return 200, {"offset": state.clock_offset, "now": state.now()}
-    if path == "buckets":
-        if method == "GET":
-            return 200, [
-                {"name": b.name, "public_read": b.public_read, "created": b.created} for b in store.buckets()
-            ]
-        if method == "POST":
-            spec = _json(raw)
-            name = spec.get("name")
-            if not isinstance(name, str) or not valid_bucket_name(name):
-                raise ControlError(
-                    400,
-                    f"Invalid bucket name {name!r}: 3-63 lower-case letters, digits and hyphens, "
-                    "starting and ending with a letter or digit.",
-                )
-            store.create_bucket(name, public_read=bool(spec.get("public_read", False)))
-            return 200, {"name": name}
-    if path in ("object", "object/data", "object/file") and method == "GET":
-        bucket, key = params.get("bucket", ""), params.get("key", "")
-        if not bucket or not key:
-            raise ControlError(400, "Give the object as ?bucket=...&key=...")
-        if path == "object":
-            return 200, _object_dict(state, bucket, key)
-        if path == "object/file":
-            return 200, {"path": store.object_file(bucket, key)}
-        _, reader = store.open_object(bucket, key)
-        with reader:
-            data = reader.read()
-        return 200, data
-    if path == "uploads" and method == "GET":
-        bucket = params.get("bucket", "")
-        page = store.list_uploads(bucket, max_uploads=1 << 30)
-        uploads = []
-        for upload in page.items:
-            try:
-                uploads.append(_upload_dict(state, bucket, upload.upload_id))
-            except OssApiError:
-                continue  # completed or aborted meanwhile
-        return 200, uploads
-    if path == "uploads/expire" and method == "POST":
-        spec = _json(raw)
-        store.abort_upload(str(spec.get("bucket", "")), str(spec.get("upload_id", "")))
-        return 200, {}
-    raise ControlError(404, f"No control endpoint {method} /_local/{path}.")
+    action = _ROUTES.get((method, path))
+    if action is None:
+        raise ControlError(404, f"No control endpoint {method} /_local/{path}.")
+    return action(_Call(state, handler, params, raw))
 
 
 def _refusal(handler: OssRequestHandler) -> str:

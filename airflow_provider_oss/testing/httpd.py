@@ -320,7 +320,7 @@ class Exchange:
 
     # -- processing ------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self) -> None:  # noqa: C901, PLR0912  # the request's life in order: route, faults, auth, operate, answer
         """Process the request: route, inject faults, authenticate, operate, answer."""
         try:
             self.body = BodyReader.from_headers(self.handler.rfile, self.headers)

@@ -172,7 +172,7 @@ def unsupported_reason(
     return f"the header(s) {', '.join(bad)} of {op}"
 
 
-def _base_op(
+def _base_op(  # noqa: C901, PLR0911, PLR0912  # the operation table of OSS's REST API, one return per operation
     method: str, target: Target, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
 ) -> str:
     names = {name for name, _ in query}

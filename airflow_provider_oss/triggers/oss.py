@@ -40,7 +40,7 @@ class OssKeyTrigger(BaseTrigger):
         poke_interval: float = 60.0,
         wait_first: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ has no annotations
         self.targets = [(str(bucket), str(key)) for bucket, key in targets]
         self.wildcard_match = wildcard_match
         self.oss_conn_id = oss_conn_id

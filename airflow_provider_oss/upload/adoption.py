@@ -127,7 +127,7 @@ def _candidates(uploads: list[MultipartUploadInfo], prefer: str | None) -> list[
     return sorted(ordered, key=lambda u: u.upload_id != prefer)
 
 
-def _prove(
+def _prove(  # noqa: PLR0911  # each early return is one reason the upload is not proven to hold this file
     client: UploadAPI, bucket: str, key: str, upload_id: str, plan: PartPlan, reader: PartReader
 ) -> tuple[dict[int, int] | None, str]:
     """``(part -> CRC-64, "")`` when every listed part is the local bytes, else ``(None, why not)``."""

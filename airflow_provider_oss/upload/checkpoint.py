@@ -302,7 +302,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _validate(data: Any) -> None:
+def _validate(data: Any) -> None:  # noqa: C901, PLR0912  # a flat list of field checks on untrusted JSON, each with its own message
     if not isinstance(data, dict):
         raise CheckpointCorruptError(f"the checkpoint must be a JSON object, not {type(data).__name__}")
     salvage = _salvage(data)

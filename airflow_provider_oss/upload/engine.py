@@ -39,6 +39,7 @@ from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
+from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.parts import (
     PartOutcome,
     PartSender,
@@ -49,7 +50,7 @@ from airflow_provider_oss.upload.parts import (
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
 from airflow_provider_oss.upload.progress import ProgressEvent, ProgressTracker
 from airflow_provider_oss.upload.reader import PartReader
-from airflow_provider_oss.upload.recovery import Recovery, options_digest
+from airflow_provider_oss.upload.recovery import Recovery
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.single import put_whole_file
 from airflow_provider_oss.upload.source import SourceGuard
@@ -176,7 +177,7 @@ class ResumableUploader:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def run(self) -> UploadResult:
+    def run(self) -> UploadResult:  # noqa: C901, PLR0911, PLR0912  # the top-level decision list (done, reuse, adopt, restart), read in order
         """
         Upload the file (continuing the checkpointed upload when there is a usable one).
 
@@ -226,7 +227,7 @@ class ResumableUploader:
         if checkpoint is None:
             # No usable record: a re-run of a task whose upload completed (its mark expired or was
             # never kept), or a try killed between completing and saving. One HEAD tells.
-            info = self.recovery.existing_object_is_file(fingerprint)
+            info = self.recovery.match.existing_object_is_file(fingerprint)
             if info is not None:
                 return self._already_complete(info, None)
         return self._fresh(plan, fingerprint)
@@ -383,7 +384,7 @@ class ResumableUploader:
             )
         return self._send(plan, fingerprint, by_number, checkpoint, resumed=True)
 
-    def _send(
+    def _send(  # noqa: C901, PLR0915  # send, then complete or fail: the failure policy reads in one place
         self,
         plan: PartPlan,
         fingerprint: SourceFingerprint,
@@ -394,7 +395,6 @@ class ResumableUploader:
     ) -> UploadResult:
         upload = self._upload
         assert upload is not None and upload.upload_id is not None
-        upload.callback = self.callback
         progress = self._progress(plan.file_size, plan.part_count)
         outcomes: list[PartOutcome] = []
         expected: int | None = None
@@ -467,6 +467,7 @@ class ResumableUploader:
                     expected_crc64=expected,
                     expected_size=plan.file_size,
                     replace=self.replace,
+                    callback=self.callback,
                 )
             except OssPreconditionError as err:
                 if err.code != "FileAlreadyExists":
@@ -475,13 +476,7 @@ class ResumableUploader:
                 info = self.recovery.appeared_during_upload(upload, expected, size, err)
                 etag, object_crc = info.etag, expected
         except CallbackFailedError as err:
-            # The object IS stored: mark the checkpoint completed so that a retry sends nothing (and
-            # so never fires the callback again), then report the failed callback.
-            if recorder is not None:
-                recorder.close(flush=False)
-            stored_crc = err.crc64 if err.crc64 is not None else expected
-            if stored_crc is not None:
-                upload.finish(checkpoint, self._completed_mark(err.etag, stored_crc))
+            self._stored_but_callback_failed(err, recorder, upload, checkpoint, expected)
             raise
         except UploadGone as gone:
             if recorder is not None:
@@ -496,13 +491,30 @@ class ResumableUploader:
         upload.finish(checkpoint, self._completed_mark(etag, object_crc))
         progress.finish()
         result = result_of(etag, object_crc, plan.file_size)
-        if upload.callback_response is not None:
-            result.callback_response = decode_answer(upload.callback_response)
+        result.callback_response = decode_answer(upload.callback_response)
         result.parts_reused_confirmed = sum(1 for o in outcomes if o.confirmed)
         result.log_completion(
             self.logger, resends=sum(o.sends for o in outcomes if not o.reused) - result.parts_sent
         )
         return result
+
+    def _stored_but_callback_failed(
+        self,
+        err: CallbackFailedError,
+        recorder: ConfirmationRecorder | None,
+        upload: MultipartUpload,
+        checkpoint: Checkpoint,
+        expected: int | None,
+    ) -> None:
+        """
+        OSS answered 203: the object IS stored. Mark the checkpoint completed, so that a retry sends
+        nothing (and so never fires the callback again); the caller then raises ``err``.
+        """
+        if recorder is not None:
+            recorder.close(flush=False)
+        stored_crc = err.crc64 if err.crc64 is not None else expected
+        if stored_crc is not None:
+            upload.finish(checkpoint, self._completed_mark(err.etag, stored_crc))
 
     def _completed_mark(self, etag: str, crc64: int) -> CompletedMark | None:
         """The mark a completed upload leaves in its record for ``completed_retention`` (None: none)."""

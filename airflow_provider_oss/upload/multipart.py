@@ -62,8 +62,6 @@ class MultipartUpload:
         self.logger = logger
         #: Set once :meth:`abort` was tried: nothing is left for a retry, so a failure must not abort again.
         self.aborted = False
-        #: The upload callback sent with :meth:`complete` (None: none).
-        self.callback: UploadCallback | None = None
         #: The callback server's answer that OSS relayed at :meth:`complete` (None: no callback, or unknown).
         self.callback_response: bytes | None = None
 
@@ -231,7 +229,13 @@ class MultipartUpload:
         store.save(checkpoint)
 
     def complete(
-        self, parts: Sequence[tuple[int, str]], *, expected_crc64: int, expected_size: int, replace: bool
+        self,
+        parts: Sequence[tuple[int, str]],
+        *,
+        expected_crc64: int,
+        expected_size: int,
+        replace: bool,
+        callback: UploadCallback | None = None,
     ) -> tuple[str, int]:
         """
         CompleteMultipartUpload with ``parts`` (``(number, ETag)``), then the object's one CRC-64
@@ -245,7 +249,9 @@ class MultipartUpload:
         :raises UploadGone: the upload vanished (NoSuchUpload).
         :raises OssPreconditionError: ``FileAlreadyExists`` with ``replace=False``.
         :raises CrcMismatchError: OSS's CRC-64 of the object differs.
-        :raises CallbackFailedError: the object is stored but :attr:`callback` failed (HTTP 203).
+        :param callback: OSS's upload callback, sent with the Complete; the callback server's answer
+            is kept in :attr:`callback_response`.
+        :raises CallbackFailedError: the object is stored but ``callback`` failed (HTTP 203).
         """
         assert self.upload_id is not None
         try:
@@ -257,7 +263,7 @@ class MultipartUpload:
                 expected_crc64=expected_crc64,
                 expected_size=expected_size,
                 forbid_overwrite=not replace,
-                callback=self.callback,
+                callback=callback,
             )
             etag, reported = completed.etag, completed.crc64
             self.callback_response = completed.callback_response

@@ -133,7 +133,7 @@ class PartSender:
         self.target = f"oss://{bucket}/{key}"
         self._stop = threading.Event()
 
-    def run(
+    def run(  # noqa: C901, PLR0912, PLR0915  # the worker-pool loop: submit, collect, retry and cancel share the in-flight set
         self,
         plan: PartPlan,
         listed: dict[int, PartInfo],

@@ -10,8 +10,6 @@ delete go through :class:`~airflow_provider_oss.upload.multipart.MultipartUpload
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +20,7 @@ from airflow_provider_oss.upload.checkpoint import Checkpoint
 from airflow_provider_oss.upload.errors import ObjectExistsError, UploadGoneError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
+from airflow_provider_oss.upload.object_match import ObjectMatch, options_digest
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.models import ObjectInfo, ObjectOptions
@@ -31,17 +30,6 @@ if TYPE_CHECKING:
     from airflow_provider_oss.upload.stores import CheckpointStore
 
 LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
-
-#: Seconds of slack when comparing an object's Last-Modified (whole seconds) with a file's mtime.
-_LAST_MODIFIED_SLACK = 2.0
-
-
-def options_digest(options: ObjectOptions | None) -> str:
-    """SHA-256 over the headers that ``options`` sends at initiate (``{}`` when None)."""
-    headers = options.to_headers() if options is not None else {}
-    pairs = sorted((str(k).lower(), str(v)) for k, v in headers.items())
-    text = json.dumps(pairs, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Recovery:
@@ -79,6 +67,7 @@ class Recovery:
         self.verify_reused_parts = verify_reused_parts
         self.logger = logger
         self.target = f"oss://{bucket}/{key}"
+        self.match = ObjectMatch(client, bucket, key, filename, options=options, logger=logger)
 
     def upload(self, upload_id: str | None, key: str | None = None) -> MultipartUpload:
         """The handle of upload ``upload_id`` of ``key`` (default: this key) with this run's store."""
@@ -210,7 +199,7 @@ class Recovery:
                 why = "the object is gone"
         if info is not None and (info.size != checkpoint.file_size or info.crc64 != mark.crc64):
             why = f"the object was replaced since (size {info.size}, CRC-64 {info.crc64})"
-        if info is not None and why is None and not self._options_match(info):
+        if info is not None and why is None and not self.match.options_match(info):
             why = "the object's options differ from this run's"
         if why is not None:
             self.logger.info(
@@ -260,37 +249,6 @@ class Recovery:
         self.upload(adopted.upload_id).adopt(checkpoint)
         return checkpoint
 
-    def existing_object_is_file(self, fingerprint: SourceFingerprint) -> ObjectInfo | None:
-        """
-        Before a fresh upload: the object's info when the key already holds this very file (a re-run
-        of a completed task, a try killed right after completing), else None.
-
-        One HEAD; the file is read (once, for its CRC-64) only when the object has the file's size and
-        was written after the file was last modified, as a copy of this file must have been.
-        """
-        try:
-            info = self.client.head_object(self.bucket, self.key)
-        except OssNotFoundError:
-            return None
-        if info.size != fingerprint.size or info.crc64 is None:
-            return None
-        modified = fingerprint.mtime_ns / 1e9
-        # Last-Modified has whole seconds: a copy written within the second the file was saved must pass.
-        if (
-            info.last_modified is not None
-            and info.last_modified.timestamp() + _LAST_MODIFIED_SLACK < modified
-        ):
-            return None  # older than the file: not a copy of this version of it
-        found = self.object_equal_to_file(fingerprint, known=info)
-        if found is not None:
-            self.logger.info(
-                "%s already holds this file (%d bytes, CRC-64 %s): nothing to send.",
-                self.target,
-                found.size,
-                found.crc64,
-            )
-        return found
-
     def stale(
         self,
         reason: str,
@@ -310,7 +268,7 @@ class Recovery:
             if an object of the file's size exists).
         """
         self.logger.warning("Not resuming from the %s: %s.", describe_store(self.store), reason)
-        info = self.object_equal_to_file(fingerprint, expected_crc)
+        info = self.match.object_equal_to_file(fingerprint, expected_crc)
         if info is not None:
             self.stale_upload(checkpoint, corrupt).discard(
                 "the object is already complete", upload_exists=upload_exists
@@ -340,77 +298,6 @@ class Recovery:
             return None
         return crc.combine_all([(confirmed[part.number], part.size) for part in plan])
 
-    # -- objects already there -------------------------------------------------------------------
-
-    def object_equal_to_file(
-        self,
-        fingerprint: SourceFingerprint,
-        expected_crc: int | None = None,
-        *,
-        known: ObjectInfo | None = None,
-    ) -> ObjectInfo | None:
-        """
-        The object's info when it exists with the file's size and CRC-64 (and requested options).
-
-        :param known: the object's info from a HEAD just made (else one is made).
-        """
-        try:
-            info = known if known is not None else self.client.head_object(self.bucket, self.key)
-        except OssNotFoundError:
-            return None
-        if info.size != fingerprint.size:
-            return None
-        if info.crc64 is None:
-            self.logger.info(
-                "%s exists with the file's size but OSS reports no CRC-64 for it, so it cannot be verified.",
-                self.target,
-            )
-            return None
-        if not self._options_match(info):
-            return None
-        if expected_crc is None:
-            self.logger.info(
-                "%s exists with the file's size (%d bytes): computing the file's CRC-64 to compare.",
-                self.target,
-                fingerprint.size,
-            )
-            expected_crc = crc.crc64_of_file(self.filename)
-            if SourceFingerprint.of_file(self.filename).differences(fingerprint):
-                return None
-        if info.crc64 != expected_crc:
-            self.logger.info(
-                "%s exists with the file's size but another CRC-64 (%s, the file's is %s).",
-                self.target,
-                info.crc64,
-                expected_crc,
-            )
-            return None
-        return info
-
-    def _options_match(self, info: ObjectInfo) -> bool:
-        options = self.options
-        if options is None:
-            return True
-        wanted_type = options.content_type
-        if wanted_type and info.content_type not in (None, wanted_type):
-            self.logger.info(
-                "%s has Content-Type %r, not the requested %r.", self.target, info.content_type, wanted_type
-            )
-            return False
-        have_meta = {str(k).lower(): v for k, v in (info.metadata or {}).items()}
-        for name, value in (options.metadata or {}).items():
-            if have_meta.get(str(name).lower()) != value:
-                self.logger.info("%s lacks the requested metadata %r.", self.target, name)
-                return False
-        wanted_class = options.storage_class
-        have_class = info.storage_class
-        if wanted_class and have_class and have_class != wanted_class:
-            self.logger.info(
-                "%s has storage class %s, not the requested %s.", self.target, have_class, wanted_class
-            )
-            return False
-        return True
-
     def enforce_no_replace(
         self, fingerprint: SourceFingerprint, checkpoint: Checkpoint | None
     ) -> ObjectInfo | None:
@@ -425,7 +312,7 @@ class Recovery:
         except OssNotFoundError:
             return None
         if checkpoint is not None and checkpoint.bucket == self.bucket and checkpoint.key == self.key:
-            info = self.object_equal_to_file(fingerprint)
+            info = self.match.object_equal_to_file(fingerprint)
             if info is not None:
                 self.upload(checkpoint.upload_id).discard("the object is already complete")
                 self.logger.info(
@@ -457,7 +344,7 @@ class Recovery:
             upload.upload_id,
             where,
         )
-        info = self.object_equal_to_file(fingerprint, expected)
+        info = self.match.object_equal_to_file(fingerprint, expected)
         upload.forget()
         if info is None:
             raise UploadGoneError(

@@ -16,7 +16,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def airflow_env(home: Path, api_port: int, oss_server: LocalOssServer, executor:
     :param oss_server: the local OSS server the ``oss_default`` connection points at.
     :param executor: ``LocalExecutor`` or ``CeleryExecutor``.
     """
-    env = os.environ.copy()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -267,3 +268,110 @@ def stored_parts(oss_server: LocalOssServer) -> set[int]:
     return {
         e["part_number"] for e in oss_server.request_log() if e["op"] == "UploadPart" and e["status"] == 200
     }
+
+
+@dataclass
+class Deployment:
+    """
+    A running Airflow deployment of one test (see :func:`airflow_deployment`).
+
+    :param env: the components' environment (for ``airflow`` CLI calls).
+    :param db: the SQLite metadata database.
+    :param components: the running daemons.
+    """
+
+    env: dict[str, str]
+    db: Path
+    components: Components
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
+        """:meth:`Components.wait_for`: poll ``check``, failing at once if a daemon dies."""
+        return self.components.wait_for(what, check, timeout)
+
+    def wait_until_parsed(self, dag_id: str, timeout: float = 180) -> None:
+        """Wait until the dag-processor has serialized ``dag_id``."""
+        self.wait_for(
+            f"the DAG {dag_id} to be parsed",
+            lambda: query_sqlite(self.db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", dag_id),
+            timeout,
+        )
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> None:
+        """``airflow dags trigger`` (with ``--conf`` when given)."""
+        args = ["dags", "trigger", dag_id]
+        if conf is not None:
+            args += ["--conf", json.dumps(dict(conf))]
+        airflow_cli(self.env, *args, timeout=120)
+
+    def wait_for_run_end(self, dag_id: str, timeout: float) -> str:
+        """Wait until the DAG run of ``dag_id`` is ``success`` or ``failed``, and return that state."""
+        state: str = self.wait_for(
+            f"the run of {dag_id} to finish",
+            lambda: next(
+                (
+                    r[0]
+                    for r in query_sqlite(self.db, "SELECT state FROM dag_run WHERE dag_id = ?", dag_id)
+                    if r[0] in ("success", "failed")
+                ),
+                None,
+            ),
+            timeout,
+        )
+        return state
+
+
+@contextlib.contextmanager
+def airflow_deployment(
+    tmp_path: Path,
+    oss_server: LocalOssServer,
+    dag_files: Mapping[str, str],
+    *,
+    daemons: Sequence[str] = ("api-server", "dag-processor", "scheduler"),
+    env_overrides: Mapping[str, str] | None = None,
+    connection_extra: Mapping[str, Any] | None = None,
+    connection_in_db: bool = False,
+) -> Iterator[Deployment]:
+    """
+    A LocalExecutor deployment on 127.0.0.1 (:func:`airflow_env`), its database migrated and its
+    daemons started, each in its own process group; all are stopped on exit, and their logs printed
+    when the body failed.
+
+    :param tmp_path: the test's directory (``airflow/`` is the AIRFLOW_HOME, logs beside it).
+    :param oss_server: the local OSS server the ``oss_default`` connection points at.
+    :param dag_files: file name -> source of each DAG file.
+    :param daemons: the Airflow daemons to run (``airflow <name>``).
+    :param env_overrides: settings that replace :func:`airflow_env`'s.
+    :param connection_extra: extras added to the ``oss_default`` connection's.
+    :param connection_in_db: store ``oss_default`` in the metadata database (so the daemons fetch
+        it through Airflow) instead of the environment.
+    """
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    for name, source in dag_files.items():
+        (home / "dags" / name).write_text(source)
+    api_port = free_port()
+    env = airflow_env(home, api_port, oss_server, "LocalExecutor")
+    env.update(env_overrides or {})
+    connection = json.loads(env["AIRFLOW_CONN_OSS_DEFAULT"])
+    connection["extra"].update(connection_extra or {})
+    env["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps(connection)
+    airflow_cli(env, "db", "migrate")
+    if connection_in_db:
+        airflow_cli(
+            env, "connections", "add", "oss_default", "--conn-json", env.pop("AIRFLOW_CONN_OSS_DEFAULT")
+        )
+    components = Components(tmp_path)
+    try:
+        for name in daemons:
+            args = (
+                ["api-server", "--host", "127.0.0.1", "--port", str(api_port)]
+                if name == "api-server"
+                else [name]
+            )
+            components.start_airflow(name, args, env)
+        yield Deployment(env=env, db=home / "airflow.db", components=components)
+    except BaseException:
+        components.print_logs()
+        raise
+    finally:
+        components.stop()

@@ -22,6 +22,7 @@ name, so the task instance's hostname of each try names the worker that ran it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -228,7 +229,7 @@ def test_worker_killed_mid_upload_is_retried_on_the_other_worker_with_the_same_u
         print(f"celery e2e: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks")
 
 
-def _run_kill_and_check(
+def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the order it happens
     env: dict[str, str],
     db: Path,
     source: Path,
@@ -240,7 +241,7 @@ def _run_kill_and_check(
     # Slow parts down so that the first try is still uploading when its worker is killed.
     oss_server.add_fault("UploadPart", "delay", delay=PART_DELAY, times=100_000)
     for name in WORKERS:
-        components.wait_for(f"{name} to be ready", lambda name=name: _worker_log_says_ready(tmp, name), 240)
+        components.wait_for(f"{name} to be ready", functools.partial(_worker_log_says_ready, tmp, name), 240)
     components.wait_for(
         "the DAG to be parsed",
         lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),

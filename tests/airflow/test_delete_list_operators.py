@@ -64,31 +64,31 @@ def test_delete_templated_prefix_is_checked_after_rendering(hook: OssHook) -> No
     op = _delete(prefix="{{ params.p }}")  # unknown until rendered: accepted at parse time
     op.prefix = ""
     with pytest.raises(ValueError, match="would delete every object"):
-        op.execute({})  # type: ignore[arg-type]
+        op.execute({})
     assert len(hook.list_keys()) == 5
 
 
 def test_delete_dry_run_counts_and_deletes_nothing(hook: OssHook, oss_server: LocalOssServer) -> None:
     oss_server.clear_request_log()
-    result = _delete(prefix="in/", match_glob="in/*.csv", dry_run=True).execute({})  # type: ignore[arg-type]
+    result = _delete(prefix="in/", match_glob="in/*.csv", dry_run=True).execute({})
     assert result == {"bucket": BUCKET, "count": 2, "dry_run": True}
     assert _ops(oss_server, "DeleteMultipleObjects") == []
     assert len(hook.list_keys()) == 5
 
 
 def test_delete_prefix_with_glob(hook: OssHook) -> None:
-    result = _delete(prefix="in/", match_glob="in/**/*.csv").execute({})  # type: ignore[arg-type]
+    result = _delete(prefix="in/", match_glob="in/**/*.csv").execute({})
     assert result == {"bucket": BUCKET, "count": 3, "dry_run": False}
     assert hook.list_keys() == ["in/notes.txt", "keep/x"]
 
 
 def test_delete_one_key_a_list_and_urls(hook: OssHook) -> None:
-    assert _delete(keys="in/a.csv").execute({})["count"] == 1  # type: ignore[arg-type]
-    assert _delete(keys=["oss://test-bucket/in/b.csv", "in/notes.txt"]).execute({})["count"] == 2  # type: ignore[arg-type]
+    assert _delete(keys="in/a.csv").execute({})["count"] == 1
+    assert _delete(keys=["oss://test-bucket/in/b.csv", "in/notes.txt"]).execute({})["count"] == 2
     assert hook.list_keys() == ["in/sub/c.csv", "keep/x"]
-    assert _delete(keys=[]).execute({})["count"] == 0  # type: ignore[arg-type]  # an empty upstream list
+    assert _delete(keys=[]).execute({})["count"] == 0  # an empty upstream list
     with pytest.raises(OssClientError, match="names bucket 'test-bucket' but bucket_name='other'"):
-        _delete(keys=["oss://test-bucket/keep/x"], bucket_name="other").execute({})  # type: ignore[arg-type]
+        _delete(keys=["oss://test-bucket/keep/x"], bucket_name="other").execute({})
     assert hook.list_keys() == ["in/sub/c.csv", "keep/x"]
 
 
@@ -97,7 +97,7 @@ def test_delete_whole_bucket_in_batches(hook: OssHook, oss_server: LocalOssServe
     for i in range(1500):
         client.put_object(BUCKET, f"bulk/{i:04d}", b"")
     oss_server.clear_request_log()
-    result = _delete(prefix="", delete_whole_bucket=True).execute({})  # type: ignore[arg-type]
+    result = _delete(prefix="", delete_whole_bucket=True).execute({})
     assert result["count"] == 1505
     assert len(_ops(oss_server, "DeleteMultipleObjects")) == 2
     # Streamed: the first 1,000 keys were deleted before the second page was listed.
@@ -116,20 +116,20 @@ def test_delete_with_a_wrong_secret_fails(
     conn["password"] = "wrong"
     monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
     with pytest.raises(OssAuthError):
-        _delete(keys=["in/a.csv"]).execute({})  # type: ignore[arg-type]
+        _delete(keys=["in/a.csv"]).execute({})
     assert oss_server.object_bytes(BUCKET, "in/a.csv") == b"in/a.csv"
 
 
 def test_list_operator_returns_keys_for_mapping(hook: OssHook) -> None:
-    assert _list(prefix="in/").execute({}) == ["in/a.csv", "in/b.csv", "in/notes.txt", "in/sub/c.csv"]  # type: ignore[arg-type]
-    assert _list(prefix="in/", delimiter="/").execute({}) == ["in/a.csv", "in/b.csv", "in/notes.txt"]  # type: ignore[arg-type]
-    assert _list(match_glob="**/*.csv").execute({}) == ["in/a.csv", "in/b.csv", "in/sub/c.csv"]  # type: ignore[arg-type]
+    assert _list(prefix="in/").execute({}) == ["in/a.csv", "in/b.csv", "in/notes.txt", "in/sub/c.csv"]
+    assert _list(prefix="in/", delimiter="/").execute({}) == ["in/a.csv", "in/b.csv", "in/notes.txt"]
+    assert _list(match_glob="**/*.csv").execute({}) == ["in/a.csv", "in/b.csv", "in/sub/c.csv"]
     assert _list(prefix="oss://test-bucket/keep/", return_urls=True).execute({}) == [
         "oss://test-bucket/keep/x"
-    ]  # type: ignore[arg-type]
-    assert _list(prefix="nothing/").execute({}) == []  # type: ignore[arg-type]
+    ]
+    assert _list(prefix="nothing/").execute({}) == []
     with pytest.raises(ValueError, match="5 keys match under oss://test-bucket/, more than max_keys=4"):
-        _list(max_keys=4).execute({})  # type: ignore[arg-type]
+        _list(max_keys=4).execute({})
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def _sensor(**kwargs: Any) -> OssKeySensor:
 
 
 def _poke(sensor: OssKeySensor) -> bool:
-    return sensor.poke({})  # type: ignore[arg-type]
+    return sensor.poke({})
 
 
 def _wrong_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,9 +183,9 @@ def test_execute_complete_fails_on_error_and_redefers_when_check_fn_says_no(
 
     sensor = _sensor(bucket_key="k", deferrable=True, check_fn=lambda files: False, poke_interval=7)
     with pytest.raises(OssSensorError, match="stopped waiting: OssAuthError: bad"):
-        sensor.execute_complete({}, {"status": "error", "error_type": "OssAuthError", "message": "bad"})  # type: ignore[arg-type]
+        sensor.execute_complete({}, {"status": "error", "error_type": "OssAuthError", "message": "bad"})
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute_complete({}, {"status": "success", "files": [{"key": "k"}]})  # type: ignore[arg-type]
+        sensor.execute_complete({}, {"status": "success", "files": [{"key": "k"}]})
     trigger = deferred.value.trigger
     assert isinstance(trigger, OssKeyTrigger)
     assert trigger.wait_first is True and trigger.poke_interval == 7  # no busy loop with the triggerer
@@ -198,11 +198,11 @@ def test_deferrable_sensor_defers_only_when_missing(
 
     sensor = _sensor(bucket_key="oss://test-bucket/d/k", deferrable=True, timeout=120)
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
     assert deferred.value.trigger.serialize()[1]["targets"] == [["test-bucket", "d/k"]]
     assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() == 120
     OssHook().load_string("v", "d/k")
-    assert sensor.execute({}) is None  # type: ignore[arg-type]  # present: no deferral at all
+    assert sensor.execute({}) is None  # present: no deferral at all
 
 
 def test_deferrable_auth_error_fails_before_deferring(
@@ -210,4 +210,4 @@ def test_deferrable_auth_error_fails_before_deferring(
 ) -> None:
     _wrong_secret(monkeypatch)
     with pytest.raises(OssAuthError):
-        _sensor(bucket_key="k", deferrable=True).execute({})  # type: ignore[arg-type]
+        _sensor(bucket_key="k", deferrable=True).execute({})

@@ -63,27 +63,27 @@ def test_sensor_against_the_server(oss_server: LocalOssServer, oss_connection_en
     sensor = _sensor(prefix="oss://test-bucket/batch/", inactivity_period=0.6, min_objects=2)
     hook.load_string("1", "batch/1")
     hook.load_string("other", "elsewhere/x")
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     time.sleep(0.7)
-    assert sensor.poke({}) is False  # type: ignore[arg-type]  # quiet, but 1 < min_objects
+    assert sensor.poke({}) is False  # quiet, but 1 < min_objects
     hook.load_string("2", "batch/2")
-    assert sensor.poke({}) is False  # type: ignore[arg-type]  # activity
+    assert sensor.poke({}) is False  # activity
     time.sleep(0.3)
     hook.load_string("2 rewritten", "batch/2")  # same key, new bytes: still being written
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     time.sleep(0.7)
-    assert sensor.poke({}) is True  # type: ignore[arg-type]
+    assert sensor.poke({}) is True
 
 
 def test_previous_objects_count_as_already_seen(oss_server: LocalOssServer, oss_connection_env: str) -> None:
     hook = OssHook()
     hook.load_string("1", "p/1")
     sensor = _sensor(prefix="p/", inactivity_period=0.3, previous_objects={"p/1"})
-    assert sensor.poke({}) is False  # type: ignore[arg-type]  # quiet period starts now
+    assert sensor.poke({}) is False  # quiet period starts now
     time.sleep(0.4)
-    assert sensor.poke({}) is True  # type: ignore[arg-type]
+    assert sensor.poke({}) is True
     fresh = _sensor(prefix="p/", inactivity_period=0.3, previous_objects=set())
-    assert fresh.poke({}) is False  # type: ignore[arg-type]  # p/1 is new compared to the empty set
+    assert fresh.poke({}) is False  # p/1 is new compared to the empty set
 
 
 @pytest.mark.parametrize(

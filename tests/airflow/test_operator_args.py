@@ -44,7 +44,7 @@ def test_invalid_arguments(kwargs: dict[str, Any], message: str) -> None:
 
 def test_arguments_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        ResumableUploadOperator("/data/f.bin", "k", task_id="t")  # type: ignore[misc]
+        ResumableUploadOperator("/data/f.bin", "k", task_id="t")  # type: ignore[call-arg]  # what the test checks
 
 
 def test_templated_fields_and_object_options() -> None:
@@ -76,24 +76,26 @@ def _client() -> OssClient:
 
 def test_auto_checkpoint_uses_task_state_store_when_airflow_has_it(tmp_path: Path) -> None:
     store = _op(checkpoint_dir=str(tmp_path)).checkpoint_store(
-        {"task_state_store": _FakeStateStore()}, "b", _client()
-    )  # type: ignore[arg-type]
+        {"task_state_store": _FakeStateStore()},  # type: ignore[typeddict-item]  # a fake with the calls used
+        "b",
+        _client(),
+    )
     assert isinstance(store, KeyValueCheckpointStore)
 
 
 def test_auto_checkpoint_on_airflow_before_3_3(tmp_path: Path) -> None:
     """Airflow 3.0-3.2 give no task_state_store: a shared checkpoint_dir if set, else OSS's own upload list."""
-    with_dir = _op(checkpoint_dir=str(tmp_path)).checkpoint_store({}, "b", _client())  # type: ignore[arg-type]
+    with_dir = _op(checkpoint_dir=str(tmp_path)).checkpoint_store({}, "b", _client())
     assert isinstance(with_dir, FileCheckpointStore)
     assert os.path.dirname(with_dir.path) == str(tmp_path)
-    without = _op().checkpoint_store({}, "b", _client())  # type: ignore[arg-type]
+    without = _op().checkpoint_store({}, "b", _client())
     assert isinstance(without, UploadDiscoveryStore)
     assert (without.bucket, without.key) == ("b", "k")
 
 
 def test_state_store_mode_without_task_state_store_names_the_fix() -> None:
     with pytest.raises(ValueError, match=r"needs Airflow 3.3\+ .*Use checkpoint='file' with checkpoint_dir"):
-        _op(checkpoint="state_store").checkpoint_store({}, "b", _client())  # type: ignore[arg-type]
+        _op(checkpoint="state_store").checkpoint_store({}, "b", _client())
 
 
 # Issue 11: arguments that are wrong fail when the DAG is parsed, each naming the argument and the fix.
@@ -169,7 +171,7 @@ def test_templated_arguments_are_checked_again_after_rendering(
     for name, value in rendered.items():
         setattr(op, name, value)  # what render_template_fields leaves
     with pytest.raises(ValueError, match=message) as info:
-        op.execute({"ti": _Ti()})  # type: ignore[arg-type]
+        op.execute({"ti": _Ti()})  # type: ignore[typeddict-item]  # a fake ti with the calls execute makes
     assert str(info.value).startswith("ResumableUploadOperator(task_id='t'): ")
 
 

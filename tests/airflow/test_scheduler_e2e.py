@@ -7,27 +7,21 @@ same upload ID and the object in the local OSS server is byte-identical to the f
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
 from tests.airflow.e2e_support import (
-    airflow_env,
-    free_port,
+    Deployment,
+    airflow_deployment,
     query_sqlite,
-    stop_process_groups,
     stored_parts,
     uploading_process,
-    wait_for,
 )
 
 DAG_ID = "e2e_resumable_upload"
@@ -58,102 +52,35 @@ DAG_SOURCE = textwrap.dedent(
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[dict[str, Any]]:
-    home = tmp_path / "airflow"
-    dags = home / "dags"
-    dags.mkdir(parents=True)
-    (dags / f"{DAG_ID}.py").write_text(DAG_SOURCE)
-    api_port = free_port()
-    env = airflow_env(home, api_port, oss_server, "LocalExecutor")
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
-    try:
-        for name, args in (
-            ("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port)]),
-            ("dag-processor", ["dag-processor"]),
-            ("scheduler", ["scheduler"]),
-        ):
-            log = (tmp_path / f"{name}.log").open("wb")
-            logs.append(log)
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "airflow", *args],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        yield {"env": env, "db": home / "airflow.db", "procs": procs, "tmp": tmp_path}
-    finally:
-        stop_process_groups(procs)
-        for log in logs:
-            log.close()
+def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[Deployment]:
+    with airflow_deployment(tmp_path, oss_server, {f"{DAG_ID}.py": DAG_SOURCE}) as running:
+        yield running
 
 
 @pytest.mark.slow
 @pytest.mark.airflow
 def test_sigkilled_task_is_retried_by_the_scheduler_and_resumes(
-    deployment: dict[str, Any], oss_server: LocalOssServer
+    deployment: Deployment, oss_server: LocalOssServer, tmp_path: Path
 ) -> None:
-    env, db, procs, tmp = deployment["env"], deployment["db"], deployment["procs"], deployment["tmp"]
-    source = tmp / "source.bin"
+    db = deployment.db
+    source = tmp_path / "source.bin"
     data = os.urandom(PARTS * PART)
     source.write_bytes(data)
     # Slow parts down so the first try is still uploading when it is killed.
     oss_server.add_fault("UploadPart", "delay", delay=0.25, times=10_000)
 
-    wait_for(
-        "the DAG to be parsed",
-        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),
-        120,
-        procs,
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow",
-            "dags",
-            "trigger",
-            DAG_ID,
-            "--conf",
-            json.dumps({"filename": str(source)}),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    deployment.wait_until_parsed(DAG_ID, 120)
+    deployment.trigger(DAG_ID, {"filename": str(source)})
 
-    wait_for("try 1 to store 8 parts", lambda: len(stored_parts(oss_server)) >= 8, 120, procs)
-    victim = wait_for("the task process", lambda: uploading_process(oss_server.port), 30, procs)
+    deployment.wait_for("try 1 to store 8 parts", lambda: len(stored_parts(oss_server)) >= 8, 120)
+    victim = deployment.wait_for("the task process", lambda: uploading_process(oss_server.port), 30)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     before_kill = stored_parts(oss_server)
     kill_seq = max(e["seq"] for e in oss_server.request_log())
     oss_server.clear_faults()
 
-    state = wait_for(
-        "the DAG run to finish",
-        lambda: next(
-            iter(
-                r[0]
-                for r in query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
-                if r[0] in ("success", "failed")
-            ),
-            None,
-        ),
-        240,
-        procs,
-    )
+    state = deployment.wait_for_run_end(DAG_ID, 240)
 
     assert state == "success"
     ((try_number,),) = query_sqlite(db, "SELECT try_number FROM task_instance WHERE dag_id = ?", DAG_ID)

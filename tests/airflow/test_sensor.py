@@ -17,19 +17,19 @@ def _sensor(**kwargs: object) -> OssKeySensor:
 
 def test_poke_waits_then_finds_keys(oss_server: LocalOssServer, oss_connection_env: str) -> None:
     sensor = _sensor(bucket_key=["in/a.csv", "in/b.csv"])
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     oss_server_put(oss_server, "in/a.csv")
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     oss_server_put(oss_server, "in/b.csv")
-    assert sensor.poke({}) is True  # type: ignore[arg-type]
+    assert sensor.poke({}) is True
 
 
 def test_wildcard_match(oss_server: LocalOssServer, oss_connection_env: str) -> None:
     sensor = _sensor(bucket_key="in/*.done", wildcard_match=True)
     oss_server_put(oss_server, "in/part-1.csv")
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     oss_server_put(oss_server, "in/batch.done")
-    assert sensor.poke({}) is True  # type: ignore[arg-type]
+    assert sensor.poke({}) is True
 
 
 def test_auth_error_fails_instead_of_waiting(
@@ -41,12 +41,12 @@ def test_auth_error_fails_instead_of_waiting(
     conn["password"] = "not-the-secret"
     monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
     with pytest.raises(OssAuthError, match="SignatureDoesNotMatch"):
-        _sensor(bucket_key="in/a.csv").poke({})  # type: ignore[arg-type]
+        _sensor(bucket_key="in/a.csv").poke({})
 
 
 def test_empty_key_list_is_rejected(oss_server: LocalOssServer, oss_connection_env: str) -> None:
     with pytest.raises(ValueError, match="bucket_key must name at least one key"):
-        _sensor(bucket_key=[]).poke({})  # type: ignore[arg-type]
+        _sensor(bucket_key=[]).poke({})
 
 
 def oss_server_put(server: LocalOssServer, key: str) -> None:

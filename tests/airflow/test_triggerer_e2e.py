@@ -10,19 +10,14 @@ the slot, ``produce`` could never start and the run would time out.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
-from tests.airflow.e2e_support import free_port, query_sqlite, stop_process_groups, wait_for
+from tests.airflow.e2e_support import Deployment, airflow_deployment, query_sqlite
 
 DAG_ID = "e2e_deferrable_key_sensor"
 KEY = "incoming/ready.csv"
@@ -77,123 +72,33 @@ def _dag_source(db: Path) -> str:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[dict[str, Any]]:
-    home = tmp_path / "airflow"
-    dags = home / "dags"
-    dags.mkdir(parents=True)
-    db = home / "airflow.db"
-    (dags / f"{DAG_ID}.py").write_text(_dag_source(db))
-    api_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "1",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-jwt-secret-0123456789abcdef",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
-        }
-    )
-    connection = {
-        "conn_type": "oss",
-        "login": oss_server.access_key_id,
-        "password": oss_server.access_key_secret,
-        "extra": {
-            "region": oss_server.region,
-            "endpoint": oss_server.endpoint,
-            "addressing_style": "path",
-            "bucket": "test-bucket",
-            "max_retries": 1,
-            "backoff_base": 0.05,
-            "backoff_max": 0.2,
-        },
-    }
-    airflow = [sys.executable, "-m", "airflow"]
-    subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run(
-        [*airflow, "connections", "add", "oss_default", "--conn-json", json.dumps(connection)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
-    try:
-        for name, args in (
-            ("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port)]),
-            ("dag-processor", ["dag-processor"]),
-            ("scheduler", ["scheduler"]),
-            ("triggerer", ["triggerer"]),
-        ):
-            log = (tmp_path / f"{name}.log").open("wb")
-            logs.append(log)
-            procs.append(
-                subprocess.Popen(
-                    [*airflow, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
-        yield {"env": env, "db": db, "procs": procs, "tmp": tmp_path}
-    finally:
-        stop_process_groups(procs)
-        for log in logs:
-            log.close()
+def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[Deployment]:
+    with airflow_deployment(
+        tmp_path,
+        oss_server,
+        {f"{DAG_ID}.py": _dag_source(tmp_path / "airflow" / "airflow.db")},
+        daemons=("api-server", "dag-processor", "scheduler", "triggerer"),
+        env_overrides={"AIRFLOW__CORE__PARALLELISM": "1", "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1"},
+        connection_extra={"bucket": "test-bucket"},
+        connection_in_db=True,
+    ) as running:
+        yield running
 
 
 @pytest.mark.slow
 @pytest.mark.airflow
 def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
-    deployment: dict[str, Any], oss_server: LocalOssServer
+    deployment: Deployment, oss_server: LocalOssServer, tmp_path: Path
 ) -> None:
-    env, db, procs, tmp = deployment["env"], deployment["db"], deployment["procs"], deployment["tmp"]
-    wait_for(
-        "the DAG to be parsed",
-        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),
-        180,
-        procs,
-    )
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "trigger", DAG_ID],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    wait_for(
-        "the sensor's trigger row",
-        lambda: query_sqlite(db, "SELECT classpath FROM trigger"),
-        180,
-        procs,
+    db, tmp = deployment.db, tmp_path
+    deployment.wait_until_parsed(DAG_ID)
+    deployment.trigger(DAG_ID)
+    deployment.wait_for(
+        "the sensor's trigger row", lambda: query_sqlite(db, "SELECT classpath FROM trigger"), 180
     )
     ((classpath,),) = query_sqlite(db, "SELECT classpath FROM trigger")
     assert classpath == "airflow_provider_oss.triggers.oss.OssKeyTrigger"
-    state = wait_for(
-        "the DAG run to finish",
-        lambda: next(
-            iter(
-                r[0]
-                for r in query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
-                if r[0] in ("success", "failed")
-            ),
-            None,
-        ),
-        300,
-        procs,
-    )
+    state = deployment.wait_for_run_end(DAG_ID, 300)
     states = dict(query_sqlite(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", DAG_ID))
     triggerer_log = (tmp / "triggerer.log").read_text(errors="replace")
     assert state == "success", (states, triggerer_log[-3000:])

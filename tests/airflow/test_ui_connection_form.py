@@ -200,7 +200,7 @@ def _test_request_bodies(web: Any) -> list[tuple[dict[str, Any], str]]:
 
 @pytest.mark.slow
 @pytest.mark.airflow
-def test_connection_made_in_the_ui_works(
+def test_connection_made_in_the_ui_works(  # noqa: PLR0915  # one browser session: fill the form, save, then use the connection
     api_server: dict[str, Any],
     browser: Any,
     oss_server: LocalOssServer,

@@ -7,6 +7,7 @@ The loopback callback server counts the POSTs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def _uploader(
     key: str,
     cb: CallbackServer,
     store: MemoryCheckpointStore,
-    **client: object,
+    **client: Any,
 ) -> ResumableUploader:
     return ResumableUploader(
         make_client(server, **client),

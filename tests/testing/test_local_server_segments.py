@@ -101,6 +101,7 @@ def test_replaced_and_deleted_objects_leave_no_files(oss_server: LocalOssServer,
     assert len(data_files(oss_server.root_dir)) == 1
     assert client.request("DELETE", B, "seg/r.bin").status_code == 204
     assert data_files(oss_server.root_dir) == []
+    assert oss_server.root_dir is not None
     assert not [p for p in Path(oss_server.root_dir).rglob("*.parts")]
 
 

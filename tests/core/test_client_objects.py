@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_oss.core import ClientConfig, Credentials, ObjectOptions, OssClient
+from airflow_provider_oss.core import Credentials, ObjectOptions, OssClient
 from airflow_provider_oss.core.crc64 import crc64
 from airflow_provider_oss.core.errors import (
     CrcMismatchError,
@@ -26,22 +26,10 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.testing.server import LocalServerControlError
+from tests.upload_support import make_client
 
 BUCKET = "test-bucket"
 KEYS = ["plain.txt", "dir/my file+1.txt", "中文/文件 ~!@$&'()*,;=.bin", "a%2Fb/percent%20literal"]
-
-
-def make_client(
-    server: LocalOssServer, credentials: Credentials | None = None, **overrides: Any
-) -> OssClient:
-    settings: dict[str, Any] = {
-        "region": server.region,
-        "endpoint": server.endpoint,
-        "backoff_base": 0.01,
-        "backoff_max": 0.02,
-    }
-    settings.update(overrides)
-    return OssClient(credentials or server.credentials, ClientConfig(**settings))
 
 
 def ops(server: LocalOssServer, op: str) -> list[dict[str, Any]]:
@@ -65,6 +53,7 @@ def client(request: pytest.FixtureRequest, oss_server_module: LocalOssServer) ->
     if style.get("virtual"):
         # Virtual-hosted requests go to the loopback server under the names it recognises; only
         # these names resolve, so a path-style request could not reach it.
+        overrides["addressing_style"] = "virtual"
         overrides["endpoint"] = f"http://{server.virtual_host_domain}:{server.port}"
         overrides["resolve"] = {
             f"{BUCKET}.{server.virtual_host_domain}": "127.0.0.1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ KEY = "discover/file.bin"
 
 
 def _uploader(
-    server: LocalOssServer, path: Path, key: str = KEY, *, retry: bool = True, **client_kwargs: object
+    server: LocalOssServer, path: Path, key: str = KEY, *, retry: bool = True, **client_kwargs: Any
 ) -> ResumableUploader:
     client = make_client(server, **client_kwargs)
     store = UploadDiscoveryStore(client, BUCKET, key, str(path), PART, retry=retry)

@@ -28,9 +28,9 @@ from airflow_provider_oss.upload import (
     TransferConfig,
     UploadResult,
 )
+from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.plan import plan_parts
 from airflow_provider_oss.upload.reader import PartReader
-from airflow_provider_oss.upload.recovery import options_digest
 from tests.fake_upload_api import FakeUploadAPI
 
 KiB = 1024
@@ -59,7 +59,7 @@ FIFO_CHILD = textwrap.dedent(
 def test_fifo_source_fails_with_a_clear_error_instead_of_hanging(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     proc = subprocess.run(
         [sys.executable, "-c", FIFO_CHILD.format(root=root), str(fifo)],
         capture_output=True,

@@ -14,6 +14,7 @@ import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import ResumableUploader, SourceFileError, TransferConfig
 from tests.upload_support import BUCKET, MiB, make_client, make_file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 
 UNREADABLE_SCRIPT = textwrap.dedent(
@@ -146,7 +147,7 @@ def test_unicode_key_round_trips(oss_server: LocalOssServer, tmp_path: Path) -> 
     ],
 )
 def test_invalid_part_size_or_parallelism(
-    oss_server: LocalOssServer, tmp_path: Path, kwargs: dict[str, int], message: str
+    oss_server: LocalOssServer, tmp_path: Path, kwargs: dict[str, Any], message: str
 ) -> None:
     path = tmp_path / "f.bin"
     make_file(path, 1024)

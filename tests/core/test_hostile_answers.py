@@ -7,7 +7,7 @@ a redirect, a huge error body, and credentials that would leak through an except
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,7 +99,7 @@ def test_require_crc64_must_be_a_bool() -> None:
         ClientConfig(region="cn-hangzhou", require_crc64="no")  # type: ignore[arg-type]
 
 
-def _complete_script(head: Answer) -> object:
+def _complete_script(head: Answer) -> Callable[[str, str], Answer]:
     def script(method: str, path: str) -> Answer:
         if method == "POST":
             return Answer(200, {"Content-Type": "text/html"}, PORTAL)
@@ -116,7 +116,7 @@ def test_complete_answered_with_garbage_fails_when_the_object_does_not_prove_its
         HostileOss(_complete_script(head)) as server,
         server.client() as client,
         pytest.raises(OssResponseError) as caught,
-    ):  # type: ignore[arg-type]
+    ):
         client.complete_multipart_upload(
             "bucket",
             "key.bin",
@@ -137,7 +137,7 @@ def test_complete_answered_with_garbage_fails_when_the_object_has_another_crc() 
         HostileOss(_complete_script(head)) as server,
         server.client() as client,
         pytest.raises(OssResponseError, match="CRC-64"),
-    ):  # type: ignore[arg-type]
+    ):
         client.complete_multipart_upload(
             "bucket",
             "key.bin",
@@ -155,7 +155,7 @@ def test_complete_answered_with_garbage_fails_when_the_object_has_another_size()
         HostileOss(_complete_script(head)) as server,
         server.client() as client,
         pytest.raises(OssResponseError, match="size"),
-    ):  # type: ignore[arg-type]
+    ):
         client.complete_multipart_upload(
             "bucket",
             "key.bin",
@@ -172,7 +172,7 @@ def test_complete_answered_with_garbage_succeeds_when_a_head_proves_size_and_crc
     caplog.set_level(logging.WARNING, logger="airflow_provider_oss")
     head = Answer(200, {"ETag": '"OBJ-ETAG"', "x-oss-hash-crc64ecma": str(DATA_CRC), "x-oss-request-id": "R"})
     head.headers["Content-Length"] = str(len(DATA))
-    with HostileOss(_complete_script(head)) as server, server.client() as client:  # type: ignore[arg-type]
+    with HostileOss(_complete_script(head)) as server, server.client() as client:
         done = client.complete_multipart_upload(
             "bucket", "key.bin", "UPLOAD1", [(1, "ETAG1")], expected_crc64=DATA_CRC, expected_size=len(DATA)
         )

@@ -19,9 +19,9 @@ from tests.package_support import airflow_env, built_wheel, install, run, scratc
 
 #: Test files run on the floors: multipart uploads (client and engine), CRC-64, and the hook.
 FLOOR_TESTS = (
-    "tests/test_client_multipart.py",
-    "tests/test_upload_engine.py",
-    "tests/test_crc64.py",
+    "tests/core/test_client_multipart.py",
+    "tests/upload/test_upload_engine.py",
+    "tests/core/test_crc64.py",
     "tests/airflow/test_hook.py",
 )
 
@@ -32,7 +32,7 @@ def runtime_floors() -> dict[str, str]:
         (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(wheel.read(name).decode())
     floors: dict[str, str] = {}
-    for text in metadata.get_all("Requires-Dist"):
+    for text in metadata.get_all("Requires-Dist", []):
         if "extra ==" in text:
             continue
         requirement = Requirement(text)

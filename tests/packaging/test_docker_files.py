@@ -32,7 +32,7 @@ import yaml
 
 from airflow_provider_oss.testing.cli import build_parser
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"
 COMPOSE_FILE = DOCKER_DIR / "docker-compose.yaml"
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
@@ -194,7 +194,8 @@ def compose(raw_compose: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -441,7 +442,7 @@ def test_oss_local_command_is_accepted_by_the_cli(
 
 def test_oss_connection_points_at_oss_local(services: dict[str, dict[str, Any]], oss_local_args: Any) -> None:
     conn = json.loads(service_env(services["airflow-scheduler"])["AIRFLOW_CONN_OSS_DEFAULT"])
-    assert conn["conn_type"] == "oss"
+    assert conn["conn_type"] == "oss_resumable"
     extra = conn["extra"]
     endpoint = urlsplit(extra["endpoint"])
     assert endpoint.scheme == "http"
@@ -471,7 +472,7 @@ def test_real_oss_settings_give_a_valid_connection(raw_compose: dict[str, Any]) 
     services = resolve(raw_compose, env)["services"]
     conn = json.loads(service_env(services["airflow-scheduler"])["AIRFLOW_CONN_OSS_DEFAULT"])
     assert conn == {
-        "conn_type": "oss",
+        "conn_type": "oss_resumable",
         "login": "LTAI5tExampleKey",
         "password": "Example+Secret/Value=",
         "extra": {
@@ -837,7 +838,8 @@ def celery_services(raw_compose: dict[str, Any], raw_celery: dict[str, Any]) -> 
     """The services of both files merged, every variable at its default."""
     merged = resolve(merge_compose(raw_compose, raw_celery), {})
     assert isinstance(merged, dict)
-    return merged["services"]
+    found: dict[str, dict[str, Any]] = merged["services"]
+    return found
 
 
 def test_celery_variant_adds_redis_and_two_workers_and_only_switches_the_executor(

@@ -35,7 +35,7 @@ from airflow_provider_oss.upload import (
     UploadResult,
     plan_parts,
 )
-from airflow_provider_oss.upload.recovery import options_digest
+from airflow_provider_oss.upload.object_match import options_digest
 from tests.upload_support import (
     BUCKET,
     KiB,
@@ -49,7 +49,7 @@ from tests.upload_support import (
     since,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PART = 256 * KiB
 
 

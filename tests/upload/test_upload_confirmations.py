@@ -25,7 +25,7 @@ from airflow_provider_oss.upload import (
 )
 from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.reader import PartReader
-from tests.test_upload_resume import PART, assert_clean_finish, failed_first_run, uploader
+from tests.upload.test_upload_resume import PART, assert_clean_finish, failed_first_run, uploader
 from tests.upload_support import BUCKET, last_seq, make_client, make_file, part_requests, since
 
 

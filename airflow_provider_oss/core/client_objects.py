@@ -1,0 +1,340 @@
+"""
+Object calls of the OSS client: put, get, head, delete and copy of one object, and batch delete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+import requests
+import urllib3
+
+from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.bulk_delete import DeleteResult, delete_request, parse_delete_result
+from airflow_provider_oss.core.callback import UploadCallback
+from airflow_provider_oss.core.client_base import (
+    DEFAULT_CHUNK_SIZE,
+    ClientBase,
+    check_crc_arg,
+    check_object,
+    content_range_total,
+    describe_target,
+)
+from airflow_provider_oss.core.client_callback import CALLBACK_FAILED_STATUS, callback_answer, callback_failed
+from airflow_provider_oss.core.errors import (
+    CrcMismatchError,
+    OssClientError,
+    OssConnectionError,
+    OssNotFoundError,
+)
+from airflow_provider_oss.core.models import (
+    CopyResult,
+    ObjectInfo,
+    ObjectOptions,
+    PutObjectResult,
+    normalize_etag,
+)
+from airflow_provider_oss.core.signing import uri_encode
+from airflow_provider_oss.core.transport import (
+    Body,
+    RetryEvent,
+    as_body,
+)
+from airflow_provider_oss.core.xmlutil import (
+    find_text,
+    parse_iso_time,
+    parse_xml,
+)
+
+
+class ObjectCalls(ClientBase):
+    """PutObject, GetObject, HeadObject, DeleteObject, CopyObject and DeleteMultipleObjects."""
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: Body,
+        *,
+        options: ObjectOptions | None = None,
+        crc64: int | None = None,
+        forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
+    ) -> PutObjectResult:
+        """
+        Upload an object in one request.
+
+        :param bucket: the bucket.
+        :param key: the object key.
+        :param data: the bytes (bytes, bytearray or memoryview; sent without a copy).
+        :param options: content type, metadata, storage class, ACL, encryption...
+        :param crc64: the data's CRC-64 when already known (computed here otherwise).
+        :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
+            when the key exists, atomically in OSS (``x-oss-forbid-overwrite``).
+        :param callback: OSS's upload callback: after storing the object OSS POSTs to its URL, and the
+            result's ``callback_response`` is the callback server's answer.
+        :raises CrcMismatchError: when OSS's CRC-64 differs from the local one.
+        :raises CallbackFailedError: (HTTP 203) the object is stored but the callback failed.
+        """
+        check_object(bucket, key)
+        check_crc_arg("crc64", crc64)
+        payload = as_body(data)
+        assert payload is not None
+        local = crc64 if crc64 is not None else crc64_mod.crc64(payload)
+        headers = options.to_headers() if options is not None else {}
+        if forbid_overwrite:
+            headers["x-oss-forbid-overwrite"] = "true"
+        if callback is not None:
+            headers.update(callback.headers())
+        response = self._transport.send("PUT", bucket, key, headers=headers, body=payload, op="PutObject")
+        etag, server = self._check_write_answer("PutObject", local, response, bucket, key)
+        crc = server if server is not None else local
+        if callback is not None and response.status_code == CALLBACK_FAILED_STATUS:
+            raise callback_failed("PutObject", response, bucket, key, etag, crc, callback)
+        return PutObjectResult(
+            etag=etag,
+            crc64=crc,
+            request_id=response.headers.get("x-oss-request-id", ""),
+            callback_response=callback_answer("PutObject", response, bucket, key, callback)
+            if callback is not None
+            else None,
+        )
+
+    def get_object(self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
+        """
+        Download an object (or a byte range of it) into memory. A whole object is checked against
+        its CRC-64; a connection cut part-way is resumed with a range request.
+
+        :param bucket: the bucket.
+        :param key: the object key.
+        :param byte_range: ``(first, last)`` byte offsets, both inclusive (as in HTTP ``Range``).
+        :raises CrcMismatchError: when the downloaded bytes do not match the object's CRC-64.
+        """
+        check_object(bucket, key)
+        chunks: list[bytes] = []
+        self._download(bucket, key, chunks.append, byte_range=byte_range, chunk_size=DEFAULT_CHUNK_SIZE)
+        return b"".join(chunks)
+
+    def get_object_to_file(
+        self, bucket: str, key: str, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> ObjectInfo:
+        """
+        Stream an object to a file, checking its CRC-64. The bytes go to a temporary file beside
+        ``path``, renamed to ``path`` only when complete and verified.
+
+        :param bucket: the bucket.
+        :param key: the object key.
+        :param path: the destination file (its directory must exist).
+        :param chunk_size: the read size in bytes.
+        :return: the object's metadata.
+        """
+        check_object(bucket, key)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise OssClientError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+        target = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(directory):
+            raise OssClientError(
+                f"Cannot download to {target!r}: the directory {directory!r} does not exist."
+            )
+        fd, temp = tempfile.mkstemp(
+            dir=directory, prefix="." + os.path.basename(target) + ".", suffix=".part"
+        )
+        try:
+            with os.fdopen(fd, "wb") as f:
+                info = self._download(bucket, key, f.write, byte_range=None, chunk_size=chunk_size)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return info
+
+    def _download(  # noqa: C901, PLR0912, PLR0915  # one streamed GET loop: range, If-Match, resume after a cut stream and the CRC check share its state
+        self,
+        bucket: str,
+        key: str,
+        write: Callable[[bytes], object],
+        *,
+        byte_range: tuple[int, int] | None,
+        chunk_size: int,
+    ) -> ObjectInfo:
+        """GET an object into ``write``, resuming after a broken connection; return its metadata."""
+        if byte_range is not None:
+            if (
+                not isinstance(byte_range, tuple)
+                or len(byte_range) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in byte_range)
+                or byte_range[0] < 0
+                or byte_range[1] < byte_range[0]
+            ):
+                raise OssClientError(
+                    f"byte_range must be (first, last) with 0 <= first <= last (both inclusive); got {byte_range!r}."
+                )
+            start, end = byte_range
+        else:
+            start, end = 0, None
+        position = start
+        crc = 0
+        info: ObjectInfo | None = None
+        server_crc: int | None = None
+        last_byte = -1  # the last byte offset the answer promised
+        failures = 0
+        while True:
+            headers: dict[str, str] = {}
+            if byte_range is not None or position > start or failures:
+                headers["Range"] = f"bytes={position}-{'' if end is None else end}"
+                headers["x-oss-range-behavior"] = "standard"
+            if info is not None and info.etag:
+                headers["If-Match"] = f'"{info.etag}"'  # the object must not change between pieces
+            response = self._transport.send("GET", bucket, key, headers=headers, stream=True, op="GetObject")
+            broken: Exception | None = None
+            try:
+                if info is None:
+                    span = content_range_total(response.headers.get("Content-Range"))
+                    if response.status_code == 206 and span is not None:
+                        info = ObjectInfo.from_headers(key, response.headers, size=span[2])
+                        last_byte = span[1]
+                    else:
+                        info = ObjectInfo.from_headers(key, response.headers)
+                        last_byte = info.size - 1
+                        if byte_range is None:
+                            server_crc = info.crc64
+                # read1: what has arrived, so a connection cut part-way loses nothing already received.
+                read = getattr(response.raw, "read1", response.raw.read)
+                while True:
+                    try:
+                        chunk = read(chunk_size)
+                    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+                        broken = err
+                        break
+                    if not chunk:
+                        break
+                    write(chunk)
+                    crc = crc64_mod.update(crc, chunk)
+                    position += len(chunk)
+            finally:
+                response.close()
+            if broken is None and position > last_byte:
+                break
+            failures += 1
+            reason = f"ConnectionBroken after {position - start} bytes"
+            if failures > self.config.max_retries:
+                raise OssConnectionError(
+                    f"GET {describe_target(bucket, key)}: the download from {self.config.endpoint_url} broke off "
+                    f"{failures} time(s); last at byte {position} of {last_byte + 1}.",
+                    method="GET",
+                    key=key,
+                    attempts=failures,
+                )
+            delay = self._transport.backoff_delay(failures)
+            self._transport.note_retry(RetryEvent("GetObject", "GET", bucket, key, failures, reason, delay))
+            time.sleep(delay)
+        assert info is not None
+        if server_crc is not None and server_crc != crc:
+            raise CrcMismatchError(
+                f"CRC-64 mismatch downloading {describe_target(bucket, key)}: OSS says {server_crc}, the "
+                f"{position - start} bytes received give {crc}. Download it again.",
+                local_crc=crc,
+                server_crc=server_crc,
+                key=key,
+            )
+        return info
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """
+        An object's metadata.
+
+        :raises OssNotFoundError: when the object (or bucket) does not exist.
+        """
+        check_object(bucket, key)
+        response = self._transport.send("HEAD", bucket, key, op="HeadObject")
+        return ObjectInfo.from_headers(key, response.headers)
+
+    def object_exists(self, bucket: str, key: str) -> bool:
+        """
+        Whether an object exists: False only when OSS says ``NoSuchKey``. Every other error
+        (``NoSuchBucket``, access denied, bad credentials...) is raised, not taken for "absent".
+        """
+        check_object(bucket, key)
+        try:
+            self._transport.send("HEAD", bucket, key, op="HeadObject")
+            return True
+        except OssNotFoundError as err:
+            if err.code == "NoSuchKey":
+                return False
+            if err.code:
+                raise
+        # A HEAD answer has no body, so a bare 404 does not tell NoSuchKey from NoSuchBucket:
+        # ask with a one-byte GET, whose error body does.
+        try:
+            response = self._transport.send(
+                "GET", bucket, key, headers={"Range": "bytes=0-0"}, stream=True, op="GetObject"
+            )
+            response.close()
+            return True
+        except OssNotFoundError as get_error:
+            if get_error.code == "NoSuchKey":
+                return False
+            raise
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object (no error when it does not exist)."""
+        check_object(bucket, key)
+        self._transport.send("DELETE", bucket, key, op="DeleteObject")
+
+    def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        options: ObjectOptions | None = None,
+    ) -> CopyResult:
+        """
+        Copy an object (up to 1 GB on OSS) within the region.
+
+        :param options: when given, the copy gets these properties instead of the source's
+            (``x-oss-metadata-directive: REPLACE``); when None, the source's metadata is kept.
+        """
+        check_object(src_bucket, src_key)
+        check_object(dst_bucket, dst_key)
+        headers = {"x-oss-copy-source": f"/{src_bucket}/{uri_encode(src_key, safe='/')}"}
+        if options is not None:
+            headers.update(options.to_headers())
+            headers["x-oss-metadata-directive"] = "REPLACE"
+        response = self._transport.send("PUT", dst_bucket, dst_key, headers=headers, op="CopyObject")
+        root = parse_xml(response.content, "CopyObjectResult")
+        modified = find_text(root, "LastModified")
+        return CopyResult(
+            etag=normalize_etag(find_text(root, "ETag") or response.headers.get("ETag", "")),
+            last_modified=parse_iso_time(modified) if modified else None,
+        )
+
+    def delete_multiple_objects(self, bucket: str, keys: Sequence[str]) -> DeleteResult:
+        """
+        Delete up to 1,000 keys in one request (DeleteMultipleObjects, verbose mode).
+
+        OSS answers success for a key that does not exist. A key the answer does not confirm is
+        returned in :attr:`DeleteResult.failed`, never dropped: see
+        :func:`~airflow_provider_oss.core.bulk_delete.delete_in_batches` for any number of keys.
+
+        :param bucket: the bucket.
+        :param keys: 1 to 1,000 object keys.
+        """
+        keys = list(keys)
+        for key in keys:
+            check_object(bucket, key)
+        body, headers = delete_request(keys)
+        query = [("delete", ""), ("encoding-type", "url")]
+        response = self._transport.send(
+            "POST", bucket, None, query=query, headers=headers, body=body, op="DeleteMultipleObjects"
+        )
+        return parse_delete_result(keys, response.content)
