@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_oss.hooks.metrics import metric_name, record_transfer
+from airflow_provider_oss.hooks.metrics import record_transfer
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import MemoryCheckpointStore, TransferConfig
@@ -76,10 +76,6 @@ def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
     finally:
         stats.initialize(factory=NoStatsLogger, export_legacy_names=False)
         listener.sock.close()
-
-
-def test_names_follow_the_documented_scheme() -> None:
-    assert metric_name("upload", "bytes_sent") == "oss.upload.bytes_sent"
 
 
 def test_a_failed_try_and_its_resuming_retry_send_their_counters_and_timer(
