@@ -29,12 +29,13 @@ test: lint
 	scripts/ensure_debian_packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale and CRC-64 library figures.
+# The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale, CRC-64 library and distributed upload figures.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.resume
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.crc_libraries
+	$(BIN)/python -m benchmarks.distributed
 
 # An official SDK integration suite against a fresh local server (not part of `make test`: the
 # suites are not in this repository). SDK_TESTS is a checkout of alibabacloud-oss-python-sdk-v2 or

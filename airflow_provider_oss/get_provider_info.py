@@ -52,6 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Alibaba Cloud OSS",
                 "python-modules": [
                     "airflow_provider_oss.operators.resumable_upload",
+                    "airflow_provider_oss.operators.distributed_upload",
                     "airflow_provider_oss.operators.delete",
                     "airflow_provider_oss.operators.list",
                 ],

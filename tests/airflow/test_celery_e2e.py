@@ -77,6 +77,33 @@ DAG_SOURCE = textwrap.dedent(
         )
     """
 )
+DIST_DAG_ID = "e2e_celery_distributed_upload"
+DIST_KEY = "e2e/celery-distributed.bin"
+DIST_PARTS_PER_RANGE = 24
+DIST_PART_DELAY = 0.3
+DIST_DAG_SOURCE = textwrap.dedent(
+    f"""
+    from datetime import datetime, timedelta
+
+    from airflow.sdk import DAG
+
+    from airflow_provider_oss.operators.distributed_upload import distributed_upload
+
+    with DAG(dag_id={DIST_DAG_ID!r}, schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+        distributed_upload(
+            task_id="big",
+            filename="{{{{ dag_run.conf['filename'] }}}}",
+            bucket="test-bucket",
+            key={DIST_KEY!r},
+            part_size={PART},
+            ranges=2,
+            parallelism=1,
+            checkpoint="state_store",
+            retries=2,
+            retry_delay=timedelta(seconds=1),
+        )
+    """
+)
 # [core] hostname_callable of each worker: the task instance's hostname names the worker that ran
 # the try (both workers share this machine's host name otherwise).
 IDENTITY_MODULE = textwrap.dedent(
@@ -107,6 +134,7 @@ def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[di
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
     (home / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
+    (home / "dags" / f"{DIST_DAG_ID}.py").write_text(DIST_DAG_SOURCE)
     identity = tmp_path / "identity"
     identity.mkdir()
     (identity / "e2e_worker_identity.py").write_text(IDENTITY_MODULE)
@@ -203,8 +231,8 @@ def _worker_of(process: psutil.Process, components: Components) -> str | None:
     return next((name for name in WORKERS if components.procs[name].pid in ancestors), None)
 
 
-def _dag_run_state(db: Path) -> str | None:
-    rows = query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
+def _dag_run_state(db: Path, dag_id: str = DAG_ID) -> str | None:
+    rows = query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", dag_id)
     return next((r[0] for r in rows if r[0] in ("success", "failed")), None)
 
 
@@ -320,4 +348,114 @@ def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the orde
         f"{len(after_kill)} after it, none resent"
     )
     assert oss_server.object_bytes("test-bucket", KEY) == data
+    assert oss_server.list_uploads("test-bucket") == []
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+@pytest.mark.timeout(900)
+def test_worker_killed_mid_range_its_range_is_resumed_by_the_survivor_under_the_same_upload_id(
+    celery_deployment: dict[str, Any], oss_server: LocalOssServer
+) -> None:
+    """
+    The distributed upload (plan -> 2 mapped ranges -> complete) on two Celery workers: the worker
+    uploading a range is SIGKILLed with its whole process tree; the range's retry runs on the
+    survivor and sends only the parts OSS lacks, under the plan's one upload ID.
+    """
+    env, db, tmp = celery_deployment["env"], celery_deployment["db"], celery_deployment["tmp"]
+    components: Components = celery_deployment["components"]
+    source = tmp / "distributed.bin"
+    data = os.urandom(2 * DIST_PARTS_PER_RANGE * PART)
+    source.write_bytes(data)
+    started = time.monotonic()
+    try:
+        _run_distributed_kill_and_check(env, db, source, data, components, oss_server)
+    except BaseException:
+        components.print_logs()
+        raise
+    finally:
+        print(
+            f"celery distributed e2e: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks"
+        )
+
+
+def _run_distributed_kill_and_check(
+    env: dict[str, str],
+    db: Path,
+    source: Path,
+    data: bytes,
+    components: Components,
+    oss_server: LocalOssServer,
+) -> None:
+    tmp = source.parent
+    oss_server.add_fault("UploadPart", "delay", delay=DIST_PART_DELAY, times=100_000)
+    for name in WORKERS:
+        components.wait_for(f"{name} to be ready", functools.partial(_worker_log_says_ready, tmp, name), 240)
+    components.wait_for(
+        "the DAG to be parsed",
+        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DIST_DAG_ID),
+        240,
+    )
+    airflow_cli(env, "dags", "trigger", DIST_DAG_ID, "--conf", json.dumps({"filename": str(source)}))
+
+    components.wait_for("the ranges to store 4 parts", lambda: len(stored_parts(oss_server)) >= 4, 240)
+    uploader = components.wait_for("a range uploading", lambda: uploading_process(oss_server.port), 30)
+    victim = _worker_of(uploader, components)
+    assert victim is not None, f"the uploading process {uploader} is in neither worker's process tree"
+    (survivor,) = (name for name in WORKERS if name != victim)
+    components.expected_dead.add(victim)
+    killed = kill_process_tree(components.procs[victim].pid)
+    killed_at = time.monotonic()
+    components.procs[victim].wait(timeout=30)
+    before_kill = stored_parts(oss_server)
+    kill_seq = max(e["seq"] for e in oss_server.request_log())
+    oss_server.clear_faults()
+    state = components.wait_for("the DAG run to finish", lambda: _dag_run_state(db, DIST_DAG_ID), 300)
+    print(f"celery distributed e2e: DAG run {state} {time.monotonic() - killed_at:.1f} s after the kill")
+    assert state == "success"
+
+    tis = query_sqlite(
+        db,
+        "SELECT task_id, map_index, try_number, hostname, state FROM task_instance WHERE dag_id = ?",
+        DIST_DAG_ID,
+    )
+    history = query_sqlite(
+        db,
+        "SELECT task_id, map_index, try_number, hostname, state FROM task_instance_history WHERE dag_id = ?",
+        DIST_DAG_ID,
+    )
+    print(f"celery distributed e2e: killed {victim} ({killed}); tries {sorted(tis)}; history {history}")
+    (killed_try,) = [h for h in history if h[0] == "big.upload_ranges"]
+    _, killed_index, _, killed_host, killed_state = killed_try
+    assert (killed_host, killed_state) == (victim, "failed"), "the killed worker's range try failed"
+    retried = next(t for t in tis if t[0] == "big.upload_ranges" and t[1] == killed_index)
+    assert retried[2:] == (2, survivor, "success"), "the killed range's retry ran on the survivor"
+    assert all(t[4] == "success" for t in tis)
+
+    first = killed_index * DIST_PARTS_PER_RANGE + 1
+    killed_range = set(range(first, first + DIST_PARTS_PER_RANGE))
+    log = oss_server.request_log()
+    stored = [e for e in log if e["op"] == "UploadPart" and e["status"] == 200]
+    after_kill = {e["part_number"] for e in stored if e["seq"] > kill_seq}
+    assert before_kill & killed_range, "the killed range had stored parts before the kill"
+    assert after_kill & killed_range, "the survivor resumed the killed range"
+    assert [e["op"] for e in log].count("InitiateMultipartUpload") == 1
+    assert [e["op"] for e in log].count("CompleteMultipartUpload") == 1
+    upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
+    assert len(upload_ids) == 1, "every range and the complete used the plan's upload ID"
+    resent = [
+        e["part_number"]
+        for e in log
+        if e["seq"] > kill_seq and e["op"] == "UploadPart" and e["part_number"] in before_kill
+    ]
+    assert resent == [], "no part stored before the kill was sent again"
+    stored_twice = sorted(n for n, count in Counter(e["part_number"] for e in stored).items() if count > 1)
+    assert stored_twice == [], "every part was stored once"
+    assert before_kill | after_kill == set(range(1, 2 * DIST_PARTS_PER_RANGE + 1))
+    print(
+        f"celery distributed e2e: upload ID {upload_ids.pop()}; range {killed_index} killed on {victim} with "
+        f"{len(before_kill & killed_range)} of {DIST_PARTS_PER_RANGE} parts stored, resumed on {survivor}; "
+        f"{len(before_kill)} parts stored before the kill, {len(after_kill)} after it, none resent"
+    )
+    assert oss_server.object_bytes("test-bucket", DIST_KEY) == data
     assert oss_server.list_uploads("test-bucket") == []
