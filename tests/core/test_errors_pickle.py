@@ -28,6 +28,7 @@ from airflow_provider_oss.core.xmlutil import OssXmlError
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
 from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.upload.config import TransferConfigError
+from airflow_provider_oss.upload.distributed_plan import DistributedPlanError
 from airflow_provider_oss.upload.errors import (
     CheckpointCorruptError,
     ObjectExistsError,
@@ -81,6 +82,7 @@ SAMPLES: dict[type[OssError], OssError] = {
     PartPlanError: PartPlanError("too small"),
     TransferConfigError: TransferConfigError("parallelism must be an int from 1 to 64; got 0."),
     UploadError: UploadError("upload"),
+    DistributedPlanError: DistributedPlanError("range 3 does not belong to this plan"),
     SourceFileError: SourceFileError("missing"),
     SourceChangedError: SourceChangedError("changed", upload_id="U1", changes=["size 1 -> 2"]),
     ObjectExistsError: ObjectExistsError("exists", bucket="b", key="k"),
