@@ -12,6 +12,11 @@ except ImportError:  # pragma: no cover - Airflow 3.0 before the public SDK name
     from airflow.sensors.base import BaseSensorOperator  # type: ignore[attr-defined,no-redef,unused-ignore]
 
 try:
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # pragma: no cover - Airflow before the SDK's exceptions module
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,unused-ignore]
+
+try:
     from airflow.sdk.log import mask_secret as _mask_secret
 except ImportError:  # pragma: no cover
     try:
@@ -36,6 +41,7 @@ def mask_secret(secret: Any) -> None:
 
 __all__ = [
     "NEVER_EXPIRE",
+    "AirflowFailException",
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",

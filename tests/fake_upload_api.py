@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from airflow_provider_oss.core import crc64 as crc
+from airflow_provider_oss.core.callback import UploadCallback
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.errors import (
     CrcMismatchError,
@@ -97,6 +98,7 @@ class FakeUploadAPI:
         options: ObjectOptions | None = None,
         crc64: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> PutObjectResult:
         self._record("PutObject", key)
         if forbid_overwrite and (bucket, key) in self.objects:
@@ -147,6 +149,7 @@ class FakeUploadAPI:
         expected_crc64: int | None = None,
         expected_size: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> CompletedUpload:
         self._record("CompleteMultipartUpload", key, upload_id)
         upload = self._upload(upload_id)

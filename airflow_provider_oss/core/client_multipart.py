@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import requests
 
 from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.callback import UploadCallback
 from airflow_provider_oss.core.client_base import (
     MAX_PAGE_SIZE,
     PartRef,
@@ -23,6 +24,7 @@ from airflow_provider_oss.core.client_base import (
     check_upload_id,
     describe_target,
 )
+from airflow_provider_oss.core.client_callback import CALLBACK_FAILED_STATUS, callback_answer, callback_failed
 from airflow_provider_oss.core.client_objects import ObjectCalls
 from airflow_provider_oss.core.endpoints import validate_bucket_name
 from airflow_provider_oss.core.errors import (
@@ -169,6 +171,7 @@ class MultipartCalls(ObjectCalls):
         expected_crc64: int | None = None,
         expected_size: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> CompletedUpload:
         """
         Complete a multipart upload from its parts (sorted here by part number).
@@ -181,7 +184,12 @@ class MultipartCalls(ObjectCalls):
         :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
             when the key exists, atomically in OSS (``x-oss-forbid-overwrite``); the upload stays in
             progress.
+        :param callback: OSS's upload callback, fired once when the upload completes; the result's
+            ``callback_response`` is the callback server's answer. When an attempt's answer is lost
+            and the retry finds the upload already completed, the callback is not fired again and
+            ``callback_response`` is None (logged).
         :raises CrcMismatchError: when OSS's CRC-64 of the object differs from ``expected_crc64``.
+        :raises CallbackFailedError: (HTTP 203) the object is stored but the callback failed.
         """
         check_object(bucket, key)
         check_upload_id(upload_id)
@@ -195,32 +203,17 @@ class MultipartCalls(ObjectCalls):
                 key,
                 query=[("uploadId", upload_id), ("encoding-type", "url")],
                 headers={"Content-Type": "application/xml"}
-                | ({"x-oss-forbid-overwrite": "true"} if forbid_overwrite else {}),
+                | ({"x-oss-forbid-overwrite": "true"} if forbid_overwrite else {})
+                | (callback.headers() if callback is not None else {}),
                 body=body,
                 op="CompleteMultipartUpload",
                 stats=stats,
             )
         except (OssNotFoundError, OssPreconditionError) as err:
-            # An earlier attempt may have completed the upload before its answer was lost (the
-            # retry then meets NoSuchUpload, or FileAlreadyExists with forbid_overwrite): accept the
-            # object when it carries exactly the expected content.
-            if (
-                err.code in ("NoSuchUpload", "FileAlreadyExists")
-                and stats.attempts > 1
-                and expected_crc64 is not None
-            ):
-                try:
-                    info = self.head_object(bucket, key)
-                except OssNotFoundError:
-                    raise err from None
-                if info.crc64 == expected_crc64:
-                    log.info(
-                        "CompleteMultipartUpload for %s was retried and the upload is gone, but the object "
-                        "has the expected CRC-64: an earlier attempt completed it.",
-                        describe_target(bucket, key),
-                    )
-                    return CompletedUpload(bucket, key, info.etag, info.crc64, err.request_id)
-            raise
+            accepted = self._completed_by_lost_attempt(err, stats, bucket, key, expected_crc64, callback)
+            if accepted is None:
+                raise
+            return accepted
         etag = normalize_etag(response.headers.get("ETag", ""))
         if not etag:
             with contextlib.suppress(OssResponseError):
@@ -237,6 +230,10 @@ class MultipartCalls(ObjectCalls):
                 server_crc=server,
                 key=key,
             )
+        if callback is not None and etag:
+            answered = self._callback_outcome(response, bucket, key, etag, server, expected_crc64, callback)
+            if answered is not None:
+                return answered
         if etag and (server is not None or not self.config.require_crc64 or expected_crc64 is None):
             if server is None and expected_crc64 is not None:
                 log.warning(
@@ -247,6 +244,71 @@ class MultipartCalls(ObjectCalls):
                 )
             return CompletedUpload(bucket, key, etag, server, request_id)
         return self._prove_completed(response, bucket, key, expected_crc64, expected_size, etag, server)
+
+    def _completed_by_lost_attempt(
+        self,
+        err: OssNotFoundError | OssPreconditionError,
+        stats: CallStats,
+        bucket: str,
+        key: str,
+        expected_crc64: int | None,
+        callback: UploadCallback | None,
+    ) -> CompletedUpload | None:
+        """
+        An earlier attempt may have completed the upload before its answer was lost (the retry then
+        meets NoSuchUpload, or FileAlreadyExists with forbid_overwrite): the object when it carries
+        exactly the expected content, else None (``err`` stands).
+        """
+        if (
+            err.code not in ("NoSuchUpload", "FileAlreadyExists")
+            or stats.attempts <= 1
+            or expected_crc64 is None
+        ):
+            return None
+        try:
+            info = self.head_object(bucket, key)
+        except OssNotFoundError:
+            raise err from None
+        if info.crc64 != expected_crc64:
+            return None
+        log.info(
+            "CompleteMultipartUpload for %s was retried and the upload is gone, but the object "
+            "has the expected CRC-64: an earlier attempt completed it.",
+            describe_target(bucket, key),
+        )
+        if callback is not None:
+            log.warning(
+                "The upload callback to %s ran (or failed) with that earlier attempt, whose answer was "
+                "lost: it is not fired again, and its answer is unknown.",
+                callback.describe(),
+            )
+        return CompletedUpload(bucket, key, info.etag, info.crc64, err.request_id)
+
+    def _callback_outcome(
+        self,
+        response: requests.Response,
+        bucket: str,
+        key: str,
+        etag: str,
+        server: int | None,
+        expected_crc64: int | None,
+        callback: UploadCallback,
+    ) -> CompletedUpload | None:
+        """
+        The result of a Complete sent with ``callback`` whose answer carries the object's ETag: 203
+        raises, a verified answer returns the callback server's answer; None leaves the answer to
+        the checks without a callback (an unverified CRC-64).
+
+        :raises CallbackFailedError: HTTP 203, the object stored but the callback failed.
+        """
+        if response.status_code == CALLBACK_FAILED_STATUS:
+            crc = server if server is not None else expected_crc64
+            raise callback_failed("CompleteMultipartUpload", response, bucket, key, etag, crc, callback)
+        if server is None and self.config.require_crc64:
+            return None
+        answer = callback_answer("CompleteMultipartUpload", response, bucket, key, callback)
+        request_id = response.headers.get("x-oss-request-id", "")
+        return CompletedUpload(bucket, key, etag, server, request_id, callback_response=answer)
 
     def _prove_completed(
         self,

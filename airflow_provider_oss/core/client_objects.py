@@ -15,6 +15,7 @@ import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.bulk_delete import DeleteResult, delete_request, parse_delete_result
+from airflow_provider_oss.core.callback import UploadCallback
 from airflow_provider_oss.core.client_base import (
     DEFAULT_CHUNK_SIZE,
     ClientBase,
@@ -23,6 +24,7 @@ from airflow_provider_oss.core.client_base import (
     content_range_total,
     describe_target,
 )
+from airflow_provider_oss.core.client_callback import CALLBACK_FAILED_STATUS, callback_answer, callback_failed
 from airflow_provider_oss.core.errors import (
     CrcMismatchError,
     OssClientError,
@@ -63,6 +65,7 @@ class ObjectCalls(ClientBase):
         options: ObjectOptions | None = None,
         crc64: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> PutObjectResult:
         """
         Upload an object in one request.
@@ -74,7 +77,10 @@ class ObjectCalls(ClientBase):
         :param crc64: the data's CRC-64 when already known (computed here otherwise).
         :param forbid_overwrite: fail with ``FileAlreadyExists`` (:class:`OssPreconditionError`)
             when the key exists, atomically in OSS (``x-oss-forbid-overwrite``).
+        :param callback: OSS's upload callback: after storing the object OSS POSTs to its URL, and the
+            result's ``callback_response`` is the callback server's answer.
         :raises CrcMismatchError: when OSS's CRC-64 differs from the local one.
+        :raises CallbackFailedError: (HTTP 203) the object is stored but the callback failed.
         """
         check_object(bucket, key)
         check_crc_arg("crc64", crc64)
@@ -84,12 +90,20 @@ class ObjectCalls(ClientBase):
         headers = options.to_headers() if options is not None else {}
         if forbid_overwrite:
             headers["x-oss-forbid-overwrite"] = "true"
+        if callback is not None:
+            headers.update(callback.headers())
         response = self._transport.send("PUT", bucket, key, headers=headers, body=payload, op="PutObject")
         etag, server = self._check_write_answer("PutObject", local, response, bucket, key)
+        crc = server if server is not None else local
+        if callback is not None and response.status_code == CALLBACK_FAILED_STATUS:
+            raise callback_failed("PutObject", response, bucket, key, etag, crc, callback)
         return PutObjectResult(
             etag=etag,
-            crc64=server if server is not None else local,
+            crc64=crc,
             request_id=response.headers.get("x-oss-request-id", ""),
+            callback_response=callback_answer("PutObject", response, bucket, key, callback)
+            if callback is not None
+            else None,
         )
 
     def get_object(self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:

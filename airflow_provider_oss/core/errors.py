@@ -159,6 +159,38 @@ class OssPreconditionError(OssServiceError):
     """412 or 304: a conditional request whose condition failed."""
 
 
+class CallbackFailedError(OssServiceError):
+    """
+    HTTP 203 ``CallbackFailed``: the object IS stored (its ETag and CRC-64 were checked), but OSS's
+    upload callback to the application server failed. OSS never retries a callback, and neither does
+    a retry of the upload (the object exists, so nothing is sent again).
+
+    :param etag: the stored object's ETag.
+    :param crc64: the stored object's CRC-64.
+    :param callback_url: the callback URL(s) without query string or user info.
+    """
+
+    def __init__(
+        self, *, etag: str = "", crc64: int | None = None, callback_url: str = "", **kwargs: Any
+    ) -> None:
+        self.etag = etag
+        self.crc64 = crc64
+        self.callback_url = callback_url
+        self.object_stored = True
+        super().__init__(**kwargs)
+
+    def _describe(self) -> str:
+        target = f"oss://{self.bucket}/{self.key}" if self.bucket else "the object"
+        return (
+            f"{self.method} {target}: the object IS stored (ETag {self.etag}, CRC-64 {self.crc64}), but the upload "
+            f"callback to {self.callback_url or 'the callback URL'} failed: HTTP {self.status} {self.code}"
+            + (f": {self.message.rstrip('.')}" if self.message else "")
+            + ". OSS does not retry callbacks: fix the callback server, then notify it yourself (uploading the "
+            "object again would fire the callback again)."
+            + (f" [RequestId={self.request_id}]" if self.request_id else "")
+        )
+
+
 _HINTS = {
     "InvalidAccessKeyId": "check the connection's login (AccessKeyId)",
     "SignatureDoesNotMatch": "check the connection's password (AccessKeySecret), region and signature_version",

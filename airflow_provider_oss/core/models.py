@@ -161,11 +161,14 @@ class PutObjectResult:
     :param etag: the object's ETag (without quotes).
     :param crc64: the object's CRC-64 (checked against the local one).
     :param request_id: the OSS request id.
+    :param callback_response: with an upload callback, the callback server's answer body that OSS
+        relayed (None without a callback).
     """
 
     etag: str
     crc64: int | None
     request_id: str
+    callback_response: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,9 @@ class CompletedUpload:
     :param etag: the object's ETag (without quotes).
     :param crc64: the object's CRC-64 as OSS reports it (None when absent).
     :param request_id: the OSS request id.
+    :param callback_response: with an upload callback, the callback server's answer body that OSS
+        relayed (None without a callback, or when an earlier attempt completed the upload and its
+        answer was lost).
     """
 
     bucket: str
@@ -306,6 +312,7 @@ class CompletedUpload:
     etag: str
     crc64: int | None
     request_id: str
+    callback_response: bytes | None = None
 
 
 @dataclass(frozen=True)

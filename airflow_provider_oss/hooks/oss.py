@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, cast
 
 from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, delete_in_batches
+from airflow_provider_oss.core.callback import UploadCallback, url_secrets
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.connection_settings import (
@@ -34,6 +35,7 @@ from airflow_provider_oss.download.engine import ResumableDownloader
 from airflow_provider_oss.download.result import DownloadResult
 from airflow_provider_oss.download.store import DownloadCheckpointStore
 from airflow_provider_oss.hooks.lineage import record_input, record_output
+from airflow_provider_oss.hooks.metrics import record_failure, record_transfer
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
 from airflow_provider_oss.upload.folder import FolderUploadConfig, StoreFor, upload_folder
@@ -487,6 +489,8 @@ class OssHook(BaseHook):
         abort_on_failure: bool = False,
         progress_callback: Callable[[ProgressEvent], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        callback: UploadCallback | Mapping[str, Any] | str | None = None,
+        callback_var: Mapping[str, str] | str | None = None,
     ) -> UploadResult:
         """
         Upload a local file to ``oss://bucket/key`` in parallel parts, CRC-64 checked, resumable
@@ -505,8 +509,21 @@ class OssHook(BaseHook):
         :param abort_on_failure: abort the multipart upload when this run fails (the final try).
         :param progress_callback: called with a :class:`ProgressEvent` after every part.
         :param logger: where the engine logs (default: this hook's logger).
-        :return: what was uploaded, sent and reused.
+        :param callback: OSS's upload callback (a dict with ``callbackUrl``, ``callbackBody`` and
+            optionally ``callbackHost``, ``callbackBodyType``, ``callbackSNI``; its JSON; or an
+            :class:`UploadCallback`), sent with the request that creates the object. The result's
+            ``callback_response`` is the callback server's answer. The URL's query string and
+            password are masked in task logs and never logged.
+        :param callback_var: the callback's custom variables (``{"x:name": "value"}``).
+        :return: what was uploaded, sent and reused (also sent as Airflow metrics ``oss.upload.*``,
+            see :mod:`airflow_provider_oss.hooks.metrics`).
+        :raises CallbackConfigError: (a ``ValueError``) for a callback OSS would refuse.
+        :raises CallbackFailedError: the object is stored but OSS's callback failed (HTTP 203).
         """
+        upload_callback = UploadCallback.parse(callback, callback_var)
+        if upload_callback is not None:
+            for secret in url_secrets(upload_callback):
+                mask_secret(secret)
         transfer = config if config is not None else TransferConfig()
         bucket = self.resolve_bucket(bucket_name)
         client = self.get_client(pool_size=transfer.pool_size)
@@ -534,8 +551,17 @@ class OssHook(BaseHook):
             progress_callback=progress_callback,
             logger=log_to,
             conn_id=self.oss_conn_id,
+            callback=upload_callback,
         )
-        return uploader.run()
+        if upload_callback is not None:
+            log_to.info("With the upload callback to %s.", upload_callback.describe())
+        try:
+            result = uploader.run()
+        except Exception as err:
+            record_failure("upload", bucket, err)
+            raise
+        record_transfer("upload", result)
+        return result
 
     def upload_folder(
         self,

@@ -9,10 +9,13 @@ from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH
 from airflow_provider_oss.core.keymatch import compile_glob, split_key
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators._args import is_template, task_label
+from airflow_provider_oss.operators.openlineage import capped, operator_lineage, oss_dataset
 from airflow_provider_oss.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_oss.operators.openlineage import Lineage
 
 
 class OssDeleteObjectsOperator(BaseOperator):
@@ -61,6 +64,8 @@ class OssDeleteObjectsOperator(BaseOperator):
         self.dry_run_only = dry_run
         self.batch_size = batch_size
         self.oss_conn_id = oss_conn_id
+        #: What execute deleted, for OpenLineage: (bucket, deleted keys, or None for a prefix).
+        self._deleted: tuple[str, list[str] | None] | None = None
         self._check_arguments()
 
     @property
@@ -147,4 +152,20 @@ class OssDeleteObjectsOperator(BaseOperator):
             return {"bucket": bucket, "count": count, "dry_run": True}
         deleted = hook.delete_objects(keys, bucket, batch_size=self.batch_size)
         self.log.info("Deleted %d object(s) from bucket %r.", len(deleted), bucket)
+        self._deleted = (bucket, None if self.prefix is not None and self.match_glob is None else deleted)
         return {"bucket": bucket, "count": len(deleted), "dry_run": False}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """
+        OpenLineage: the deleted objects as input datasets with a ``lifecycleStateChange`` ``DROP``
+        facet (the first 1,000; a prefix deleted whole is one dataset named by the prefix). A dry run
+        deleted nothing and reports nothing.
+        """
+        if self._deleted is None:
+            return operator_lineage()
+        bucket, keys = self._deleted
+        if keys is None:
+            _, prefix = split_key(str(self.prefix), None)
+            return operator_lineage([oss_dataset(bucket, prefix or "/", dropped=True)])
+        names = capped(keys, self.log, "deleted")
+        return operator_lineage([oss_dataset(bucket, key, dropped=True) for key in names])

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oss.core.keymatch import compile_glob, split_key
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators._args import is_template, task_label
+from airflow_provider_oss.operators.openlineage import operator_lineage, oss_dataset
 from airflow_provider_oss.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_oss.operators.openlineage import Lineage
 
 
 class OssListOperator(BaseOperator):
@@ -57,6 +60,8 @@ class OssListOperator(BaseOperator):
         self.return_urls = return_urls
         self.max_keys = max_keys
         self.oss_conn_id = oss_conn_id
+        #: The listed location, for OpenLineage: (bucket, prefix).
+        self._listed: tuple[str, str] | None = None
         label = task_label(type(self).__name__, self.task_id)
         for name in ("prefix", "delimiter", "start_after"):
             value = getattr(self, name)
@@ -84,4 +89,12 @@ class OssListOperator(BaseOperator):
                 f"oss://{bucket}/{prefix}, more than max_keys={self.max_keys}; narrow the listing or raise max_keys."
             )
         self.log.info("Listed %d key(s) under oss://%s/%s", len(keys), bucket, prefix)
+        self._listed = (bucket, prefix)
         return [f"oss://{bucket}/{key}" for key in keys] if self.return_urls else keys
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: the listed "folder" (``oss://bucket``, the prefix; ``/`` for the whole bucket) as input."""
+        if self._listed is None:
+            return operator_lineage()
+        bucket, prefix = self._listed
+        return operator_lineage([oss_dataset(bucket, prefix or "/")])

@@ -6,16 +6,20 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from airflow_provider_oss.core.callback import UploadCallback
+from airflow_provider_oss.core.errors import CallbackFailedError
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, choose_checkpoint_store
+from airflow_provider_oss.operators.openlineage import local_file_dataset, operator_lineage, oss_dataset
 from airflow_provider_oss.upload.config import TransferConfig
-from airflow_provider_oss.version_compat import BaseOperator
+from airflow_provider_oss.version_compat import AirflowFailException, BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.operators.openlineage import Lineage
     from airflow_provider_oss.upload.stores import CheckpointStore
 
 _T = TypeVar("_T")
@@ -71,9 +75,28 @@ class ResumableUploadOperator(BaseOperator):
         confirmed when it was sent (the file's size, modification time and sampled bytes having
         matched), so resuming a 1 TB upload at 90% does not re-read 900 GB. Set it for files that
         something may rewrite in place while keeping their size and modification time.
+    :param callback: OSS's upload callback (templated): a dict with ``callbackUrl`` and
+        ``callbackBody`` (variables such as ``${bucket}``, ``${object}``, ``${etag}``, ``${size}``,
+        ``${mimeType}``, ``${crc64}``, ``${x:name}``), optionally ``callbackHost``,
+        ``callbackBodyType`` (``application/x-www-form-urlencoded`` or ``application/json``) and
+        ``callbackSNI``. OSS POSTs it once the object is stored; the callback server's answer is the
+        result's ``callback_response`` (XCom). A retry that finds the object already complete sends
+        nothing and so never fires the callback twice. When OSS answers 203 ``CallbackFailed`` (the
+        object IS stored, the callback failed) the task fails without retrying, since no retry could
+        fire the callback again.
+    :param callback_var: the callback's custom variables (templated), ``{"x:name": "value"}``:
+        names start with ``x:`` and are lower case.
     """
 
-    template_fields: Sequence[str] = ("filename", "bucket", "key", "checkpoint_dir", "metadata")
+    template_fields: Sequence[str] = (
+        "filename",
+        "bucket",
+        "key",
+        "checkpoint_dir",
+        "metadata",
+        "callback",
+        "callback_var",
+    )
     ui_color = "#ff6a00"
 
     def __init__(
@@ -101,6 +124,8 @@ class ResumableUploadOperator(BaseOperator):
         replace: bool = True,
         abort_on_final_failure: bool = False,
         verify_reused_parts: bool = False,
+        callback: dict[str, Any] | str | None = None,
+        callback_var: dict[str, str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -121,6 +146,9 @@ class ResumableUploadOperator(BaseOperator):
         self.content_encoding = content_encoding
         self.replace = replace
         self.abort_on_final_failure = abort_on_final_failure
+        self.callback = callback
+        self.callback_var = callback_var
+        self._lineage_result: dict[str, Any] | None = None
         # Not templated: built and checked once, when the DAG is parsed.
         self.transfer_config = self._checked(
             lambda: TransferConfig(
@@ -164,6 +192,8 @@ class ResumableUploadOperator(BaseOperator):
                 self.object_options()
             else:  # a template of the whole dict: its keys are checked after rendering
                 self.object_options(with_metadata=False)
+            if rendered or not _has_template(self.callback, self.callback_var):
+                self.upload_callback()
 
         self._checked(check)
 
@@ -187,6 +217,10 @@ class ResumableUploadOperator(BaseOperator):
             content_encoding=self.content_encoding,
         )
 
+    def upload_callback(self) -> UploadCallback | None:
+        """The rendered ``callback`` and ``callback_var`` as an :class:`UploadCallback` (None: none)."""
+        return UploadCallback.parse(self.callback, self.callback_var)
+
     def checkpoint_store(self, context: Context, bucket: str, client: OssClient) -> CheckpointStore:
         """Pick the checkpoint store for this try from ``checkpoint`` and what Airflow offers."""
         return choose_checkpoint_store(
@@ -206,15 +240,59 @@ class ResumableUploadOperator(BaseOperator):
         ti = context.get("ti")
         final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
         self.log.info("Try %s of the upload of %s.", getattr(ti, "try_number", "?"), self.filename)
-        result = OssHook(self.oss_conn_id).upload_file(
-            self.filename,
-            self.key,
-            self.bucket,
-            config=self.transfer_config,
-            options=self.object_options(),
-            replace=self.replace,
-            checkpoint_store=lambda client, bucket: self.checkpoint_store(context, bucket, client),
-            abort_on_failure=self.abort_on_final_failure and final_try,
-            logger=cast("logging.Logger", self.log),
+        try:
+            result = self._upload(context, final_try)
+        except CallbackFailedError as err:
+            # A retry would find the object complete and send nothing: the callback cannot be fired
+            # again by retrying, so fail now rather than let a retry "succeed" without it.
+            raise AirflowFailException(
+                f"{err} (not retried: a retry would not fire the callback again)"
+            ) from err
+        self._lineage_result = result
+        return result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: the local file in, ``oss://bucket`` / key out (the bucket: argument or connection)."""
+        bucket = self.bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        return operator_lineage([local_file_dataset(self.filename)], [oss_dataset(bucket, self.key)])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: as on start, with the bucket the upload used and the object's size."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        output = oss_dataset(result["bucket"], result["key"], size=result["size"])
+        return operator_lineage([local_file_dataset(self.filename)], [output])
+
+    def _upload(self, context: Context, final_try: bool) -> dict[str, Any]:
+        """Run the upload through the hook; its result as a JSON-ready dict (the XCom)."""
+        return (
+            OssHook(self.oss_conn_id)
+            .upload_file(
+                self.filename,
+                self.key,
+                self.bucket,
+                config=self.transfer_config,
+                options=self.object_options(),
+                replace=self.replace,
+                checkpoint_store=lambda client, bucket: self.checkpoint_store(context, bucket, client),
+                abort_on_failure=self.abort_on_final_failure and final_try,
+                logger=cast("logging.Logger", self.log),
+                callback=self.upload_callback(),
+            )
+            .to_dict()
         )
-        return result.to_dict()
+
+
+def _has_template(*values: Any) -> bool:
+    """Whether a value (or a dict's values) holds a Jinja template or an XComArg, known only at run time."""
+    for value in values:
+        if isinstance(value, dict):
+            if _has_template(*value.values()):
+                return True
+        elif isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                return True
+        elif hasattr(value, "resolve"):  # an XComArg
+            return True
+    return False

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from airflow_provider_oss.testing.routing import OPERATIONS
 
 #: What a rule does to the request it fires on.
-ACTIONS = ("status", "reset", "delay", "bad_crc", "expire_upload", "corrupt")
+ACTIONS = ("status", "reset", "delay", "bad_crc", "expire_upload", "corrupt", "drop_answer")
 
 #: The OSS error code answered for an injected status.
 STATUS_CODES = {
@@ -33,8 +33,8 @@ class FaultRule:
 
     :param id: the rule's id, returned by ``add_fault``.
     :param op: the operation name (``UploadPart``...) or ``*`` for any.
-    :param action: ``status``, ``reset``, ``delay``, ``bad_crc``, ``expire_upload`` or ``corrupt``
-        (GetObject: send the bytes with one flipped, headers unchanged).
+    :param action: ``status``, ``reset``, ``delay``, ``bad_crc``, ``expire_upload``, ``corrupt``
+        (GetObject: send the bytes with one flipped, headers unchanged) or ``drop_answer``.
     :param nth: the first matching request it fires on (1 = the next one).
     :param times: how many matching requests in a row it fires on.
     :param status: the HTTP status for ``status``.

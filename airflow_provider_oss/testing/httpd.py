@@ -231,6 +231,10 @@ class Exchange:
         Send the status line and headers (the request is logged first); the body is the caller's,
         chunked when ``length`` is None.
         """
+        if self.fault is not None and self.fault.action == "drop_answer":
+            self.status = status
+            self.reset()  # processed, but the answer never leaves
+            raise ClientGoneError("the answer was dropped by a drop_answer fault")
         handler = self.handler
         handler.send_response(status)
         handler.send_header("x-oss-request-id", self.request_id)
@@ -403,7 +407,7 @@ class Exchange:
                     self.store.abort_upload(self.target.bucket, upload_id)
             self.respond_error(no_such_upload(upload_id))
             return True
-        return False  # bad_crc and corrupt act on the response
+        return False  # bad_crc, corrupt and drop_answer act on the response
 
     def record(self) -> None:
         """Write this request to the request log (once)."""

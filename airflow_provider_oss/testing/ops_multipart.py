@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.callback import read_callback, respond_after_callback, system_values
 from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
@@ -168,6 +169,7 @@ def complete_multipart_upload(ex: Exchange) -> None:
             "Should not specify both complete-all header and http body.", "x-oss-complete-all", "yes"
         )
     requested = None if complete_all else _requested_parts(body)
+    callback = read_callback(ex)  # checked before completing, as OSS
     meta = dict(upload.meta)
     forbid = meta.pop("x-oss-forbid-overwrite", "") == "true" or forbid_overwrite(ex.headers)
     if "x-oss-object-acl" in ex.headers:
@@ -194,11 +196,20 @@ def complete_multipart_upload(ex: Exchange) -> None:
         el("Key", url_encode(ex.key, encoded)),
         el("ETag", record.etag),
     ]
-    ex.respond_xml(
-        "CompleteMultipartUploadResult",
-        children,
-        {"x-oss-hash-crc64ecma": str(record.crc64), "ETag": record.etag},
-    )
+    headers = {"x-oss-hash-crc64ecma": str(record.crc64), "ETag": record.etag}
+    if callback is not None:
+        # Fired once, by the request that completed the upload: the upload is gone now, so a repeated
+        # Complete of it meets NoSuchUpload and never reaches this line.
+        values = system_values(
+            ex,
+            etag=record.etag,
+            size=record.size,
+            crc64=record.crc64,
+            mime_type=record.meta.get("content-type", ""),
+        )
+        respond_after_callback(ex, callback, values, headers)
+        return
+    ex.respond_xml("CompleteMultipartUploadResult", children, headers)
 
 
 def abort_multipart_upload(ex: Exchange) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.callback import read_callback, respond_after_callback, system_values
 from airflow_provider_oss.testing.compression import send_gzip, should_compress
 from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
@@ -50,6 +51,7 @@ def put_object(ex: Exchange) -> None:
     check_key(ex.key)
     meta = meta_from_headers(ex.headers, ex.key)
     require_length(ex, MAX_OBJECT_SIZE)
+    callback = read_callback(ex)
     forbid = forbid_overwrite(ex.headers)
     if forbid and ex.store.bucket(ex.bucket).objects.get(ex.key) is not None:
         raise OssApiError(409, "FileAlreadyExists", "The object you specified already exists.", Key=ex.key)
@@ -71,7 +73,19 @@ def put_object(ex: Exchange) -> None:
         )
     finally:
         ex.store.discard(got.path)
-    ex.respond(200, upload_headers(ex, etag, got, meta))
+    headers = upload_headers(ex, etag, got, meta)
+    if callback is None:
+        ex.respond(200, headers)
+        return
+    values = system_values(
+        ex,
+        etag=etag,
+        size=got.size,
+        crc64=got.crc64,
+        mime_type=meta.get("content-type", ""),
+        content_md5=headers.get("Content-MD5", ""),
+    )
+    respond_after_callback(ex, callback, values, headers)
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | None:  # noqa: PLR0911  # each malformed range form answers None where it is detected

@@ -271,7 +271,7 @@ _OBJECT_WRITE_HEADERS = frozenset(
 
 #: The other ``x-oss-`` headers each operation implements; any other answers NotImplemented.
 OP_HEADERS: dict[str, frozenset[str]] = {
-    "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit"},
+    "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit", "x-oss-callback", "x-oss-callback-var"},
     "AppendObject": _OBJECT_WRITE_HEADERS - {"x-oss-forbid-overwrite"} | {"x-oss-traffic-limit"},
     "UploadPart": frozenset(
         {
@@ -284,7 +284,13 @@ OP_HEADERS: dict[str, frozenset[str]] = {
     "CopyObject": _OBJECT_WRITE_HEADERS | {"x-oss-copy-source", "x-oss-metadata-directive"},
     "InitiateMultipartUpload": _OBJECT_WRITE_HEADERS,
     "CompleteMultipartUpload": frozenset(
-        {"x-oss-forbid-overwrite", "x-oss-complete-all", "x-oss-object-acl"}
+        {
+            "x-oss-forbid-overwrite",
+            "x-oss-complete-all",
+            "x-oss-object-acl",
+            "x-oss-callback",
+            "x-oss-callback-var",
+        }
     ),
     "GetObject": frozenset({"x-oss-range-behavior"}),
     "HeadObject": frozenset({"x-oss-range-behavior"}),

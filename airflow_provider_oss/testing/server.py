@@ -519,8 +519,10 @@ class LocalOssServer:
             reset, after reading ``after_bytes`` of the body, or for GetObject after sending
             ``after_bytes`` of the object), ``delay`` (sleep ``delay`` seconds, then process),
             ``bad_crc`` (process, but answer a wrong ``x-oss-hash-crc64ecma``), ``expire_upload``
-            (abort the request's upload, then answer ``NoSuchUpload``) or ``corrupt`` (GetObject: send
-            the object's bytes with the middle one flipped, as a damaged network path would).
+            (abort the request's upload, then answer ``NoSuchUpload``), ``corrupt`` (GetObject: send
+            the object's bytes with the middle one flipped, as a damaged network path would) or
+            ``drop_answer`` (process the request fully, then reset the connection instead of
+            answering: an answer lost on the way).
         :param code: the OSS error code of a ``status`` fault (derived from ``status`` when None).
         :return: the rule's id.
         """

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from airflow_provider_oss.core.callback import UploadCallback
     from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.models import (
         CompletedUpload,
@@ -31,8 +32,8 @@ class UploadAPI(Protocol):
     """
     The client calls of an upload. Each raises the client's errors (``OssNotFoundError`` with code
     ``NoSuchUpload`` or ``NoSuchKey``, ``OssPreconditionError`` with code ``FileAlreadyExists``,
-    ``CrcMismatchError`` when OSS's CRC-64 differs from the one given) and retries transient
-    failures itself.
+    ``CrcMismatchError`` when OSS's CRC-64 differs from the one given, ``CallbackFailedError`` when
+    the object was stored but its upload callback failed) and retries transient failures itself.
     """
 
     #: The client's settings (the engine reads ``pool_size`` to warn about a pool too small).
@@ -47,6 +48,7 @@ class UploadAPI(Protocol):
         options: ObjectOptions | None = None,
         crc64: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> PutObjectResult:
         """PutObject, checked against ``crc64``."""
         ...
@@ -81,6 +83,7 @@ class UploadAPI(Protocol):
         expected_crc64: int | None = None,
         expected_size: int | None = None,
         forbid_overwrite: bool = False,
+        callback: UploadCallback | None = None,
     ) -> CompletedUpload:
         """CompleteMultipartUpload from ``(part number, ETag)`` pairs, checked against ``expected_crc64``."""
         ...

@@ -31,7 +31,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc
-from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.core.callback import UploadCallback, decode_answer
+from airflow_provider_oss.core.errors import CallbackFailedError, OssNotFoundError, OssPreconditionError
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CompletedMark
 from airflow_provider_oss.upload.config import TransferConfig
@@ -96,6 +97,14 @@ class ResumableUploader:
     :param logger: where to log (default: this module's logger).
     :param conn_id: the Airflow connection the client came from, named in the command that aborts
         an upload kept after a failure (None outside Airflow).
+    :param callback: OSS's upload callback, sent with the PutObject or the CompleteMultipartUpload
+        that creates the object; the result's ``callback_response`` is the callback server's answer.
+        With a callback every non-empty file goes up as a multipart upload (one part below the
+        threshold): a repeated CompleteMultipartUpload meets ``NoSuchUpload`` and fires nothing, where
+        a repeated PutObject (a lost answer, a retried try) would store the object and fire again.
+        A run that finds the object already complete (an earlier try completed it) sends nothing,
+        so it never fires the callback a second time. When OSS answers 203 (object stored, callback
+        failed) the checkpoint is marked completed and :class:`CallbackFailedError` raised.
     """
 
     def __init__(
@@ -113,6 +122,7 @@ class ResumableUploader:
         progress_callback: Callable[[ProgressEvent], None] | None = None,
         logger: LoggerLike | None = None,
         conn_id: str | None = None,
+        callback: UploadCallback | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("bucket must not be empty.")
@@ -135,6 +145,7 @@ class ResumableUploader:
         self.progress_callback = progress_callback
         self.logger: LoggerLike = logger or log
         self.conn_id = conn_id
+        self.callback = callback
         self.recovery = Recovery(
             client,
             bucket,
@@ -193,7 +204,7 @@ class ResumableUploader:
             if info is not None:
                 return self._already_complete(info, checkpoint.upload_id if checkpoint else None)
         size = fingerprint.size
-        if size == 0 or size < self.config.threshold:
+        if size == 0 or (size < self.config.threshold and self.callback is None):
             if checkpoint is not None or corrupt is not None:
                 self.recovery.discard_stale(
                     checkpoint,
@@ -247,6 +258,13 @@ class ResumableUploader:
         return time.monotonic() - self._started
 
     def _already_complete(self, info: ObjectInfo, upload_id: str | None) -> UploadResult:
+        if self.callback is not None:
+            self.logger.info(
+                "%s was already complete: nothing is sent, so the upload callback to %s is not fired again "
+                "(callback_response is None).",
+                self.target,
+                self.callback.describe(),
+            )
         return UploadResult.of_existing_object(self.bucket, self.key, info, upload_id, self._seconds())
 
     def _progress(self, total: int, parts: int) -> ProgressTracker:
@@ -263,6 +281,7 @@ class ResumableUploader:
 
     def _put_single(self, fingerprint: SourceFingerprint) -> UploadResult:
         progress = self._progress(fingerprint.size, 1)
+        answers: list[bytes] = []
         etag, local_crc = put_whole_file(
             self.client,
             self.bucket,
@@ -272,12 +291,16 @@ class ResumableUploader:
             traffic_limit=self.config.traffic_limit,
             replace=self.replace,
             logger=self.logger,
+            callback=self.callback,
+            answers=answers,
         )
         progress.part_done(1, fingerprint.size)
         progress.finish()
-        return UploadResult.of_single_put(
+        result = UploadResult.of_single_put(
             self.bucket, self.key, etag=etag, crc64=local_crc, size=fingerprint.size, seconds=self._seconds()
         )
+        result.callback_response = decode_answer(answers[0]) if answers else None
+        return result
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -361,7 +384,7 @@ class ResumableUploader:
             )
         return self._send(plan, fingerprint, by_number, checkpoint, resumed=True)
 
-    def _send(  # noqa: C901  # send, then complete or fail: the failure policy reads in one place
+    def _send(  # noqa: C901, PLR0915  # send, then complete or fail: the failure policy reads in one place
         self,
         plan: PartPlan,
         fingerprint: SourceFingerprint,
@@ -444,6 +467,7 @@ class ResumableUploader:
                     expected_crc64=expected,
                     expected_size=plan.file_size,
                     replace=self.replace,
+                    callback=self.callback,
                 )
             except OssPreconditionError as err:
                 if err.code != "FileAlreadyExists":
@@ -451,6 +475,9 @@ class ResumableUploader:
                 size = sum(o.part.size for o in outcomes)
                 info = self.recovery.appeared_during_upload(upload, expected, size, err)
                 etag, object_crc = info.etag, expected
+        except CallbackFailedError as err:
+            self._stored_but_callback_failed(err, recorder, upload, checkpoint, expected)
+            raise
         except UploadGone as gone:
             if recorder is not None:
                 recorder.close(flush=False)
@@ -464,11 +491,30 @@ class ResumableUploader:
         upload.finish(checkpoint, self._completed_mark(etag, object_crc))
         progress.finish()
         result = result_of(etag, object_crc, plan.file_size)
+        result.callback_response = decode_answer(upload.callback_response)
         result.parts_reused_confirmed = sum(1 for o in outcomes if o.confirmed)
         result.log_completion(
             self.logger, resends=sum(o.sends for o in outcomes if not o.reused) - result.parts_sent
         )
         return result
+
+    def _stored_but_callback_failed(
+        self,
+        err: CallbackFailedError,
+        recorder: ConfirmationRecorder | None,
+        upload: MultipartUpload,
+        checkpoint: Checkpoint,
+        expected: int | None,
+    ) -> None:
+        """
+        OSS answered 203: the object IS stored. Mark the checkpoint completed, so that a retry sends
+        nothing (and so never fires the callback again); the caller then raises ``err``.
+        """
+        if recorder is not None:
+            recorder.close(flush=False)
+        stored_crc = err.crc64 if err.crc64 is not None else expected
+        if stored_crc is not None:
+            upload.finish(checkpoint, self._completed_mark(err.etag, stored_crc))
 
     def _completed_mark(self, etag: str, crc64: int) -> CompletedMark | None:
         """The mark a completed upload leaves in its record for ``completed_retention`` (None: none)."""

@@ -58,13 +58,6 @@ class FolderUploadError(UploadError):
         super().__init__(message)
         self.summary = summary
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (str(self), self.summary))
-
-
-def _rebuild_error(message: str, summary: dict[str, Any]) -> FolderUploadError:
-    return FolderUploadError(message, summary=summary)
-
 
 @dataclass
 class FolderUploadSummary:

@@ -19,6 +19,7 @@ from airflow_provider_oss.upload.integrity import verify_object_crc
 from airflow_provider_oss.upload.parts import UploadGone, is_no_such_upload
 
 if TYPE_CHECKING:
+    from airflow_provider_oss.core.callback import UploadCallback
     from airflow_provider_oss.core.models import ObjectOptions
     from airflow_provider_oss.upload.api import UploadAPI
     from airflow_provider_oss.upload.stores import CheckpointStore
@@ -61,6 +62,8 @@ class MultipartUpload:
         self.logger = logger
         #: Set once :meth:`abort` was tried: nothing is left for a retry, so a failure must not abort again.
         self.aborted = False
+        #: The callback server's answer that OSS relayed at :meth:`complete` (None: no callback, or unknown).
+        self.callback_response: bytes | None = None
 
     def __repr__(self) -> str:
         return f"MultipartUpload(oss://{self.bucket}/{self.key}, upload_id={self.upload_id!r})"
@@ -226,7 +229,13 @@ class MultipartUpload:
         store.save(checkpoint)
 
     def complete(
-        self, parts: Sequence[tuple[int, str]], *, expected_crc64: int, expected_size: int, replace: bool
+        self,
+        parts: Sequence[tuple[int, str]],
+        *,
+        expected_crc64: int,
+        expected_size: int,
+        replace: bool,
+        callback: UploadCallback | None = None,
     ) -> tuple[str, int]:
         """
         CompleteMultipartUpload with ``parts`` (``(number, ETag)``), then the object's one CRC-64
@@ -240,6 +249,9 @@ class MultipartUpload:
         :raises UploadGone: the upload vanished (NoSuchUpload).
         :raises OssPreconditionError: ``FileAlreadyExists`` with ``replace=False``.
         :raises CrcMismatchError: OSS's CRC-64 of the object differs.
+        :param callback: OSS's upload callback, sent with the Complete; the callback server's answer
+            is kept in :attr:`callback_response`.
+        :raises CallbackFailedError: the object is stored but ``callback`` failed (HTTP 203).
         """
         assert self.upload_id is not None
         try:
@@ -251,8 +263,10 @@ class MultipartUpload:
                 expected_crc64=expected_crc64,
                 expected_size=expected_size,
                 forbid_overwrite=not replace,
+                callback=callback,
             )
             etag, reported = completed.etag, completed.crc64
+            self.callback_response = completed.callback_response
         except OssNotFoundError as err:
             if is_no_such_upload(err):
                 raise UploadGone("CompleteMultipartUpload") from err

@@ -32,6 +32,9 @@ class UploadResult:
     :param already_complete: True when an earlier try had already completed the object (nothing sent).
     :param parts_reused_confirmed: of ``parts_reused``, the confirmed ones: the checkpoint had
         confirmed them with the CRC-64 that OSS lists, so the file was not read again for them.
+    :param callback_response: with an upload callback, the callback server's answer as OSS relayed
+        it (the JSON value, or its text when it is not JSON); None without a callback, or when the
+        object was already complete and nothing was sent.
     """
 
     bucket: str
@@ -49,6 +52,7 @@ class UploadResult:
     seconds: float
     already_complete: bool = False
     parts_reused_confirmed: int = 0
+    callback_response: Any = None
 
     @classmethod
     def of_single_put(

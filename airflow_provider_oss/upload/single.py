@@ -17,6 +17,7 @@ from airflow_provider_oss.upload.integrity import verify_object_crc
 from airflow_provider_oss.upload.reader import PartReader
 
 if TYPE_CHECKING:
+    from airflow_provider_oss.core.callback import UploadCallback
     from airflow_provider_oss.upload.api import UploadAPI
     from airflow_provider_oss.upload.source import SourceGuard
 
@@ -31,6 +32,8 @@ def put_whole_file(
     traffic_limit: int | None,
     replace: bool,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    callback: UploadCallback | None = None,
+    answers: list[bytes] | None = None,
 ) -> tuple[str, int]:
     """
     Upload the guarded file in one PutObject and return the object's ``(ETag, CRC-64)``.
@@ -43,6 +46,9 @@ def put_whole_file(
     :param traffic_limit: the bandwidth cap in bit/s, or None (PutObject takes it as a header).
     :param replace: when False, OSS refuses to overwrite an existing object, atomically.
     :param logger: where to log.
+    :param callback: OSS's upload callback, sent with the PutObject.
+    :param answers: receives the callback server's answer body (with ``callback``).
+    :raises CallbackFailedError: the object is stored but its callback failed (HTTP 203).
     :raises ObjectExistsError: ``replace=False`` and the key was written just before.
     :raises SourceChangedError: the file changed or read short.
     :raises CrcMismatchError: OSS's CRC-64 of the object differs from the file's.
@@ -60,9 +66,17 @@ def put_whole_file(
     logger.info("Uploading %s (%d bytes) to %s in one PutObject.", guard.filename, size, target)
     try:
         result = client.put_object(
-            bucket, key, view, options=options, crc64=local_crc, forbid_overwrite=not replace
+            bucket,
+            key,
+            view,
+            options=options,
+            crc64=local_crc,
+            forbid_overwrite=not replace,
+            callback=callback,
         )
         etag, reported = result.etag, result.crc64
+        if answers is not None and result.callback_response is not None:
+            answers.append(result.callback_response)
     except OssPreconditionError as err:
         if err.code != "FileAlreadyExists":
             raise

@@ -187,6 +187,9 @@ def test_operator_module_imports_only_the_hook_the_configs_and_the_store_choice(
         "airflow_provider_oss.hooks.oss",
         "airflow_provider_oss.upload.config",
         "airflow_provider_oss.core.models",  # ObjectOptions: the object's headers
+        "airflow_provider_oss.core.callback",  # UploadCallback: the upload callback, checked at parse time
+        "airflow_provider_oss.core.errors",  # CallbackFailedError: fails the task without a retry
+        "airflow_provider_oss.operators.openlineage",  # the OpenLineage datasets of the upload
         "airflow_provider_oss.operators.checkpointing",
         "airflow_provider_oss.version_compat",
         "airflow_provider_oss.core.client",  # for type hints only

@@ -11,7 +11,9 @@ import pytest
 
 import airflow_provider_oss
 from airflow_provider_oss.core.bulk_delete import DeleteFailure, OssDeleteError
+from airflow_provider_oss.core.callback import CallbackConfigError
 from airflow_provider_oss.core.errors import (
+    CallbackFailedError,
     CrcMismatchError,
     OssAuthError,
     OssClientError,
@@ -43,6 +45,7 @@ from airflow_provider_oss.upload.errors import (
     UploadError,
     UploadGoneError,
 )
+from airflow_provider_oss.upload.folder_result import FolderUploadError
 from airflow_provider_oss.upload.plan import PartPlanError
 
 
@@ -69,12 +72,25 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssNotFoundError: _service(OssNotFoundError),
     OssAuthError: _service(OssAuthError),
     OssPreconditionError: _service(OssPreconditionError),
+    CallbackFailedError: CallbackFailedError(
+        status=203,
+        code="CallbackFailed",
+        message="Error status : 502.",
+        method="PutObject",
+        bucket="b",
+        key="k",
+        etag="E",
+        crc64=7,
+        callback_url="http://app/cb",
+    ),
+    CallbackConfigError: CallbackConfigError("needs callbackUrl"),
     OssResponseError: OssResponseError("no ETag"),
     OssXmlError: OssXmlError("not XML"),
     OssConnectionConfigError: OssConnectionConfigError("no region"),
     PartPlanError: PartPlanError("too small"),
     TransferConfigError: TransferConfigError("parallelism must be an int from 1 to 64; got 0."),
     UploadError: UploadError("upload"),
+    DistributedPlanError: DistributedPlanError("range 3 does not belong to this plan"),
     SourceFileError: SourceFileError("missing"),
     SourceChangedError: SourceChangedError("changed", upload_id="U1", changes=["size 1 -> 2"]),
     ObjectExistsError: ObjectExistsError("exists", bucket="b", key="k"),
@@ -85,7 +101,7 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssDeleteError: OssDeleteError(
         "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
     ),
-    DistributedPlanError: DistributedPlanError("range of another plan"),
+    FolderUploadError: FolderUploadError("2 files failed", summary={"failed": 2, "uploaded": 5}),
     DownloadError: DownloadError("download"),
     DestinationError: DestinationError("no directory"),
     DownloadInProgressError: DownloadInProgressError("locked"),

@@ -1,0 +1,237 @@
+"""
+The local server's upload callback (``x-oss-callback`` / ``x-oss-callback-var`` on PutObject and
+CompleteMultipartUpload), as OSS performs it.
+
+The headers are checked before the object is stored (``InvalidArgument``, 400). After storing, the
+server POSTs the body (its ``${...}`` variables substituted: URL-encoded for a form body, as JSON
+strings for a JSON body) to each ``callbackUrl`` in turn until one answers 200 with a JSON body of at
+most 1 MiB, within 5 seconds. The upload is then answered 200 with that body; otherwise 203
+``CallbackFailed`` with OSS's messages, the object staying stored. Unlike OSS, the callback request
+carries no ``Authorization``/``x-oss-pub-key-url`` signature (nothing here holds OSS's RSA key).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import http.client
+import json
+import re
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.testing.httpd import Exchange
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+#: Seconds OSS waits for the callback server.
+CALLBACK_TIMEOUT = 5.0
+#: The largest callback answer OSS relays.
+MAX_CALLBACK_ANSWER = 1 << 20
+_VAR_NAME = re.compile(r"^x:[a-z0-9_.\-]+$")
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A checked ``x-oss-callback`` (and ``x-oss-callback-var``) of one upload request."""
+
+    urls: list[str]
+    host: str | None
+    body: str
+    body_type: str
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """What the callback server answered: ``ok`` with its body, or OSS's failure message."""
+
+    ok: bool
+    body: bytes = b""
+    message: str = ""
+
+
+def _decode(value: str, header: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(value.strip(), validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid_argument(
+            f"The {header} is not a base64 encoded json string.", header, value[:64]
+        ) from None
+
+
+def _check_syntax(body: str) -> None:
+    position = 0
+    while (dollar := body.find("$", position)) >= 0:
+        if body[dollar + 1 : dollar + 2] != "{":
+            raise invalid_argument("Left brace must be adjacent to dollar sign.", "callbackBody", body)
+        end = body.find("}", dollar)
+        if end < 0:
+            raise invalid_argument("Right brace is missing.", "callbackBody", body)
+        position = end + 1
+
+
+def read_callback(ex: Exchange) -> CallbackRequest | None:
+    """
+    The request's callback, checked as OSS checks it before storing anything; None without one
+    (no header, or an empty ``callbackUrl``, which OSS reads as no callback).
+
+    :raises OssApiError: ``InvalidArgument`` (400) for a header OSS refuses.
+    """
+    raw = ex.headers.get("x-oss-callback")
+    if raw is None:
+        return None
+    spec = _decode(raw, "callback")
+    if not isinstance(spec, dict):
+        raise invalid_argument("The callback must be a json object.", "callback")
+    url = spec.get("callbackUrl")
+    if not url:
+        return None
+    urls = _check_urls(url)
+    body = spec.get("callbackBody")
+    if not isinstance(body, str) or not body:
+        raise invalid_argument("The callbackBody is empty.", "callbackBody")
+    _check_syntax(body)
+    body_type = spec.get("callbackBodyType") or FORM
+    if body_type not in (FORM, JSON):
+        raise invalid_argument("The callbackBodyType is invalid.", "callbackBodyType", str(body_type))
+    host = spec.get("callbackHost")
+    variables = _read_variables(ex.headers.get("x-oss-callback-var"))
+    return CallbackRequest(urls, host if isinstance(host, str) and host else None, body, body_type, variables)
+
+
+def _check_urls(url: Any) -> list[str]:
+    """The URLs of a ``callbackUrl`` (at most 5, each http(s) with a host), or ``InvalidArgument``."""
+    if not isinstance(url, str):
+        raise invalid_argument("The callbackUrl is invalid.", "callbackUrl", str(url))
+    urls = [u.strip() for u in url.split(";") if u.strip()]
+    if len(urls) > 5:
+        raise invalid_argument("The callbackUrl has too many urls.", "callbackUrl")
+    for each in urls:
+        parts = urlsplit(each if "://" in each else f"http://{each}")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise invalid_argument("The callbackUrl is invalid.", "callbackUrl") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise invalid_argument("The callbackUrl is invalid.", "callbackUrl")
+    return urls
+
+
+def _read_variables(raw: str | None) -> dict[str, str]:
+    """The ``x-oss-callback-var`` variables (names ``x:`` and lower case, values strings), or ``InvalidArgument``."""
+    if raw is None:
+        return {}
+    decoded = _decode(raw, "callback-var")
+    if not isinstance(decoded, dict):
+        raise invalid_argument("The callback-var must be a json object.", "callback-var")
+    for name, value in decoded.items():
+        if not _VAR_NAME.match(name) or not isinstance(value, str):
+            raise invalid_argument(
+                "The callback-var key must start with x: and be lower case, its value a string.",
+                "callback-var",
+                name,
+            )
+    return dict(decoded)
+
+
+def render_body(callback: CallbackRequest, values: dict[str, str]) -> bytes:
+    """The callback body with every ``${name}`` replaced (unknown names by an empty value)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = callback.variables.get(name, "") if name.startswith("x:") else values.get(name, "")
+        return json.dumps(value) if callback.body_type == JSON else quote(value, safe="")
+
+    return _VARIABLE.sub(substitute, callback.body).encode("utf-8")
+
+
+def _post(url: str, host: str | None, body: bytes, body_type: str) -> CallbackOutcome:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    hostname = parts.hostname or ""
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            hostname, parts.port, timeout=CALLBACK_TIMEOUT, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(hostname, parts.port, timeout=CALLBACK_TIMEOUT)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": body_type, "Content-Length": str(len(body)), "Host": host or parts.netloc}
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        answer = response.read(MAX_CALLBACK_ANSWER + 1)
+    except TimeoutError:
+        return CallbackOutcome(False, message="Cost too long time.")
+    except (OSError, http.client.HTTPException):
+        return CallbackOutcome(
+            False, message="Error status : -1.OSS can not connect to your callbackUrl, please check it."
+        )
+    finally:
+        connection.close()
+    if response.status != 200:
+        return CallbackOutcome(False, message=f"Error status : {response.status}.")
+    if len(answer) > MAX_CALLBACK_ANSWER:
+        return CallbackOutcome(
+            False, message="Error status : 400.User server return too long content-length value."
+        )
+    try:
+        json.loads(answer)
+    except ValueError:
+        return CallbackOutcome(False, message="Response body is not valid json format.")
+    return CallbackOutcome(True, body=answer)
+
+
+def fire(callback: CallbackRequest, values: dict[str, str]) -> CallbackOutcome:
+    """POST the callback to each URL in turn until one succeeds; the last failure otherwise."""
+    body = render_body(callback, values)
+    outcome = CallbackOutcome(False, message="Error status : -1.")
+    for url in callback.urls:
+        outcome = _post(url, callback.host, body, callback.body_type)
+        if outcome.ok:
+            break
+    return outcome
+
+
+def respond_after_callback(
+    ex: Exchange, callback: CallbackRequest, values: dict[str, str], headers: dict[str, str]
+) -> None:
+    """
+    Fire ``callback`` for the stored object and answer the upload: 200 with the callback server's
+    body, or 203 ``CallbackFailed`` (the object stays stored), both with the object's ``headers``.
+
+    :param values: the system variables (``bucket``, ``object``, ``etag``, ``size``...).
+    :param headers: the upload's response headers (ETag, CRC-64...).
+    """
+    outcome = fire(callback, values)
+    if outcome.ok:
+        ex.respond(200, {**headers, "Content-Type": "application/json"}, outcome.body)
+        return
+    err = OssApiError(203, "CallbackFailed", outcome.message)
+    err.headers.update(headers)
+    ex.respond_error(err)
+
+
+def system_values(
+    ex: Exchange, *, etag: str, size: int, crc64: int, mime_type: str, content_md5: str = ""
+) -> dict[str, str]:
+    """The system variables of a stored object (``${bucket}``, ``${object}``, ``${etag}``...)."""
+    return {
+        "bucket": ex.bucket,
+        "object": ex.key,
+        "etag": etag.strip('"'),
+        "size": str(size),
+        "mimeType": mime_type,
+        "crc64": str(crc64),
+        "contentMd5": content_md5,
+        "reqId": ex.request_id,
+        "operation": ex.op,
+        "clientIp": str(ex.handler.client_address[0]),
+    }

@@ -1,0 +1,181 @@
+"""
+OpenLineage facets of the operators: each operator runs against the local server, then its
+``get_openlineage_facets_on_*`` names the datasets it read, wrote or dropped (``oss://bucket`` and
+the key; the local file as ``file://<host>`` and its absolute path), and the answer serialises as
+the OpenLineage client sends it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.openlineage.facet import (
+    OutputDataset,
+    OutputStatisticsOutputDatasetFacet,
+)
+from openlineage.client.serde import Serde
+
+from airflow_provider_oss.hooks.oss import OssHook
+from airflow_provider_oss.operators.delete import OssDeleteObjectsOperator
+from airflow_provider_oss.operators.list import OssListOperator
+from airflow_provider_oss.operators.openlineage import MAX_DATASETS
+from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
+from airflow_provider_oss.testing import LocalOssServer
+
+HOST = f"file://{socket.gethostname()}"
+
+
+def _names(datasets: list[Any]) -> list[tuple[str, str]]:
+    return [(d.namespace, d.name) for d in datasets]
+
+
+def test_the_upload_reads_the_local_file_and_writes_the_object(
+    oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b\n1,2\n" * 1000)
+    op = ResumableUploadOperator(
+        task_id="up", filename=str(path), key="lineage/data.csv", checkpoint="discover"
+    )
+    # Before running: the bucket comes from the connection's extra.
+    start = op.get_openlineage_facets_on_start()
+    assert _names(start.inputs) == [(HOST, str(path))]
+    assert _names(start.outputs) == [("oss://test-bucket", "lineage/data.csv")]
+
+    result = op.execute({})  # no ti, no task_state_store: discovery mode
+    complete = op.get_openlineage_facets_on_complete(None)
+    assert _names(complete.inputs) == [(HOST, str(path))]
+    [output] = complete.outputs
+    assert (output.namespace, output.name) == ("oss://test-bucket", "lineage/data.csv")
+    assert isinstance(output, OutputDataset) and output.outputFacets is not None
+    stats = output.outputFacets["outputStatistics"]
+    assert isinstance(stats, OutputStatisticsOutputDatasetFacet)
+    assert (stats.size, stats.fileCount) == (result["size"], 1) == (path.stat().st_size, 1)
+    event = Serde.to_dict(complete.outputs[0])
+    assert event["outputFacets"]["outputStatistics"]["size"] == path.stat().st_size
+
+
+def test_the_delete_drops_each_deleted_key_and_a_dry_run_drops_nothing(
+    oss_server: LocalOssServer, oss_connection_env: str
+) -> None:
+    hook = OssHook(oss_connection_env)
+    for key in ("old/a.csv", "old/b.csv", "keep/c.csv"):
+        hook.load_bytes(b"x", key)
+    dry = OssDeleteObjectsOperator(task_id="dry", keys=["old/a.csv"], dry_run=True)
+    dry.execute({})
+    assert dry.get_openlineage_facets_on_complete(None).inputs == []
+
+    op = OssDeleteObjectsOperator(task_id="del", keys=["old/a.csv", "oss://test-bucket/old/b.csv"])
+    op.execute({})
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert _names(lineage.inputs) == [("oss://test-bucket", "old/a.csv"), ("oss://test-bucket", "old/b.csv")]
+    assert lineage.outputs == []
+    facet = Serde.to_dict(lineage.inputs[0])["facets"]["lifecycleStateChange"]
+    assert facet["lifecycleStateChange"] == "DROP"
+    assert facet["previousIdentifier"] == {"namespace": "oss://test-bucket", "name": "old/a.csv"}
+    assert hook.list_keys("") == ["keep/c.csv"]
+
+
+def test_a_prefix_delete_is_one_dataset_and_a_glob_delete_names_its_keys(
+    oss_server: LocalOssServer, oss_connection_env: str
+) -> None:
+    hook = OssHook(oss_connection_env)
+    for key in ("tmp/1.csv", "tmp/2.json", "tmp/3.csv"):
+        hook.load_bytes(b"x", key)
+    glob = OssDeleteObjectsOperator(task_id="glob", prefix="tmp/", match_glob="tmp/*.csv")
+    glob.execute({})
+    assert _names(glob.get_openlineage_facets_on_complete(None).inputs) == [
+        ("oss://test-bucket", "tmp/1.csv"),
+        ("oss://test-bucket", "tmp/3.csv"),
+    ]
+    whole = OssDeleteObjectsOperator(task_id="whole", prefix="oss://test-bucket/tmp/")
+    whole.execute({})
+    [dataset] = whole.get_openlineage_facets_on_complete(None).inputs
+    assert (dataset.namespace, dataset.name) == ("oss://test-bucket", "tmp/")
+    assert Serde.to_dict(dataset)["facets"]["lifecycleStateChange"]["lifecycleStateChange"] == "DROP"
+
+
+def test_a_huge_delete_lists_at_most_max_datasets(
+    oss_server: LocalOssServer, oss_connection_env: str
+) -> None:
+    keys = [f"many/{n:05d}" for n in range(MAX_DATASETS + 5)]
+    op = OssDeleteObjectsOperator(task_id="many", keys=keys)  # missing keys count as deleted, as in OSS
+    op.execute({})
+    inputs = op.get_openlineage_facets_on_complete(None).inputs
+    assert len(inputs) == MAX_DATASETS and inputs[0].name == "many/00000"
+
+
+def test_the_listing_reads_its_prefix(oss_server: LocalOssServer, oss_connection_env: str) -> None:
+    OssHook(oss_connection_env).load_bytes(b"x", "in/a.csv")
+    op = OssListOperator(task_id="ls", prefix="in/")
+    assert op.execute({}) == ["in/a.csv"]
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert _names(lineage.inputs) == [("oss://test-bucket", "in/")] and lineage.outputs == []
+    whole = OssListOperator(task_id="ls_all", bucket_name="test-bucket")
+    whole.execute({})
+    assert _names(whole.get_openlineage_facets_on_complete(None).inputs) == [("oss://test-bucket", "/")]
+
+
+LISTENER_RUN = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("ol_dag", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print("STATE", module.dag.test().state)
+"""
+
+LISTENER_DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
+
+with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    ResumableUploadOperator(task_id="upload", filename={filename!r}, key="ol/data.bin", checkpoint="discover")
+"""
+
+
+@pytest.mark.airflow
+def test_the_openlineage_listener_emits_the_upload_datasets(
+    airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    """The real OpenLineage listener (file transport) in a fresh process, where its plugin loads enabled."""
+    source = tmp_path / "data.bin"
+    source.write_bytes(b"z" * 12345)
+    dag_id = f"ol_{uuid.uuid4().hex[:8]}"
+    dag_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    dag_file.write_text(LISTENER_DAG.format(dag_id=dag_id, filename=str(source)))
+    events_file = tmp_path / "events.jsonl"
+    env = dict(os.environ)
+    env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+        {"type": "file", "log_file_path": str(events_file), "append": True}
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", LISTENER_RUN, str(dag_file)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "STATE success" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    task_events = {e["eventType"]: e for e in events if e["job"]["name"] == f"{dag_id}.upload"}
+    assert set(task_events) == {"START", "COMPLETE"}
+    for event in task_events.values():
+        assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [(HOST, str(source))]
+        assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
+            ("oss://test-bucket", "ol/data.bin")
+        ]
+    stats = task_events["COMPLETE"]["outputs"][0]["outputFacets"]["outputStatistics"]
+    assert (stats["size"], stats["fileCount"]) == (12345, 1)
+    assert oss_server.access_key_secret not in events_file.read_text()
