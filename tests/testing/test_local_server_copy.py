@@ -15,8 +15,8 @@ import requests
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.testing.server import LocalServerControlError
 from airflow_provider_oss.testing.rawclient import RawClient, parse_xml
+from airflow_provider_oss.testing.server import LocalServerControlError
 
 B = "test-bucket"
 OTHER = "other-bucket"
