@@ -121,6 +121,16 @@ class FileCheckpointStore:
 
     def load(self) -> Checkpoint | None:
         """Read the checkpoint file (None when there is none)."""
+        text = self.read_text()
+        return None if text is None else Checkpoint.from_json(text)
+
+    def read_text(self) -> str | None:
+        """
+        The checkpoint file's text (None when there is none), read safely: never through a
+        symbolic link, never more than a record's size.
+
+        :raises CheckpointCorruptError: a link, an oversized or non-UTF-8 file.
+        """
         flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(self.path, flags)
@@ -149,11 +159,15 @@ class FileCheckpointStore:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise CheckpointCorruptError(f"{self.path} is not UTF-8 text") from None
-        return Checkpoint.from_json(text)
+        return text
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Write the checkpoint atomically and durably (temp file, fsync, rename, fsync of the directory)."""
-        payload = checkpoint.to_json().encode("utf-8")
+        self.write_text(checkpoint.to_json())
+
+    def write_text(self, text: str) -> None:
+        """Replace the checkpoint file's text atomically and durably (temp file, fsync, rename, fsync of the directory)."""
+        payload = text.encode("utf-8")
         if not os.path.isdir(self.directory):
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self._remove_stale_temps()
