@@ -38,11 +38,11 @@ from airflow_provider_oss.copy.errors import (
     CopySourceChangedError,
     CopySourceMissingError,
 )
-from airflow_provider_oss.copy.parts import ConfirmationSaver, PartCopier
+from airflow_provider_oss.copy.parts import ConfirmationSaver, PartCopier, usable_parts
 from airflow_provider_oss.copy.result import CopyOutcome
 from airflow_provider_oss.copy.stores import CopyDiscoveryStore
-from airflow_provider_oss.core import crc64 as crc
-from airflow_provider_oss.core.errors import CrcMismatchError, OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.copy.verify import check_object_crc, prove_parts
+from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
 from airflow_provider_oss.upload.checkpoint import CheckpointCorruptError, CompletedMark
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
@@ -164,9 +164,12 @@ class ServerSideCopier:
             self.logger.warning("The copy checkpoint no longer applies: %s. Starting the copy again.", stale)
             self._abort_own(checkpoint.upload_id, stale)
         elif isinstance(self.store, CopyDiscoveryStore):
-            adopted = self._discover(source, plan)
-            if adopted is not None:
-                return adopted
+            found = self.store.adoptable(source, plan)
+            if found is not None:
+                upload_id, usable = found
+                return self._copy_parts(
+                    source, plan, self._checkpoint(source, plan, upload_id), usable, resumed=True
+                )
         return self._fresh(source, plan)
 
     # -- the source and the record ---------------------------------------------------------------
@@ -269,7 +272,7 @@ class ServerSideCopier:
             ) from None
         except OssNotFoundError as err:
             raise self._not_found(err) from None
-        self._check_object_crc(source, copied.crc64)
+        check_object_crc(source, copied.crc64, self.target, self.logger)
         self.logger.info(
             "Copied %s to %s with one CopyObject (%d bytes).", source.url, self.target, source.size
         )
@@ -287,23 +290,6 @@ class ServerSideCopier:
                 f"({err.code})."
             )
         return err
-
-    def _check_object_crc(self, source: SourceObject, copied: int | None) -> None:
-        if source.crc64 is None or copied is None:
-            self.logger.warning(
-                "The copy %s is UNVERIFIED: OSS reported no CRC-64 for %s.",
-                self.target,
-                "the source" if source.crc64 is None else "the copy",
-            )
-            return
-        if copied != source.crc64:
-            raise CrcMismatchError(
-                f"CRC-64 mismatch copying {source.url} to {self.target}: the source has {source.crc64}, the "
-                f"copy {copied}.",
-                local_crc=source.crc64,
-                server_crc=copied,
-                key=self.key,
-            )
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -343,15 +329,6 @@ class ServerSideCopier:
         )
         return self._copy_parts(source, plan, checkpoint, {}, resumed=False)
 
-    @staticmethod
-    def _usable(listed: list[PartInfo], plan: PartPlan) -> dict[int, PartInfo]:
-        """The listed parts of the plan with their planned size."""
-        return {
-            p.part_number: p
-            for p in listed
-            if p.part_number in plan and plan.size_of(p.part_number) == p.size
-        }
-
     def _resume(self, checkpoint: CopyCheckpoint, source: SourceObject, plan: PartPlan) -> CopyOutcome:
         try:
             listed = list(self.client.list_parts(self.bucket, self.key, checkpoint.upload_id))
@@ -366,7 +343,7 @@ class ServerSideCopier:
             if self.store is not None and self.store.keeps_record:
                 self.store.delete()
             return self._fresh(source, plan)
-        usable = self._usable(listed, plan)
+        usable = usable_parts(listed, plan)
         self.logger.info(
             "Resuming copy upload ID %s (%s): %d of %d parts already in OSS; copying %d.",
             checkpoint.upload_id,
@@ -391,36 +368,6 @@ class ServerSideCopier:
             source.url,
         )
         return self._outcome(source, info.etag, info.crc64, "already_complete", upload_id=upload_id)
-
-    def _discover(self, source: SourceObject, plan: PartPlan) -> CopyOutcome | None:
-        assert isinstance(self.store, CopyDiscoveryStore)
-        for upload_id in self.store.candidates():
-            try:
-                listed = list(self.client.list_parts(self.bucket, self.key, upload_id))
-            except OssNotFoundError:
-                continue
-            usable = self._usable(listed, plan)
-            crcs = [usable[n].crc64 for n in range(1, plan.part_count + 1) if n in usable]
-            complete = len(crcs) == plan.part_count and None not in crcs and source.crc64 is not None
-            if (
-                complete
-                and crc.combine_all([(c or 0, p.size) for c, p in zip(crcs, plan, strict=True)])
-                == source.crc64
-            ):
-                self.logger.info(
-                    "Discovered upload ID %s holding every part of this copy: completing it.", upload_id
-                )
-                checkpoint = self._checkpoint(source, plan, upload_id)
-                return self._copy_parts(source, plan, checkpoint, usable, resumed=True)
-            self.logger.info(
-                "Upload ID %s of %s is not proven to be this copy (%d of %d parts; a partial upload cannot be proven "
-                "without a checkpoint): it is left alone.",
-                upload_id,
-                self.target,
-                len(usable),
-                plan.part_count,
-            )
-        return None
 
     def _copy_parts(
         self,
@@ -459,7 +406,7 @@ class ServerSideCopier:
         reused = set(parts)
         try:
             parts.update(copier.run([p for p in plan if p.number not in parts]))
-            parts = self._prove(source, plan, copier, parts, reused)
+            parts = prove_parts(self.client, source, plan, copier, parts, reused)
             saver.flush()
             completed = self.client.complete_multipart_upload(
                 self.bucket,
@@ -474,7 +421,7 @@ class ServerSideCopier:
                 saver.flush()
             self._on_failure(err, upload_id)
             raise
-        self._check_object_crc(source, completed.crc64)
+        check_object_crc(source, completed.crc64, self.target, self.logger)
         self._finish(checkpoint, completed.etag, completed.crc64)
         reused_count = plan.part_count - len(copier.numbers)
         self.logger.info(
@@ -496,54 +443,6 @@ class ServerSideCopier:
             parts_copied=copier.requests,
             parts_reused=reused_count,
             resumed=resumed,
-        )
-
-    def _prove(
-        self,
-        source: SourceObject,
-        plan: PartPlan,
-        copier: PartCopier,
-        parts: dict[int, CopiedPart],
-        reused: set[int],
-    ) -> dict[int, CopiedPart]:
-        """Every part's CRC-64 known (ListParts fills the gaps) and combining to the source's."""
-        if any(p.crc64 is None for p in parts.values()):
-            listed = {
-                p.part_number: p for p in self.client.list_parts(self.bucket, self.key, copier.upload_id)
-            }
-            parts = {
-                n: CopiedPart(
-                    n,
-                    p.etag,
-                    p.size,
-                    p.crc64 if p.crc64 is not None else getattr(listed.get(n), "crc64", None),
-                )
-                for n, p in parts.items()
-            }
-        if source.crc64 is None or any(p.crc64 is None for p in parts.values()):
-            self.logger.warning(
-                "The parts of %s are UNVERIFIED: OSS reported no CRC-64 for some.", self.target
-            )
-            return parts
-        combined = crc.combine_all([(parts[n].crc64 or 0, parts[n].size) for n in sorted(parts)])
-        if combined == source.crc64:
-            return parts
-        if reused:
-            self.logger.warning(
-                "The parts of %s combine to CRC-64 %d, not the source's %d: copying the %d reused part(s) again.",
-                self.target,
-                combined,
-                source.crc64,
-                len(reused),
-            )
-            parts.update(copier.run([p for p in plan if p.number in reused]))
-            return self._prove(source, plan, copier, parts, set())
-        raise CrcMismatchError(
-            f"CRC-64 mismatch copying {source.url} to {self.target}: the parts OSS copied combine to {combined}, "
-            f"the source has {source.crc64}. Nothing was completed.",
-            local_crc=source.crc64,
-            server_crc=combined,
-            key=self.key,
         )
 
     def _finish(self, checkpoint: CopyCheckpoint, etag: str, crc64: int | None) -> None:

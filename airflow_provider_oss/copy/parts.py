@@ -19,9 +19,17 @@ from airflow_provider_oss.core.errors import OssPreconditionError
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.upload.plan import Part
+    from airflow_provider_oss.core.models import PartInfo
+    from airflow_provider_oss.upload.plan import Part, PartPlan
 
 LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
+
+
+def usable_parts(listed: list[PartInfo], plan: PartPlan) -> dict[int, PartInfo]:
+    """The listed parts that are parts of ``plan`` with their planned size."""
+    return {
+        p.part_number: p for p in listed if p.part_number in plan and plan.size_of(p.part_number) == p.size
+    }
 
 
 class PartCopier:

@@ -17,11 +17,17 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airflow_provider_oss.copy.checkpoint import MAX_RECORD_BYTES, CopyCheckpoint
+from airflow_provider_oss.copy.parts import usable_parts
+from airflow_provider_oss.core import crc64 as crc
+from airflow_provider_oss.core.errors import OssNotFoundError
 from airflow_provider_oss.upload.errors import CheckpointCorruptError
 from airflow_provider_oss.upload.stores import FileCheckpointStore
 
 if TYPE_CHECKING:
+    from airflow_provider_oss.copy.calls import SourceObject
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.models import PartInfo
+    from airflow_provider_oss.upload.plan import PartPlan
 
 #: The ``task_state_store`` key a copy's checkpoint is kept under.
 COPY_STATE_KEY = "oss_copy"
@@ -206,15 +212,46 @@ class CopyDiscoveryStore:
         return f"OSS's in-progress uploads of oss://{self.bucket}/{self.key} (ListMultipartUploads)"
 
     def load(self) -> CopyCheckpoint | None:
-        """Always None: the engine asks :meth:`candidates` when it knows the source and the plan."""
+        """Always None: the engine asks :meth:`adoptable` once it knows the source and the plan."""
         return None
 
-    def candidates(self) -> list[str]:
-        """On a retry, the upload IDs of in-progress uploads of exactly this key (oldest first)."""
-        if not self.retry:
-            return []
-        uploads = self.client.list_multipart_uploads(self.bucket, prefix=self.key)
-        return [u.upload_id for u in uploads if u.key == self.key]
+    def adoptable(self, source: SourceObject, plan: PartPlan) -> tuple[str, dict[int, PartInfo]] | None:
+        """
+        On a retry, the in-progress upload of this key that holds every part of ``plan`` with its
+        planned size and whose parts' CRC-64s combine to the source's (with its parts); None when
+        there is none. Every other upload is left alone.
+        """
+        if not self.retry or source.crc64 is None:
+            return None
+        for upload in self.client.list_multipart_uploads(self.bucket, prefix=self.key):
+            if upload.key != self.key:
+                continue
+            try:
+                listed = list(self.client.list_parts(self.bucket, self.key, upload.upload_id))
+            except OssNotFoundError:
+                continue
+            usable = usable_parts(listed, plan)
+            crcs = [usable[p.number].crc64 if p.number in usable else None for p in plan]
+            if (
+                None not in crcs
+                and crc.combine_all([(c or 0, p.size) for c, p in zip(crcs, plan, strict=True)])
+                == source.crc64
+            ):
+                log.info(
+                    "Discovered upload ID %s holding every part of this copy: completing it.",
+                    upload.upload_id,
+                )
+                return upload.upload_id, usable
+            log.info(
+                "Upload ID %s of oss://%s/%s is not proven to be this copy (%d of %d parts; a partial upload "
+                "cannot be proven without a checkpoint): it is left alone.",
+                upload.upload_id,
+                self.bucket,
+                self.key,
+                len(usable),
+                plan.part_count,
+            )
+        return None
 
     def save(self, checkpoint: CopyCheckpoint) -> None:
         """Nothing to write."""
