@@ -54,6 +54,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_oss.operators.resumable_upload",
                     "airflow_provider_oss.operators.delete",
                     "airflow_provider_oss.operators.list",
+                    "airflow_provider_oss.operators.copy",
                 ],
             }
         ],
