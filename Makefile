@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.distributed
 	$(BIN)/python -m benchmarks.folder
 	$(BIN)/python -m benchmarks.download
+	$(BIN)/python -m benchmarks.copy
 
 # An official SDK integration suite against a fresh local server (not part of `make test`: the
 # suites are not in this repository). SDK_TESTS is a checkout of alibabacloud-oss-python-sdk-v2 or

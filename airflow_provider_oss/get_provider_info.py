@@ -57,6 +57,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_oss.operators.list",
                     "airflow_provider_oss.operators.folder_upload",
                     "airflow_provider_oss.operators.download",
+                    "airflow_provider_oss.operators.copy",
                 ],
             }
         ],

@@ -433,7 +433,7 @@ class Exchange:
             "request_id": self.request_id,
             "auth": self.auth.scheme,
             "access_key_id": self.auth.access_key_id,
-            "range": self.headers.get("range"),
+            "range": self.headers.get("range") or self.headers.get("x-oss-copy-source-range"),
             "client_port": self.handler.client_address[1],
             "duration": round(time.monotonic() - self._started_monotonic, 6),
         }

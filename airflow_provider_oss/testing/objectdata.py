@@ -148,6 +148,30 @@ class ObjectReader:
             with open(path, "rb") as f:
                 copy_open_file_into(f, dst, count, at)
 
+    def whole_segment(self, offset: int, length: int) -> str | None:
+        """The path of the segment file that is exactly ``offset..offset+length``, or None."""
+        start = 0
+        for segment in self.segments:
+            if start == offset and segment.size == length:
+                return segment.path
+            start += segment.size
+            if start > offset:
+                return None
+        return None
+
+    def range_chunks(self, offset: int, length: int, size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes ``offset..offset+length`` of the object, ``size`` bytes at a time."""
+        for path, at, count in self._pieces(offset, length):
+            with open(path, "rb") as f:
+                f.seek(at)
+                left = count
+                while left > 0:
+                    data = f.read(min(size, left))
+                    if not data:
+                        raise OSError(f"{path} is shorter than its record says")
+                    left -= len(data)
+                    yield data
+
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """Every byte of the object, ``size`` bytes at a time."""
         for path, at, count in self._pieces(0, self.size):

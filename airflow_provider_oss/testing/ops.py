@@ -21,6 +21,7 @@ from airflow_provider_oss.testing.ops_buckets import (
     list_buckets,
     put_bucket,
 )
+from airflow_provider_oss.testing.ops_copy import copy_object, upload_part_copy
 from airflow_provider_oss.testing.ops_multipart import (
     abort_multipart_upload,
     complete_multipart_upload,
@@ -30,7 +31,6 @@ from airflow_provider_oss.testing.ops_multipart import (
     upload_part,
 )
 from airflow_provider_oss.testing.ops_objects import (
-    copy_object,
     delete_multiple_objects,
     delete_object,
     get_object,
@@ -106,6 +106,7 @@ _OPERATIONS: dict[str, Callable[[Exchange], None]] = {
     "ListLiveChannels": list_live_channels,
     "InitiateMultipartUpload": initiate_multipart_upload,
     "UploadPart": upload_part,
+    "UploadPartCopy": upload_part_copy,
     "CompleteMultipartUpload": complete_multipart_upload,
     "AbortMultipartUpload": abort_multipart_upload,
     "ListParts": list_parts,

@@ -7,7 +7,6 @@ import binascii
 import hashlib
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 from airflow_provider_oss.testing.callback import read_callback, respond_after_callback, system_values
@@ -16,7 +15,6 @@ from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.ops_common import (
     MAX_OBJECT_SIZE,
     MAX_XML_BODY,
-    OSS_HEADERS,
     RESPONSE_OVERRIDES,
     check_key,
     check_md5,
@@ -31,7 +29,6 @@ from airflow_provider_oss.testing.ops_common import (
     parse_xml_body,
     receive_body,
     require_length,
-    sse_headers,
     upload_headers,
     url_encoding_requested,
     want_md5,
@@ -208,65 +205,6 @@ def delete_object(ex: Exchange) -> None:
     """DeleteObject: 204 whether or not the object existed."""
     ex.store.delete_object(ex.bucket, ex.key)
     ex.respond(204)
-
-
-def copy_object(ex: Exchange) -> None:
-    """CopyObject (``x-oss-copy-source: /bucket/key``), with ``x-oss-metadata-directive``."""
-    ex.store.bucket(ex.bucket)
-    check_key(ex.key)
-    # The raw header is split first: a key may contain an (encoded) "?" of its own.
-    source = unquote(ex.headers["x-oss-copy-source"].split("?", 1)[0])
-    src_bucket, _, src_key = source.lstrip("/").partition("/")
-    if not src_bucket or not src_key:
-        raise invalid_argument("x-oss-copy-source must be /<bucket>/<key>.", "x-oss-copy-source", source)
-    directive = ex.headers.get("x-oss-metadata-directive", "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise invalid_argument(
-            "x-oss-metadata-directive must be COPY or REPLACE.", "x-oss-metadata-directive", directive
-        )
-    forbid = forbid_overwrite(ex.headers)
-    record, reader = ex.store.open_object(src_bucket, src_key)
-    with reader:
-        if directive == "REPLACE":
-            meta = meta_from_headers(ex.headers, ex.key)
-            if "content-type" not in ex.headers:  # the source's type unless REPLACE gives one
-                meta["content-type"] = record.meta.get("content-type", "application/octet-stream")
-        else:
-            # As OSS: the copy is encrypted only as this request asks, never as the source was.
-            meta = {
-                name: value
-                for name, value in record.meta.items()
-                if not name.startswith("x-oss-server-side-")
-            }
-            meta.update(
-                {
-                    name: value
-                    for name, value in meta_from_headers(ex.headers, ex.key).items()
-                    if name in OSS_HEADERS
-                }
-            )
-        temp = ex.store.new_temp()
-        try:
-            with open(temp, "wb", buffering=0) as out:
-                reader.copy_into(out)
-            copied = ex.store.commit_object(
-                ex.bucket,
-                ex.key,
-                temp,
-                size=record.size,
-                etag=record.etag,
-                crc64=record.crc64,
-                meta=meta,
-                object_type=record.object_type,
-                forbid_overwrite=forbid,
-            )
-        finally:
-            ex.store.discard(temp)
-    ex.respond_xml(
-        "CopyObjectResult",
-        [el("ETag", copied.etag), el("LastModified", iso_time(copied.last_modified))],
-        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag, **sse_headers(copied.meta)},
-    )
 
 
 def delete_multiple_objects(ex: Exchange) -> None:

@@ -25,6 +25,7 @@ OPERATIONS = (
     "ListObjectsV2",
     "InitiateMultipartUpload",
     "UploadPart",
+    "UploadPartCopy",
     "AppendObject",
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
@@ -195,7 +196,7 @@ def _base_op(  # noqa: C901, PLR0911, PLR0912  # the operation table of OSS's RE
         return {"HEAD": "HeadBucket", "PUT": "PutBucket", "DELETE": "DeleteBucket"}.get(method, "Unsupported")
     if method == "PUT":
         if "partNumber" in names or "uploadId" in names:
-            return "Unsupported" if "x-oss-copy-source" in headers else "UploadPart"
+            return "UploadPartCopy" if "x-oss-copy-source" in headers else "UploadPart"
         return "CopyObject" if "x-oss-copy-source" in headers else "PutObject"
     if method == "POST":
         if "append" in names:
@@ -250,6 +251,7 @@ OP_PARAMS: dict[str, frozenset[str]] = {
     "GetObjectMeta": frozenset({"objectMeta", "versionId"}),
     "InitiateMultipartUpload": frozenset({"uploads", "encoding-type"}),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
+    "UploadPartCopy": frozenset({"partNumber", "uploadId"}),
     "AppendObject": frozenset({"append", "position"}),
     "CompleteMultipartUpload": frozenset({"uploadId", "encoding-type"}),
     "AbortMultipartUpload": frozenset({"uploadId"}),
@@ -269,6 +271,13 @@ _OBJECT_WRITE_HEADERS = frozenset(
     }
 )  # fmt: skip
 
+_COPY_SOURCE_HEADERS = frozenset(
+    {
+        "x-oss-copy-source", "x-oss-copy-source-if-match", "x-oss-copy-source-if-none-match",
+        "x-oss-copy-source-if-modified-since", "x-oss-copy-source-if-unmodified-since",
+    }
+)  # fmt: skip
+
 #: The other ``x-oss-`` headers each operation implements; any other answers NotImplemented.
 OP_HEADERS: dict[str, frozenset[str]] = {
     "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit", "x-oss-callback", "x-oss-callback-var"},
@@ -281,7 +290,15 @@ OP_HEADERS: dict[str, frozenset[str]] = {
             "x-oss-server-side-data-encryption",
         }
     ),  # fmt: skip  (encryption headers: refused with InvalidArgument, as OSS)
-    "CopyObject": _OBJECT_WRITE_HEADERS | {"x-oss-copy-source", "x-oss-metadata-directive"},
+    "CopyObject": _OBJECT_WRITE_HEADERS | _COPY_SOURCE_HEADERS | {"x-oss-metadata-directive"},
+    "UploadPartCopy": _COPY_SOURCE_HEADERS
+    | {
+        "x-oss-copy-source-range",
+        "x-oss-traffic-limit",
+        "x-oss-server-side-encryption",
+        "x-oss-server-side-encryption-key-id",
+        "x-oss-server-side-data-encryption",
+    },  # (encryption headers: refused with InvalidArgument, as OSS)
     "InitiateMultipartUpload": _OBJECT_WRITE_HEADERS,
     "CompleteMultipartUpload": frozenset(
         {

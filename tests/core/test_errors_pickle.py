@@ -10,6 +10,12 @@ import pkgutil
 import pytest
 
 import airflow_provider_oss
+from airflow_provider_oss.copy.errors import (
+    CopyDestinationError,
+    CopyError,
+    CopySourceChangedError,
+    CopySourceMissingError,
+)
 from airflow_provider_oss.core.bulk_delete import DeleteFailure, OssDeleteError
 from airflow_provider_oss.core.callback import CallbackConfigError
 from airflow_provider_oss.core.errors import (
@@ -102,6 +108,12 @@ SAMPLES: dict[type[OssError], OssError] = {
         "not deleted", bucket="b", failed=[DeleteFailure("k", "AccessDenied", "no")], deleted=["j"]
     ),
     FolderUploadError: FolderUploadError("2 files failed", summary={"failed": 2, "uploaded": 5}),
+    CopyError: CopyError("copy"),
+    CopySourceMissingError: CopySourceMissingError("no source"),
+    CopyDestinationError: CopyDestinationError("no destination bucket"),
+    CopySourceChangedError: CopySourceChangedError(
+        "source changed", source="oss://b/k", etag="E1", upload_id="U1"
+    ),
     DownloadError: DownloadError("download"),
     DestinationError: DestinationError("no directory"),
     DownloadInProgressError: DownloadInProgressError("locked"),

@@ -54,7 +54,7 @@ def client(oss_server: LocalOssServer) -> Iterator[RawClient]:
         ("DELETE", "k", [("tagging", "")], {}),
         ("DELETE", "k", [("versionId", "v1")], {}),
         ("GET", "k", [("x-oss-process", "image/resize,w_10")], {}),
-        ("PUT", "k", [("partNumber", "1"), ("uploadId", "u")], {"x-oss-copy-source": f"/{B}/k"}),
+        ("PUT", "k", [], {"x-oss-copy-source": f"/{B}/k", "x-oss-tagging-directive": "Replace"}),
     ],
 )
 def test_unimplemented_requests_answer_501_and_change_nothing(

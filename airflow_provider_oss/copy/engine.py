@@ -1,0 +1,489 @@
+"""
+:class:`ServerSideCopier`: copy an object within or across buckets without its bytes passing
+through this process, resumable across retries.
+
+- A source up to ``config.threshold`` (and never above 5 GiB, OSS's single-copy limit) is copied by
+  one CopyObject; a bigger one by InitiateMultipartUpload, UploadPartCopy of its ranges
+  (``config.part_size``, ``config.parallelism`` at once) and CompleteMultipartUpload.
+- The source is HEADed first: its size, ETag and CRC-64 are its identity. Every copy request carries
+  ``x-oss-copy-source-if-match: <ETag>``, so a source replaced mid-copy fails the request
+  (:class:`CopySourceChangedError`) instead of mixing versions; the checkpoint keeps the identity,
+  so a retry that finds another version aborts the old upload (its own) and starts again.
+- The checkpoint is saved before the first part: a retry lists the upload's parts (ListParts; OSS is
+  the truth) and copies only the missing ones. Every part of that upload was copied pinned to the
+  same ETag and range plan, so a listed part of the planned size holds the right bytes; the parts'
+  CRC-64s must also combine to the source's before completing (one re-copy of the reused parts is
+  tried before failing), and the completed object's CRC-64 must be the source's.
+- Only the upload this run started, or the one its own checkpoint names, is ever aborted; a damaged
+  record, or another writer's upload found by discovery, is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oss.copy.calls import (
+    MAX_SINGLE_COPY,
+    CopiedPart,
+    SourceObject,
+    copy_object,
+    head_source,
+)
+from airflow_provider_oss.copy.checkpoint import CopyCheckpoint
+from airflow_provider_oss.copy.errors import (
+    CopyDestinationError,
+    CopySourceChangedError,
+    CopySourceMissingError,
+)
+from airflow_provider_oss.copy.parts import ConfirmationSaver, PartCopier, usable_parts
+from airflow_provider_oss.copy.result import CopyOutcome
+from airflow_provider_oss.copy.stores import CopyDiscoveryStore
+from airflow_provider_oss.copy.verify import check_object_crc, prove_parts
+from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.upload.checkpoint import CheckpointCorruptError, CompletedMark
+from airflow_provider_oss.upload.config import TransferConfig
+from airflow_provider_oss.upload.object_match import options_digest
+from airflow_provider_oss.upload.plan import PartPlan, plan_parts
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.copy.stores import CopyCheckpointStore
+    from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.models import ObjectOptions, PartInfo
+
+log = logging.getLogger(__name__)
+LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class ServerSideCopier:
+    """
+    Copy ``oss://source_bucket/source_key`` to ``oss://bucket/key`` server-side.
+
+    :param client: the OSS client (pool of at least ``config.parallelism + 1`` connections).
+    :param source_bucket: the source bucket.
+    :param source_key: the source key.
+    :param bucket: the destination bucket.
+    :param key: the destination key.
+    :param config: part size, parallelism, threshold, traffic limit, checkpoint cadence.
+    :param checkpoint_store: where the checkpoint lives (None: not resumable; a failed multipart copy
+        then aborts its upload).
+    :param options: the copy's properties (REPLACE); None keeps the source's.
+    :param abort_on_failure: abort this run's upload when it fails (the final try).
+    :param logger: where to log.
+    """
+
+    def __init__(
+        self,
+        client: OssClient,
+        source_bucket: str,
+        source_key: str,
+        bucket: str,
+        key: str,
+        *,
+        config: TransferConfig | None = None,
+        checkpoint_store: CopyCheckpointStore | None = None,
+        options: ObjectOptions | None = None,
+        abort_on_failure: bool = False,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        for name, value in (("source_bucket", source_bucket), ("source_key", source_key), ("bucket", bucket)):
+            if not value:
+                raise ValueError(f"{name} must not be empty.")
+        if not key:
+            raise ValueError("key must not be empty.")
+        if (source_bucket, source_key) == (bucket, key) and options is None:
+            raise ValueError(
+                f"Copying oss://{bucket}/{key} onto itself without new properties changes nothing: give "
+                "another destination, or options to rewrite its metadata."
+            )
+        self.client = client
+        self.source_bucket = source_bucket
+        self.source_key = source_key
+        self.bucket = bucket
+        self.key = key
+        self.config = config if config is not None else TransferConfig()
+        self.store = checkpoint_store
+        self.options = options
+        self.abort_on_failure = abort_on_failure
+        self.logger: LoggerLike = logger or log
+        self._started = 0.0
+
+    @property
+    def target(self) -> str:
+        """``oss://bucket/key`` of the copy."""
+        return f"oss://{self.bucket}/{self.key}"
+
+    def _digest(self) -> str | None:
+        return options_digest(self.options) if self.options is not None else None
+
+    def _outcome(
+        self, source: SourceObject, etag: str, crc64: int | None, method: str, **kw: Any
+    ) -> CopyOutcome:
+        return CopyOutcome(
+            source.url,
+            self.target,
+            source.size,
+            etag,
+            crc64,
+            method,
+            seconds=time.monotonic() - self._started,
+            **kw,
+        )
+
+    # -- entry point -----------------------------------------------------------------------------
+
+    def run(self) -> CopyOutcome:
+        """
+        Copy (continuing the checkpointed upload when there is a usable one).
+
+        :raises CopySourceMissingError: no such source object or bucket.
+        :raises CopyDestinationError: no such destination bucket.
+        :raises CopySourceChangedError: the source was replaced during this run (nothing completed).
+        :raises CrcMismatchError: the copy's CRC-64 is not the source's.
+        """
+        self._started = time.monotonic()
+        source = self._head_source()
+        checkpoint = self._load()
+        if checkpoint is not None and checkpoint.completed is not None:
+            done = self._completed_earlier(checkpoint, source)
+            if done is not None:
+                return done
+            checkpoint = None
+        single = source.size <= min(self.config.threshold, MAX_SINGLE_COPY)
+        if single:
+            if checkpoint is not None:
+                self._abort_own(checkpoint.upload_id, "the source now goes in one CopyObject")
+            return self._single(source)
+        plan = plan_parts(source.size, self.config.part_size)
+        if checkpoint is not None:
+            stale = self._why_stale(checkpoint, source, plan)
+            if stale is None:
+                return self._resume(checkpoint, source, plan)
+            self.logger.warning("The copy checkpoint no longer applies: %s. Starting the copy again.", stale)
+            self._abort_own(checkpoint.upload_id, stale)
+        elif isinstance(self.store, CopyDiscoveryStore):
+            found = self.store.adoptable(source, plan)
+            if found is not None:
+                upload_id, usable = found
+                return self._copy_parts(
+                    source, plan, self._checkpoint(source, plan, upload_id), usable, resumed=True
+                )
+        return self._fresh(source, plan)
+
+    # -- the source and the record ---------------------------------------------------------------
+
+    def _head_source(self) -> SourceObject:
+        try:
+            return head_source(self.client, self.source_bucket, self.source_key)
+        except OssNotFoundError as err:
+            raise CopySourceMissingError(
+                f"The copy source oss://{self.source_bucket}/{self.source_key} does not exist "
+                f"({err.code or 'HTTP 404: no such key or bucket'}): check the source bucket and key."
+            ) from None
+
+    def _load(self) -> CopyCheckpoint | None:
+        if self.store is None:
+            return None
+        try:
+            checkpoint = self.store.load()
+        except CheckpointCorruptError as err:
+            self.logger.warning(
+                "Ignoring the damaged %s (%s): the copy starts its own upload; no upload it may name is aborted.",
+                self.store.describe(),
+                err,
+            )
+            return None
+        if checkpoint is None:
+            return None
+        named = (checkpoint.source_bucket, checkpoint.source_key, checkpoint.bucket, checkpoint.key)
+        if named != (self.source_bucket, self.source_key, self.bucket, self.key):
+            self.logger.warning(
+                "The %s belongs to another copy (%s): it is left alone and replaced.",
+                self.store.describe(),
+                checkpoint.describe(),
+            )
+            return None
+        return checkpoint
+
+    def _save(self, checkpoint: CopyCheckpoint) -> None:
+        if self.store is not None and self.store.keeps_record:
+            self.store.save(checkpoint)
+
+    def _why_stale(self, checkpoint: CopyCheckpoint, source: SourceObject, plan: PartPlan) -> str | None:
+        if checkpoint.source != source.identity():
+            was = checkpoint.source
+            return (
+                f"the source {source.url} changed between tries (was ETag {was['etag']}, {was['size']} bytes; "
+                f"now ETag {source.etag}, {source.size} bytes)"
+            )
+        if checkpoint.part_size != plan.part_size:
+            return f"the part size changed ({checkpoint.part_size} -> {plan.part_size})"
+        if checkpoint.options_digest != self._digest():
+            return "the copy's properties (options) changed"
+        return None
+
+    def _abort_own(self, upload_id: str, why: str) -> None:
+        """Abort an upload this copy's own record names (gone already is fine) and forget the record."""
+        try:
+            self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
+            self.logger.info(
+                "Aborted this copy's earlier upload ID %s of %s: %s.", upload_id, self.target, why
+            )
+        except OssNotFoundError:
+            pass
+        if self.store is not None and self.store.keeps_record:
+            self.store.delete()
+
+    def _completed_earlier(self, checkpoint: CopyCheckpoint, source: SourceObject) -> CopyOutcome | None:
+        mark = checkpoint.completed
+        assert mark is not None
+        if mark.expired() or checkpoint.source != source.identity():
+            return None
+        try:
+            info = self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            return None
+        if info.etag != mark.etag or info.crc64 != mark.crc64:
+            return None
+        self.logger.info(
+            "%s is already the copy of %s (ETag %s): an earlier try completed it; nothing to copy.",
+            self.target,
+            source.url,
+            info.etag,
+        )
+        return self._outcome(
+            source, info.etag, info.crc64, "already_complete", upload_id=checkpoint.upload_id
+        )
+
+    # -- one CopyObject --------------------------------------------------------------------------
+
+    def _single(self, source: SourceObject) -> CopyOutcome:
+        try:
+            copied = copy_object(self.client, source, self.bucket, self.key, options=self.options)
+        except OssPreconditionError as err:
+            raise CopySourceChangedError(
+                f"The copy source {source.url} changed during the copy (it is no longer ETag {source.etag}: "
+                f"{err.code or 'PreconditionFailed'}); nothing was written. Retry to copy the new version.",
+                source=source.url,
+                etag=source.etag,
+                upload_id=None,
+            ) from None
+        except OssNotFoundError as err:
+            raise self._not_found(err) from None
+        check_object_crc(source, copied.crc64, self.target, self.logger)
+        self.logger.info(
+            "Copied %s to %s with one CopyObject (%d bytes).", source.url, self.target, source.size
+        )
+        return self._outcome(source, copied.etag, copied.crc64, "CopyObject", parts_copied=1)
+
+    def _not_found(self, err: OssNotFoundError) -> Exception:
+        if err.code == "NoSuchBucket" and self.bucket != self.source_bucket:
+            return CopyDestinationError(
+                f"The destination bucket {self.bucket!r} does not exist (NoSuchBucket): check the destination "
+                "bucket name (and that it is in the source's region)."
+            )
+        if err.code in ("NoSuchKey", "NoSuchBucket"):
+            return CopySourceMissingError(
+                f"The copy source oss://{self.source_bucket}/{self.source_key} disappeared during the copy "
+                f"({err.code})."
+            )
+        return err
+
+    # -- multipart -------------------------------------------------------------------------------
+
+    def _checkpoint(self, source: SourceObject, plan: PartPlan, upload_id: str) -> CopyCheckpoint:
+        return CopyCheckpoint(
+            source_bucket=self.source_bucket,
+            source_key=self.source_key,
+            source=source.identity(),
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=upload_id,
+            part_size=plan.part_size,
+            options_digest=self._digest(),
+        )
+
+    def _fresh(self, source: SourceObject, plan: PartPlan) -> CopyOutcome:
+        options = self.options if self.options is not None else source.options()
+        try:
+            upload_id = self.client.initiate_multipart_upload(self.bucket, self.key, options=options)
+        except OssNotFoundError as err:
+            raise self._not_found(err) from None
+        checkpoint = self._checkpoint(source, plan, upload_id)
+        try:
+            self._save(checkpoint)  # before the first part: a retry always finds its upload
+        except BaseException:
+            self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
+            raise
+        self.logger.info(
+            "Started multipart copy upload ID %s of %s (%d bytes) to %s: %s, %d in parallel; checkpoint: %s.",
+            upload_id,
+            source.url,
+            source.size,
+            self.target,
+            plan.describe(),
+            self.config.parallelism,
+            self.store.describe() if self.store is not None else "none",
+        )
+        return self._copy_parts(source, plan, checkpoint, {}, resumed=False)
+
+    def _resume(self, checkpoint: CopyCheckpoint, source: SourceObject, plan: PartPlan) -> CopyOutcome:
+        try:
+            listed = list(self.client.list_parts(self.bucket, self.key, checkpoint.upload_id))
+        except OssNotFoundError:
+            done = self._already_copied(source, checkpoint.upload_id)
+            if done is not None:
+                return done
+            self.logger.warning(
+                "Upload ID %s of the copy checkpoint is gone (aborted or expired): starting again.",
+                checkpoint.upload_id,
+            )
+            if self.store is not None and self.store.keeps_record:
+                self.store.delete()
+            return self._fresh(source, plan)
+        usable = usable_parts(listed, plan)
+        self.logger.info(
+            "Resuming copy upload ID %s (%s): %d of %d parts already in OSS; copying %d.",
+            checkpoint.upload_id,
+            self.store.describe() if self.store is not None else "no store",
+            len(usable),
+            plan.part_count,
+            plan.part_count - len(usable),
+        )
+        return self._copy_parts(source, plan, checkpoint, usable, resumed=True)
+
+    def _already_copied(self, source: SourceObject, upload_id: str | None) -> CopyOutcome | None:
+        """The destination already is this source's copy (an earlier try completed it)?"""
+        try:
+            info = self.client.head_object(self.bucket, self.key)
+        except OssNotFoundError:
+            return None
+        if source.crc64 is None or info.size != source.size or info.crc64 != source.crc64:
+            return None
+        self.logger.info(
+            "%s already holds the copy of %s (same size and CRC-64): nothing to copy.",
+            self.target,
+            source.url,
+        )
+        return self._outcome(source, info.etag, info.crc64, "already_complete", upload_id=upload_id)
+
+    def _copy_parts(
+        self,
+        source: SourceObject,
+        plan: PartPlan,
+        checkpoint: CopyCheckpoint,
+        listed: dict[int, PartInfo],
+        *,
+        resumed: bool,
+    ) -> CopyOutcome:
+        upload_id = checkpoint.upload_id
+        saver = ConfirmationSaver(
+            lambda confirmed: self._save(checkpoint.with_confirmed(confirmed)),
+            part_count=plan.part_count,
+            interval=self.config.checkpoint_save_interval,
+            confirmed=checkpoint.confirmed_parts,
+        )
+        copier = PartCopier(
+            self.client,
+            source,
+            self.bucket,
+            self.key,
+            upload_id,
+            parallelism=self.config.parallelism,
+            traffic_limit=self.config.traffic_limit,
+            on_confirmed=lambda part: saver.confirm(part.number, part.crc64),
+            logger=self.logger,
+        )
+        confirmed = checkpoint.confirmed_parts
+        # Per part: a listed part whose CRC-64 differs from the one OSS confirmed when it was copied is copied again.
+        parts: dict[int, CopiedPart] = {
+            n: CopiedPart(n, p.etag, p.size, p.crc64)
+            for n, p in listed.items()
+            if confirmed.get(n) is None or p.crc64 is None or confirmed[n] == p.crc64
+        }
+        reused = set(parts)
+        try:
+            parts.update(copier.run([p for p in plan if p.number not in parts]))
+            parts = prove_parts(self.client, source, plan, copier, parts, reused)
+            saver.flush()
+            completed = self.client.complete_multipart_upload(
+                self.bucket,
+                self.key,
+                upload_id,
+                [(n, parts[n].etag) for n in sorted(parts)],
+                expected_crc64=source.crc64,
+                expected_size=source.size,
+            )
+        except BaseException as err:
+            if isinstance(err, Exception):
+                saver.flush()
+            self._on_failure(err, upload_id)
+            raise
+        check_object_crc(source, completed.crc64, self.target, self.logger)
+        self._finish(checkpoint, completed.etag, completed.crc64)
+        reused_count = plan.part_count - len(copier.numbers)
+        self.logger.info(
+            "Copied %s to %s: upload ID %s, %d parts (%d copied by this run, %d reused from an earlier try).",
+            source.url,
+            self.target,
+            upload_id,
+            plan.part_count,
+            len(copier.numbers),
+            reused_count,
+        )
+        return self._outcome(
+            source,
+            completed.etag,
+            completed.crc64,
+            "UploadPartCopy",
+            upload_id=upload_id,
+            parts_total=plan.part_count,
+            parts_copied=copier.requests,
+            parts_reused=reused_count,
+            resumed=resumed,
+        )
+
+    def _finish(self, checkpoint: CopyCheckpoint, etag: str, crc64: int | None) -> None:
+        if self.store is None or not self.store.keeps_record:
+            return
+        retention = self.config.completed_retention
+        if not retention or crc64 is None:
+            self.store.delete()
+            return
+        now = datetime.now(timezone.utc)
+        mark = CompletedMark(
+            crc64=crc64,
+            etag=etag,
+            at=now.isoformat(timespec="seconds"),
+            until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
+        )
+        self.store.save(checkpoint.with_completed(mark))
+
+    def _on_failure(self, err: BaseException, upload_id: str) -> None:
+        if not isinstance(err, Exception):
+            self.logger.warning(
+                "Copy upload ID %s of %s was interrupted; it is kept for a retry.", upload_id, self.target
+            )
+            return
+        keeps = self.store is not None and self.store.keeps_record
+        if self.abort_on_failure or self.store is None:  # discovery finds a kept upload again
+            why = "abort_on_failure=True" if self.abort_on_failure else "no checkpoint store could resume it"
+            try:
+                self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
+                self.logger.warning("Aborted copy upload ID %s of %s (%s).", upload_id, self.target, why)
+            except Exception as abort_err:  # the original failure is what the caller needs
+                self.logger.warning("Could not abort upload ID %s: %s", upload_id, abort_err)
+            if keeps and self.store is not None:
+                self.store.delete()
+            return
+        self.logger.warning(
+            "Copy upload ID %s of %s failed and is kept with its checkpoint: the next try continues it and copies "
+            "only the missing parts. To abort it instead: oss-uploads abort %s %s; until then its parts are "
+            "billed as storage.",
+            upload_id,
+            self.target,
+            self.target,
+            upload_id,
+        )

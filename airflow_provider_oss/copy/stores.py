@@ -1,0 +1,260 @@
+"""
+Where a copy's checkpoint is kept: the same places as an upload's (a file in a shared directory,
+a key of Airflow's ``task_state_store``, memory) and discovery (nothing kept; OSS's list of
+in-progress uploads of the destination key is asked instead).
+
+The file store writes through :class:`~airflow_provider_oss.upload.stores.FileCheckpointStore`
+(atomic, fsynced, never through a link); its file name is derived from the destination and the
+source, so a copy and an upload of the same key never share a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from airflow_provider_oss.copy.checkpoint import MAX_RECORD_BYTES, CopyCheckpoint
+from airflow_provider_oss.copy.parts import usable_parts
+from airflow_provider_oss.core import crc64 as crc
+from airflow_provider_oss.core.errors import OssNotFoundError
+from airflow_provider_oss.upload.errors import CheckpointCorruptError
+from airflow_provider_oss.upload.stores import FileCheckpointStore
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.copy.calls import SourceObject
+    from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.models import PartInfo
+    from airflow_provider_oss.upload.plan import PartPlan
+
+#: The ``task_state_store`` key a copy's checkpoint is kept under.
+COPY_STATE_KEY = "oss_copy"
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class CopyCheckpointStore(Protocol):
+    """Where the checkpoint of one copy (one source and destination) is kept."""
+
+    #: False for discovery (nothing kept: there is no record to update or delete).
+    keeps_record: bool
+
+    def load(self) -> CopyCheckpoint | None:
+        """The stored record, or None. :raises CheckpointCorruptError: a record that cannot be trusted."""
+
+    def save(self, checkpoint: CopyCheckpoint) -> None:
+        """Store the record durably (replacing any earlier one)."""
+
+    def delete(self) -> None:
+        """Remove the record; no error when there is none."""
+
+    def describe(self) -> str:
+        """Where the record lives, for logs (never a secret)."""
+
+
+def source_identity_path(source_bucket: str, source_key: str) -> str:
+    """
+    A stable absolute pseudo-path naming the source, for the file store's record name (any key,
+    even ``../x`` or one with ``//``, maps to one plain name).
+    """
+    digest = hashlib.sha256(json.dumps([source_bucket, source_key]).encode("utf-8", "surrogatepass"))
+    return "/oss-copy-source/" + digest.hexdigest()
+
+
+class FileCopyCheckpointStore:
+    """
+    A copy's checkpoint as a JSON file in ``directory`` (shared by every worker that may retry).
+
+    :param directory: the checkpoint directory (created with mode 0700 when missing).
+    :param source_bucket: the source bucket.
+    :param source_key: the source key.
+    :param bucket: the destination bucket.
+    :param key: the destination key.
+    """
+
+    keeps_record = True
+
+    def __init__(
+        self, directory: str | os.PathLike[str], source_bucket: str, source_key: str, bucket: str, key: str
+    ) -> None:
+        self.file = FileCheckpointStore(
+            directory, bucket, key, source_identity_path(source_bucket, source_key), name_prefix="copy-"
+        )
+        self.path = self.file.path
+
+    def __repr__(self) -> str:
+        return f"FileCopyCheckpointStore(path={self.path!r})"
+
+    def describe(self) -> str:
+        """The checkpoint file's path."""
+        return f"copy checkpoint file {self.path}"
+
+    def load(self) -> CopyCheckpoint | None:
+        """Read the record (None when there is no file)."""
+        text = self.file.read_text()
+        return None if text is None else CopyCheckpoint.from_json(text)
+
+    def save(self, checkpoint: CopyCheckpoint) -> None:
+        """Write the record atomically and durably."""
+        self.file.write_text(checkpoint.to_json())
+
+    def delete(self) -> None:
+        """Remove the file."""
+        self.file.delete()
+
+
+class KeyValueCopyCheckpointStore:
+    """
+    A copy's checkpoint as a JSON value under one key of a ``get/set/delete`` store such as
+    Airflow 3.3's ``task_state_store``.
+
+    :param kv: the store.
+    :param key: the key (default :data:`COPY_STATE_KEY`).
+    :param set_kwargs: extra keyword arguments of ``kv.set`` (e.g. a retention).
+    """
+
+    keeps_record = True
+
+    def __init__(
+        self, kv: Any, key: str = COPY_STATE_KEY, *, set_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        for method in ("get", "set", "delete"):
+            if not callable(getattr(kv, method, None)):
+                raise TypeError(
+                    f"KeyValueCopyCheckpointStore needs get/set/delete; {kv!r} has no {method}()."
+                )
+        if not key:
+            raise ValueError("KeyValueCopyCheckpointStore needs a non-empty key.")
+        self.kv = kv
+        self.key = key
+        self.set_kwargs = dict(set_kwargs or {})
+
+    def describe(self) -> str:
+        """The store's type and key."""
+        return f"key {self.key!r} of {type(self.kv).__name__}"
+
+    def load(self) -> CopyCheckpoint | None:
+        """The value under the key (None when there is none)."""
+        value = self.kv.get(self.key, None)
+        if value is None:
+            return None
+        if isinstance(value, (str, bytes)):
+            if len(value) > MAX_RECORD_BYTES:
+                raise CheckpointCorruptError(f"the value under {self.key!r} is larger than any checkpoint")
+            return CopyCheckpoint.from_json(value)
+        return CopyCheckpoint.from_dict(value)
+
+    def save(self, checkpoint: CopyCheckpoint) -> None:
+        """Set the key to the record (a JSON object)."""
+        self.kv.set(self.key, checkpoint.to_dict(), **self.set_kwargs)
+
+    def delete(self) -> None:
+        """Delete the key."""
+        self.kv.delete(self.key)
+
+
+class MemoryCopyCheckpointStore:
+    """A copy's checkpoint kept in memory as JSON text (tests, library users); ``saves`` counts saves."""
+
+    keeps_record = True
+
+    def __init__(self, text: str | None = None) -> None:
+        self.text = text
+        self.saves = 0
+
+    def describe(self) -> str:
+        """Always ``in-memory copy checkpoint``."""
+        return "in-memory copy checkpoint"
+
+    def load(self) -> CopyCheckpoint | None:
+        """Parse the text (None when empty)."""
+        return None if self.text is None else CopyCheckpoint.from_json(self.text)
+
+    def save(self, checkpoint: CopyCheckpoint) -> None:
+        """Keep the record's JSON text."""
+        self.text = checkpoint.to_json()
+        self.saves += 1
+
+    def delete(self) -> None:
+        """Forget the record."""
+        self.text = None
+
+
+class CopyDiscoveryStore:
+    """
+    Keep nothing; a retry asks OSS for the in-progress uploads of the destination key.
+
+    A listed upload's parts cannot be proven to be this source's bytes without the record (OSS
+    gives no CRC-64 of a range of the source), so discovery adopts only an upload whose every planned
+    part is there with its planned size and whose parts' CRC-64s combine to the source's: the copy
+    then completes it without copying anything. Any other upload (another writer's, or a partial one
+    of an earlier try) is left alone, never aborted, and the copy starts its own.
+
+    :param client: the OSS client.
+    :param bucket: the destination bucket.
+    :param key: the destination key.
+    :param retry: whether this run is a retry (only a retry adopts).
+    """
+
+    keeps_record = False
+
+    def __init__(self, client: OssClient, bucket: str, key: str, *, retry: bool) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.retry = retry
+
+    def describe(self) -> str:
+        """Where the "record" comes from."""
+        return f"OSS's in-progress uploads of oss://{self.bucket}/{self.key} (ListMultipartUploads)"
+
+    def load(self) -> CopyCheckpoint | None:
+        """Always None: the engine asks :meth:`adoptable` once it knows the source and the plan."""
+        return None
+
+    def adoptable(self, source: SourceObject, plan: PartPlan) -> tuple[str, dict[int, PartInfo]] | None:
+        """
+        On a retry, the in-progress upload of this key that holds every part of ``plan`` with its
+        planned size and whose parts' CRC-64s combine to the source's (with its parts); None when
+        there is none. Every other upload is left alone.
+        """
+        if not self.retry or source.crc64 is None:
+            return None
+        for upload in self.client.list_multipart_uploads(self.bucket, prefix=self.key):
+            if upload.key != self.key:
+                continue
+            try:
+                listed = list(self.client.list_parts(self.bucket, self.key, upload.upload_id))
+            except OssNotFoundError:
+                continue
+            usable = usable_parts(listed, plan)
+            crcs = [usable[p.number].crc64 if p.number in usable else None for p in plan]
+            if (
+                None not in crcs
+                and crc.combine_all([(c or 0, p.size) for c, p in zip(crcs, plan, strict=True)])
+                == source.crc64
+            ):
+                log.info(
+                    "Discovered upload ID %s holding every part of this copy: completing it.",
+                    upload.upload_id,
+                )
+                return upload.upload_id, usable
+            log.info(
+                "Upload ID %s of oss://%s/%s is not proven to be this copy (%d of %d parts; a partial upload "
+                "cannot be proven without a checkpoint): it is left alone.",
+                upload.upload_id,
+                self.bucket,
+                self.key,
+                len(usable),
+                plan.part_count,
+            )
+        return None
+
+    def save(self, checkpoint: CopyCheckpoint) -> None:
+        """Nothing to write."""
+
+    def delete(self) -> None:
+        """Nothing to delete."""
