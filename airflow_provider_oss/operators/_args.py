@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 
 def is_template(value: Any) -> bool:
@@ -17,3 +20,14 @@ def is_template(value: Any) -> bool:
 def task_label(operator: str, task_id: str) -> str:
     """``Operator(task_id='x')``, the prefix of every argument error."""
     return f"{operator}(task_id={task_id!r})"
+
+
+def checked(label: str, build: Callable[[], _T]) -> _T:
+    """
+    ``build()``, its ValueError (OssClientError and TransferConfigError are ValueErrors) raised again
+    prefixed with ``label`` (:func:`task_label`), so that a bad argument names its task.
+    """
+    try:
+        return build()
+    except ValueError as err:
+        raise ValueError(f"{label}: {err}") from None

@@ -15,7 +15,7 @@ from airflow_provider_oss.copy import (
 from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators._args import is_template
+from airflow_provider_oss.operators._args import checked, is_template, task_label
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, is_retry, resolve_mode
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
@@ -169,10 +169,7 @@ class OssCopyObjectOperator(BaseOperator):
         self._check_arguments(rendered=False)
 
     def _checked(self, build: Callable[[], _T]) -> _T:
-        try:
-            return build()
-        except ValueError as err:
-            raise ValueError(f"OssCopyObjectOperator(task_id={self.task_id!r}): {err}") from None
+        return checked(task_label("OssCopyObjectOperator", self.task_id), build)
 
     def _check_arguments(self, *, rendered: bool) -> None:
         def check() -> None:

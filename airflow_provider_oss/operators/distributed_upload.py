@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
+from airflow_provider_oss.operators._args import checked, task_label
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.distributed import start_plan, upload_range
 from airflow_provider_oss.upload.distributed_complete import complete_plan
@@ -55,10 +56,7 @@ DEFAULT_RANGES = 4
 
 
 def _checked(task_id: str, kind: str, build: Callable[[], _T]) -> _T:
-    try:
-        return build()
-    except ValueError as err:
-        raise ValueError(f"{kind}(task_id={task_id!r}): {err}") from None
+    return checked(task_label(kind, task_id), build)
 
 
 def _task_identity(context: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.download.store import STATE_STORE_KEY, DownloadCheckpointStore, file_store
 from airflow_provider_oss.hooks.oss import OssHook
+from airflow_provider_oss.operators._args import checked, task_label
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, resolve_mode
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.stores import KeyValueCheckpointStore
@@ -145,10 +146,7 @@ class OssDownloadOperator(BaseOperator):
         self._check_arguments(rendered=False)
 
     def _checked(self, build: Callable[[], _T]) -> _T:
-        try:
-            return build()
-        except ValueError as err:
-            raise ValueError(f"OssDownloadOperator(task_id={self.task_id!r}): {err}") from None
+        return checked(task_label("OssDownloadOperator", self.task_id), build)
 
     def _check_arguments(self, *, rendered: bool) -> None:
         def check() -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators._args import is_template, task_label
+from airflow_provider_oss.operators._args import checked, is_template, task_label
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, choose_checkpoint_store
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.folder import (
@@ -190,10 +190,7 @@ class OssFolderUploadOperator(BaseOperator):
         return task_label(type(self).__name__, self.task_id)
 
     def _checked(self, build: Callable[[], Any]) -> Any:
-        try:
-            return build()
-        except ValueError as err:
-            raise ValueError(f"{self._label}: {err}") from None
+        return checked(self._label, build)
 
     def _check_arguments(self, *, rendered: bool) -> None:
         """The checks of the templated arguments: at parse time unless a template, and after rendering."""
