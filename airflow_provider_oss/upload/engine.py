@@ -27,36 +27,30 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_oss.core import crc64 as crc
 from airflow_provider_oss.core.callback import UploadCallback, decode_answer
-from airflow_provider_oss.core.errors import CallbackFailedError, OssNotFoundError, OssPreconditionError
+from airflow_provider_oss.core.errors import OssNotFoundError
 from airflow_provider_oss.core.models import ObjectOptions
-from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError, CompletedMark
+from airflow_provider_oss.upload.attempt import MultipartAttempt
+from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
 from airflow_provider_oss.upload.config import TransferConfig
-from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
 from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.parts import (
-    PartOutcome,
-    PartSender,
-    UploadGone,
     is_no_such_upload,
     usable_listed_parts,
 )
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
 from airflow_provider_oss.upload.progress import ProgressEvent, ProgressTracker
-from airflow_provider_oss.upload.reader import PartReader
 from airflow_provider_oss.upload.recovery import Recovery
 from airflow_provider_oss.upload.result import UploadResult
 from airflow_provider_oss.upload.single import put_whole_file
 from airflow_provider_oss.upload.source import SourceGuard
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.core.models import ObjectInfo, PartInfo
+    from airflow_provider_oss.core.models import ObjectInfo
     from airflow_provider_oss.upload.api import UploadAPI
     from airflow_provider_oss.upload.stores import CheckpointStore
 
@@ -156,7 +150,6 @@ class ResumableUploader:
             verify_reused_parts=self.config.verify_reused_parts,
             logger=self.logger,
         )
-        self._upload: MultipartUpload | None = None
         self._started = 0.0
         self.config.check_pool_size(client.config.pool_size, self.logger)
 
@@ -170,10 +163,6 @@ class ResumableUploader:
     def target(self) -> str:
         """``oss://bucket/key``."""
         return f"oss://{self.bucket}/{self.key}"
-
-    @property
-    def _upload_id(self) -> str | None:
-        return self._upload.upload_id if self._upload is not None else None
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -189,7 +178,6 @@ class ResumableUploader:
         :raises UploadGoneError: the upload vanished mid-run and the object in OSS is not this file.
         """
         self._started = time.monotonic()
-        self._upload = None
         fingerprint = SourceFingerprint.of_file(self.filename)
         checkpoint, corrupt = self._load_checkpoint()
         if checkpoint is not None and checkpoint.completed is not None:
@@ -244,7 +232,8 @@ class ResumableUploader:
             self.logger.warning("Ignoring the %s: %s.", describe_store(self.checkpoint_store), err)
             return None, err
 
-    def _guard(self, fingerprint: SourceFingerprint) -> SourceGuard:
+    def source_guard(self, fingerprint: SourceFingerprint) -> SourceGuard:
+        """The guard that fails the run when the file changes (its message says what becomes of the upload)."""
         kept = (
             "it is aborted"
             if self.abort_on_failure or self.checkpoint_store is None
@@ -254,7 +243,8 @@ class ResumableUploader:
 
     # -- results ---------------------------------------------------------------------------------
 
-    def _seconds(self) -> float:
+    def elapsed(self) -> float:
+        """Seconds since :meth:`run` started."""
         return time.monotonic() - self._started
 
     def _already_complete(self, info: ObjectInfo, upload_id: str | None) -> UploadResult:
@@ -265,9 +255,10 @@ class ResumableUploader:
                 self.target,
                 self.callback.describe(),
             )
-        return UploadResult.of_existing_object(self.bucket, self.key, info, upload_id, self._seconds())
+        return UploadResult.of_existing_object(self.bucket, self.key, info, upload_id, self.elapsed())
 
-    def _progress(self, total: int, parts: int) -> ProgressTracker:
+    def progress_tracker(self, total: int, parts: int) -> ProgressTracker:
+        """A progress tracker that logs and calls ``progress_callback`` at the configured cadence."""
         return ProgressTracker(
             total,
             parts,
@@ -280,13 +271,13 @@ class ResumableUploader:
     # -- single PutObject ------------------------------------------------------------------------
 
     def _put_single(self, fingerprint: SourceFingerprint) -> UploadResult:
-        progress = self._progress(fingerprint.size, 1)
+        progress = self.progress_tracker(fingerprint.size, 1)
         answers: list[bytes] = []
         etag, local_crc = put_whole_file(
             self.client,
             self.bucket,
             self.key,
-            self._guard(fingerprint),
+            self.source_guard(fingerprint),
             options=self.object_options,
             traffic_limit=self.config.traffic_limit,
             replace=self.replace,
@@ -297,7 +288,7 @@ class ResumableUploader:
         progress.part_done(1, fingerprint.size)
         progress.finish()
         result = UploadResult.of_single_put(
-            self.bucket, self.key, etag=etag, crc64=local_crc, size=fingerprint.size, seconds=self._seconds()
+            self.bucket, self.key, etag=etag, crc64=local_crc, size=fingerprint.size, seconds=self.elapsed()
         )
         result.callback_response = decode_answer(answers[0]) if answers else None
         return result
@@ -317,7 +308,7 @@ class ResumableUploader:
                 options_digest=self._options_digest(),
             )
 
-        self._upload, checkpoint = MultipartUpload.start(
+        upload, checkpoint = MultipartUpload.start(
             self.client,
             checkpoint_for,
             bucket=self.bucket,
@@ -338,7 +329,7 @@ class ResumableUploader:
         )
         if self.checkpoint_store is None:
             self.logger.info("No checkpoint store: a failed run cannot be resumed and aborts its upload.")
-        return self._send(plan, fingerprint, {}, checkpoint, resumed=False)
+        return MultipartAttempt(self, upload, plan, fingerprint, checkpoint, resumed=False).run({})
 
     def _resume(self, checkpoint: Checkpoint, plan: PartPlan, fingerprint: SourceFingerprint) -> UploadResult:
         upload_id = checkpoint.upload_id
@@ -358,7 +349,7 @@ class ResumableUploader:
             if info is not None:
                 return self._already_complete(info, upload_id)
             return self._fresh(plan, fingerprint)
-        self._upload = self.recovery.upload(upload_id)
+        upload = self.recovery.upload(upload_id)
         by_number, odd = usable_listed_parts(listed, plan)
         have_bytes = sum(p.size for p in by_number.values())
         self.logger.info(
@@ -382,158 +373,4 @@ class ResumableUploader:
                 "%d listed part(s) are outside the plan, of another size, or without a CRC-64: they are sent again.",
                 odd,
             )
-        return self._send(plan, fingerprint, by_number, checkpoint, resumed=True)
-
-    def _send(  # noqa: C901, PLR0915  # send, then complete or fail: the failure policy reads in one place
-        self,
-        plan: PartPlan,
-        fingerprint: SourceFingerprint,
-        listed: dict[int, PartInfo],
-        checkpoint: Checkpoint,
-        *,
-        resumed: bool,
-    ) -> UploadResult:
-        upload = self._upload
-        assert upload is not None and upload.upload_id is not None
-        progress = self._progress(plan.file_size, plan.part_count)
-        outcomes: list[PartOutcome] = []
-        expected: int | None = None
-        recorder = (
-            ConfirmationRecorder(
-                checkpoint,
-                upload.save,
-                part_count=plan.part_count,
-                logger=self.logger,
-                interval=self.config.checkpoint_save_interval,
-            )
-            if upload.keeps_record
-            else None  # nothing stored (discovery): nothing to record confirmations in
-        )
-        confirmed = {} if self.config.verify_reused_parts else checkpoint.confirmed_parts
-        guard = self._guard(fingerprint)
-
-        def result_of(
-            etag: str, crc64: int | None, size: int, *, already_complete: bool = False
-        ) -> UploadResult:
-            return UploadResult.of_multipart(
-                self.bucket,
-                self.key,
-                etag=etag,
-                crc64=crc64,
-                size=size,
-                upload_id=upload.upload_id or "",
-                parts_total=plan.part_count,
-                progress=progress,
-                resumed=resumed,
-                seconds=self._seconds(),
-                already_complete=already_complete,
-            )
-
-        try:
-            with PartReader(self.filename) as reader:
-                guard.check_quick(reader, upload.upload_id)
-                sender = PartSender(
-                    self.client,
-                    self.bucket,
-                    self.key,
-                    upload.upload_id,
-                    self.filename,
-                    parallelism=self.config.parallelism,
-                    traffic_limit=self.config.traffic_limit,
-                    logger=self.logger,
-                )
-
-                def confirm(outcome: PartOutcome) -> None:
-                    if recorder is not None:
-                        recorder.confirm(outcome.part.number, outcome.crc64)
-
-                def after_part(outcome: PartOutcome) -> None:
-                    if not outcome.confirmed:  # a confirmed part read nothing; the end checks the file anyway
-                        guard.check_quick(reader, upload.upload_id)
-                    confirm(outcome)
-
-                outcomes = sender.run(
-                    plan, listed, reader, progress, after_part, confirmed, on_late_part=confirm
-                )
-                guard.check_full(reader, upload.upload_id)
-            if recorder is not None:
-                # Every part's CRC-64 is saved before completing: a try killed between completing and
-                # deleting the checkpoint leaves a retry that checks the object without reading the file.
-                recorder.close(flush=True)
-            expected = crc.combine_all([(o.crc64, o.part.size) for o in outcomes])
-            try:
-                etag, object_crc = upload.complete(
-                    [(o.part.number, o.etag) for o in outcomes],
-                    expected_crc64=expected,
-                    expected_size=plan.file_size,
-                    replace=self.replace,
-                    callback=self.callback,
-                )
-            except OssPreconditionError as err:
-                if err.code != "FileAlreadyExists":
-                    raise
-                size = sum(o.part.size for o in outcomes)
-                info = self.recovery.appeared_during_upload(upload, expected, size, err)
-                etag, object_crc = info.etag, expected
-        except CallbackFailedError as err:
-            self._stored_but_callback_failed(err, recorder, upload, checkpoint, expected)
-            raise
-        except UploadGone as gone:
-            if recorder is not None:
-                recorder.close(flush=False)
-            info = self.recovery.after_upload_gone(upload, gone.where, fingerprint, expected)
-            return result_of(info.etag, info.crc64, info.size, already_complete=True)
-        except BaseException as err:
-            if recorder is not None:
-                recorder.close(flush=isinstance(err, Exception))  # so that the retry reads less
-            self._on_failure(err)
-            raise
-        upload.finish(checkpoint, self._completed_mark(etag, object_crc))
-        progress.finish()
-        result = result_of(etag, object_crc, plan.file_size)
-        result.callback_response = decode_answer(upload.callback_response)
-        result.parts_reused_confirmed = sum(1 for o in outcomes if o.confirmed)
-        result.log_completion(
-            self.logger, resends=sum(o.sends for o in outcomes if not o.reused) - result.parts_sent
-        )
-        return result
-
-    def _stored_but_callback_failed(
-        self,
-        err: CallbackFailedError,
-        recorder: ConfirmationRecorder | None,
-        upload: MultipartUpload,
-        checkpoint: Checkpoint,
-        expected: int | None,
-    ) -> None:
-        """
-        OSS answered 203: the object IS stored. Mark the checkpoint completed, so that a retry sends
-        nothing (and so never fires the callback again); the caller then raises ``err``.
-        """
-        if recorder is not None:
-            recorder.close(flush=False)
-        stored_crc = err.crc64 if err.crc64 is not None else expected
-        if stored_crc is not None:
-            upload.finish(checkpoint, self._completed_mark(err.etag, stored_crc))
-
-    def _completed_mark(self, etag: str, crc64: int) -> CompletedMark | None:
-        """The mark a completed upload leaves in its record for ``completed_retention`` (None: none)."""
-        retention = self.config.completed_retention
-        if not retention:
-            return None
-        now = datetime.now(timezone.utc)
-        return CompletedMark(
-            crc64=crc64,
-            etag=etag,
-            at=now.isoformat(timespec="seconds"),
-            until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
-        )
-
-    def _on_failure(self, err: BaseException) -> None:
-        if self._upload is None:
-            return
-        abort = None
-        if self.abort_on_failure or self.checkpoint_store is None:
-            why = "abort_on_failure=True" if self.abort_on_failure else "no checkpoint store could resume it"
-            abort = f"the upload failed and {why}"
-        self._upload.fail(err, abort=abort, conn_id=self.conn_id)
+        return MultipartAttempt(self, upload, plan, fingerprint, checkpoint, resumed=True).run(by_number)
