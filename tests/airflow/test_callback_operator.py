@@ -6,11 +6,9 @@ object across retries, 203 failing the task without a retry, and no callback tok
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +17,7 @@ import pytest
 
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.dag_files import load_dag
 from tests.callback_support import callback_server
 
 PART = 100 * 1024
@@ -51,14 +50,7 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
 
 
 def _dag() -> Any:
-    dag_id = f"oss_callback_{uuid.uuid4().hex[:8]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, part=PART))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag(DAG_TEMPLATE, "oss_callback", part=PART)
 
 
 def _xcom(dag_id: str) -> dict[str, Any]:

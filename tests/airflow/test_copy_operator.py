@@ -6,11 +6,9 @@ retry continues the same upload ID and copies only the missing parts.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators.copy import OssCopyObjectOperator
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.upload import TransferConfig
+from tests.airflow.dag_files import load_dag
 
 PART = 100 * 1024
 DEST = "copy-dest"
@@ -135,14 +134,7 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
 
 
 def _write_dag(**params: Any) -> Any:
-    dag_id = f"oss_copy_{uuid.uuid4().hex[:8]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, dest=DEST, part=PART, **params))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag(DAG_TEMPLATE, "oss_copy", dest=DEST, part=PART, **params)
 
 
 def _xcom_result(dag_id: str) -> dict[str, Any]:

@@ -8,11 +8,9 @@ index; a file changed between plan and ranges is refused by every range.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.dag_files import load_dag
 from tests.upload_support import entries, make_file
 
 PART = 100 * 1024
@@ -114,14 +113,7 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
 
 
 def _load(template: str, **params: Any) -> Any:
-    dag_id = f"oss_dist_{uuid.uuid4().hex[:8]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(template.format(dag_id=dag_id, part=PART, **params))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag(template, "oss_dist", part=PART, **params)
 
 
 def _db_rows(sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -6,12 +6,10 @@ try 1 wrote, in each checkpoint mode.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from airflow_provider_oss.core import crc64
 from airflow_provider_oss.download import temp_path_for
 from airflow_provider_oss.operators.download import OssDownloadOperator
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.dag_files import load_dag
 from tests.download.support import ranges_of
 from tests.upload_support import make_client
 
@@ -50,14 +49,7 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
 
 
 def _write_dag(**params: Any) -> Any:
-    dag_id = f"oss_download_{uuid.uuid4().hex[:8]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, part_size=PART, **params))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag(DAG_TEMPLATE, "oss_download", part_size=PART, **params)
 
 
 def _xcom_result(dag_id: str) -> dict[str, Any]:

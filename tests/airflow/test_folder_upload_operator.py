@@ -6,11 +6,9 @@ upload ID through ``task_state_store``, and a failed run naming the files it cou
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 
 from airflow_provider_oss.operators.folder_upload import OssFolderUploadOperator, state_key_for
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.dag_files import load_dag
 from tests.upload_support import BUCKET, KiB, make_file
 
 PART = 100 * KiB
@@ -54,22 +53,15 @@ def _write_dag(
     checkpoint: str = "auto",
     checkpoint_dir: str | None = None,
 ) -> Any:
-    dag_id = f"oss_folder_{uuid.uuid4().hex[:8]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    text = DAG_TEMPLATE.format(
-        dag_id=dag_id,
+    return load_dag(
+        DAG_TEMPLATE,
+        "oss_folder",
         part=PART,
         retries=retries,
         follow_symlinks=follow_symlinks,
         checkpoint=checkpoint,
         checkpoint_dir=checkpoint_dir,
     )
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
 
 
 def _xcom(dag_id: str, key: str) -> Any:

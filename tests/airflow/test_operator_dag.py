@@ -5,11 +5,9 @@ local OSS server; the first try fails part-way and the retry continues the same 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.dag_files import load_dag
 
 PART = 100 * 1024
 
@@ -45,18 +44,9 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
 
 
 def _write_dag(*, abort_on_final_failure: bool = False, **params: Any) -> Any:
-    dag_id = f"oss_upload_{uuid.uuid4().hex[:8]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(
-        DAG_TEMPLATE.format(
-            dag_id=dag_id, part_size=PART, abort_on_final_failure=abort_on_final_failure, **params
-        )
+    return load_dag(
+        DAG_TEMPLATE, "oss_upload", part_size=PART, abort_on_final_failure=abort_on_final_failure, **params
     )
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
 
 
 def _state_rows(dag_id: str) -> list[tuple[str, str]]:
