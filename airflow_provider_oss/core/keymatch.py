@@ -69,11 +69,6 @@ def literal_prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
-def has_wildcard(pattern: str) -> bool:
-    """Whether ``pattern`` contains a glob wildcard."""
-    return any(c in pattern for c in _GLOB_CHARS)
-
-
 def compile_glob(pattern: str) -> re.Pattern[str]:
     """
     Compile a path-aware glob: ``**`` matches anything (``/`` included; ``**/`` also matches no
@@ -114,12 +109,6 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(char))
             i += 1
     return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def filter_glob(keys: Iterable[str], pattern: str) -> Iterator[str]:
-    """Yield the keys matching the path-aware glob ``pattern`` (see :func:`compile_glob`)."""
-    regex = compile_glob(pattern)
-    return (key for key in keys if regex.match(key))
 
 
 def fnmatch_keys(keys: Iterable[str], pattern: str) -> Iterator[str]:
