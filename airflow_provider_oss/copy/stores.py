@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 
 #: The ``task_state_store`` key a copy's checkpoint is kept under.
 COPY_STATE_KEY = "oss_copy"
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable
