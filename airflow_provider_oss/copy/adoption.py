@@ -40,7 +40,13 @@ log = logging.getLogger(__name__)
 
 
 def find_own_copy_upload(
-    client: OssClient, source: SourceObject, bucket: str, key: str, plan: PartPlan
+    client: OssClient,
+    source: SourceObject,
+    bucket: str,
+    key: str,
+    plan: PartPlan,
+    *,
+    traffic_limit: int | None = None,
 ) -> tuple[str, dict[int, PartInfo]] | None:
     """
     The in-progress upload of exactly ``oss://bucket/key`` proven to hold this source's parts (its ID
@@ -52,6 +58,7 @@ def find_own_copy_upload(
     :param bucket: the destination bucket.
     :param key: the destination key.
     :param plan: this copy's part plan.
+    :param traffic_limit: the probe copy's bandwidth cap (bit/s), as the copy's parts have.
     """
     if source.crc64 is None:
         return None
@@ -74,7 +81,7 @@ def find_own_copy_upload(
         else:
             candidates.append((upload.upload_id, listed))
     for upload_id, listed in candidates:
-        why = _probe(client, source, bucket, key, plan, listed[max(listed)])
+        why = _probe(client, source, (bucket, key), plan, listed[max(listed)], traffic_limit)
         if not why:
             log.info(
                 "Adopting in-progress upload ID %s of oss://%s/%s: %d of %d parts, of the planned sizes, part %d "
@@ -120,16 +127,24 @@ def _listed_in_plan(
 
 
 def _probe(
-    client: OssClient, source: SourceObject, bucket: str, key: str, plan: PartPlan, part: PartInfo
+    client: OssClient,
+    source: SourceObject,
+    target: tuple[str, str],
+    plan: PartPlan,
+    part: PartInfo,
+    traffic_limit: int | None,
 ) -> str:
     """Copy the source range of ``part`` into a scratch upload; "" when OSS reports ``part``'s CRC-64 for it."""
+    bucket, key = target
     planned = plan.part(part.part_number)
     try:
         scratch = client.initiate_multipart_upload(bucket, key)
     except OssError as err:
         return f"the probe could not start ({type(err).__name__})"
     try:
-        probe = upload_part_copy(client, source, bucket, key, scratch, 1, planned.offset, planned.size)
+        probe = upload_part_copy(
+            client, source, bucket, key, scratch, 1, planned.offset, planned.size, traffic_limit=traffic_limit
+        )
         probed = probe.crc64
         if probed is None:
             probed = next(iter(client.list_parts(bucket, key, scratch))).crc64

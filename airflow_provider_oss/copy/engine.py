@@ -168,7 +168,7 @@ class ServerSideCopier:
             self.logger.warning("The copy checkpoint no longer applies: %s. Starting the copy again.", stale)
             self.recovery.abort_own(checkpoint.upload_id, stale)
         elif isinstance(self.store, CopyDiscoveryStore):
-            found = self.store.adoptable(source, plan)
+            found = self.store.adoptable(source, plan, traffic_limit=self.config.traffic_limit)
             if found is not None:
                 upload_id, usable = found
                 return self._copy_parts(

@@ -211,14 +211,22 @@ class CopyDiscoveryStore:
         """Always None: the engine asks :meth:`adoptable` once it knows the source and the plan."""
         return None
 
-    def adoptable(self, source: SourceObject, plan: PartPlan) -> tuple[str, dict[int, PartInfo]] | None:
+    def adoptable(
+        self, source: SourceObject, plan: PartPlan, *, traffic_limit: int | None = None
+    ) -> tuple[str, dict[int, PartInfo]] | None:
         """
         On a retry, the in-progress upload of this key proven to hold this source's parts (with its
         usable parts); None on a first try or when none proves itself. Every other upload is left alone.
+
+        :param source: the source version.
+        :param plan: the copy's part plan.
+        :param traffic_limit: the bandwidth cap (bit/s) of the proof's probe copy.
         """
         if not self.retry:
             return None
-        return find_own_copy_upload(self.client, source, self.bucket, self.key, plan)
+        return find_own_copy_upload(
+            self.client, source, self.bucket, self.key, plan, traffic_limit=traffic_limit
+        )
 
     def save(self, checkpoint: CopyCheckpoint) -> None:
         """Nothing to write."""
