@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections import Counter
+from typing import Any
 
 from airflow_provider_oss.copy import ServerSideCopier
 from airflow_provider_oss.copy.calls import head_source, upload_part_copy
@@ -32,24 +34,24 @@ def _client(server: LocalOssServer) -> OssClient:
     return OssClient(server.credentials, config)
 
 
-def seed(server: LocalOssServer, parts: int) -> int:
-    """Make ``src/big.bin`` of ``parts`` x 64 MiB server-side; return its size."""
+def seed(server: LocalOssServer, parts: int, part: int = PART) -> int:
+    """Make ``src/big.bin`` of ``parts`` x ``part`` bytes (64 MiB) server-side; return its size."""
     with _client(server) as client:
-        client.put_object("src", "base.bin", os.urandom(PART))
+        client.put_object("src", "base.bin", os.urandom(part))
         base = head_source(client, "src", "base.bin")
         upload_id = client.initiate_multipart_upload("src", "big.bin")
         done = [
-            upload_part_copy(client, base, "src", "big.bin", upload_id, n, 0, PART)
+            upload_part_copy(client, base, "src", "big.bin", upload_id, n, 0, part)
             for n in range(1, parts + 1)
         ]
         client.complete_multipart_upload("src", "big.bin", upload_id, [(p.number, p.etag) for p in done])
-    return parts * PART
+    return parts * part
 
 
 def copy_once(
     server: LocalOssServer, dest: str, parallelism: int, part_size: int, source: str = "big.bin"
-) -> tuple[float, int]:
-    """Copy src/big.bin to dst/<dest>; return (seconds, requests)."""
+) -> tuple[float, Counter[str]]:
+    """Copy src/<source> to dst/<dest>; return (seconds, requests by operation)."""
     before = len(server.request_log())
     with _client(server) as client:
         started = time.perf_counter()
@@ -59,20 +61,28 @@ def copy_once(
         ).run()  # fmt: skip
         seconds = time.perf_counter() - started
     assert result.crc64 is not None and result.method == "UploadPartCopy"
-    return seconds, len(server.request_log()) - before
+    return seconds, Counter(entry["op"] for entry in server.request_log()[before:])
 
 
-def run(parts: int = 80, ratio_parts: int = 16) -> dict[str, float]:
-    """The measurements (see the module docstring)."""
+def run(parts: int = 80, ratio_parts: int = 16, part: int = PART) -> dict[str, Any]:
+    """
+    The measurements (see the module docstring).
+
+    :param parts: parts of ``part`` bytes in the big source (80 x 64 MiB = 5 GiB).
+    :param ratio_parts: parts of the base object (``part`` bytes) in the parallel/sequential copies.
+    :param part: the base object's size and the big copy's part size.
+    :return: ``size``, ``seconds`` and ``requests`` (total) of the big copy, ``ops`` (its requests by
+        operation), ``ratio_ops`` (the sequential copy's), ``sequential_s``, ``parallel_s``, ``ratio``.
+    """
     with LocalOssServer(buckets=("src", "dst"), etag_mode="crc") as server:
-        size = seed(server, parts)
-        seconds, requests = copy_once(server, "big.bin", 16, PART)
+        size = seed(server, parts, part)
+        seconds, ops = copy_once(server, "big.bin", 16, part)
         server.add_fault("UploadPartCopy", "delay", delay=0.05, times=10**6)
-        piece = PART // ratio_parts  # the 64 MiB base object in ratio_parts parts
-        seq, _ = copy_once(server, "seq.bin", 1, piece, "base.bin")
+        piece = part // ratio_parts  # the base object in ratio_parts parts
+        seq, ratio_ops = copy_once(server, "seq.bin", 1, piece, "base.bin")
         par, _ = copy_once(server, "par.bin", 8, piece, "base.bin")
-    return {"size": size, "seconds": seconds, "requests": requests, "sequential_s": seq, "parallel_s": par,
-            "ratio": seq / par}  # fmt: skip
+    return {"size": size, "seconds": seconds, "requests": sum(ops.values()), "ops": dict(ops),
+            "ratio_ops": dict(ratio_ops), "sequential_s": seq, "parallel_s": par, "ratio": seq / par}  # fmt: skip
 
 
 def main() -> None:

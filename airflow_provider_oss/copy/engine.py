@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.copy.calls import (
@@ -39,11 +38,11 @@ from airflow_provider_oss.copy.errors import (
     CopySourceMissingError,
 )
 from airflow_provider_oss.copy.parts import ConfirmationSaver, PartCopier, usable_parts
+from airflow_provider_oss.copy.recovery import CopyRecovery
 from airflow_provider_oss.copy.result import CopyOutcome
 from airflow_provider_oss.copy.stores import CopyDiscoveryStore
 from airflow_provider_oss.copy.verify import check_object_crc, prove_parts
 from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
-from airflow_provider_oss.upload.checkpoint import CheckpointCorruptError, CompletedMark
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.object_match import options_digest
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
@@ -108,6 +107,9 @@ class ServerSideCopier:
         self.options = options
         self.abort_on_failure = abort_on_failure
         self.logger: LoggerLike = logger or log
+        self.recovery = CopyRecovery(
+            client, checkpoint_store, (source_bucket, source_key, bucket, key), self._digest(), self.logger
+        )
         self._started = 0.0
 
     @property
@@ -145,26 +147,28 @@ class ServerSideCopier:
         """
         self._started = time.monotonic()
         source = self._head_source()
-        checkpoint = self._load()
+        checkpoint = self.recovery.load()
         if checkpoint is not None and checkpoint.completed is not None:
-            done = self._completed_earlier(checkpoint, source)
-            if done is not None:
-                return done
+            info = self.recovery.completed_earlier(checkpoint, source)
+            if info is not None:
+                return self._outcome(
+                    source, info.etag, info.crc64, "already_complete", upload_id=checkpoint.upload_id
+                )
             checkpoint = None
         single = source.size <= min(self.config.threshold, MAX_SINGLE_COPY)
         if single:
             if checkpoint is not None:
-                self._abort_own(checkpoint.upload_id, "the source now goes in one CopyObject")
+                self.recovery.abort_own(checkpoint.upload_id, "the source now goes in one CopyObject")
             return self._single(source)
         plan = plan_parts(source.size, self.config.part_size)
         if checkpoint is not None:
-            stale = self._why_stale(checkpoint, source, plan)
+            stale = self.recovery.why_stale(checkpoint, source, plan)
             if stale is None:
                 return self._resume(checkpoint, source, plan)
             self.logger.warning("The copy checkpoint no longer applies: %s. Starting the copy again.", stale)
-            self._abort_own(checkpoint.upload_id, stale)
+            self.recovery.abort_own(checkpoint.upload_id, stale)
         elif isinstance(self.store, CopyDiscoveryStore):
-            found = self.store.adoptable(source, plan)
+            found = self.store.adoptable(source, plan, traffic_limit=self.config.traffic_limit)
             if found is not None:
                 upload_id, usable = found
                 return self._copy_parts(
@@ -182,80 +186,6 @@ class ServerSideCopier:
                 f"The copy source oss://{self.source_bucket}/{self.source_key} does not exist "
                 f"({err.code or 'HTTP 404: no such key or bucket'}): check the source bucket and key."
             ) from None
-
-    def _load(self) -> CopyCheckpoint | None:
-        if self.store is None:
-            return None
-        try:
-            checkpoint = self.store.load()
-        except CheckpointCorruptError as err:
-            self.logger.warning(
-                "Ignoring the damaged %s (%s): the copy starts its own upload; no upload it may name is aborted.",
-                self.store.describe(),
-                err,
-            )
-            return None
-        if checkpoint is None:
-            return None
-        named = (checkpoint.source_bucket, checkpoint.source_key, checkpoint.bucket, checkpoint.key)
-        if named != (self.source_bucket, self.source_key, self.bucket, self.key):
-            self.logger.warning(
-                "The %s belongs to another copy (%s): it is left alone and replaced.",
-                self.store.describe(),
-                checkpoint.describe(),
-            )
-            return None
-        return checkpoint
-
-    def _save(self, checkpoint: CopyCheckpoint) -> None:
-        if self.store is not None and self.store.keeps_record:
-            self.store.save(checkpoint)
-
-    def _why_stale(self, checkpoint: CopyCheckpoint, source: SourceObject, plan: PartPlan) -> str | None:
-        if checkpoint.source != source.identity():
-            was = checkpoint.source
-            return (
-                f"the source {source.url} changed between tries (was ETag {was['etag']}, {was['size']} bytes; "
-                f"now ETag {source.etag}, {source.size} bytes)"
-            )
-        if checkpoint.part_size != plan.part_size:
-            return f"the part size changed ({checkpoint.part_size} -> {plan.part_size})"
-        if checkpoint.options_digest != self._digest():
-            return "the copy's properties (options) changed"
-        return None
-
-    def _abort_own(self, upload_id: str, why: str) -> None:
-        """Abort an upload this copy's own record names (gone already is fine) and forget the record."""
-        try:
-            self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
-            self.logger.info(
-                "Aborted this copy's earlier upload ID %s of %s: %s.", upload_id, self.target, why
-            )
-        except OssNotFoundError:
-            pass
-        if self.store is not None and self.store.keeps_record:
-            self.store.delete()
-
-    def _completed_earlier(self, checkpoint: CopyCheckpoint, source: SourceObject) -> CopyOutcome | None:
-        mark = checkpoint.completed
-        assert mark is not None
-        if mark.expired() or checkpoint.source != source.identity():
-            return None
-        try:
-            info = self.client.head_object(self.bucket, self.key)
-        except OssNotFoundError:
-            return None
-        if info.etag != mark.etag or info.crc64 != mark.crc64:
-            return None
-        self.logger.info(
-            "%s is already the copy of %s (ETag %s): an earlier try completed it; nothing to copy.",
-            self.target,
-            source.url,
-            info.etag,
-        )
-        return self._outcome(
-            source, info.etag, info.crc64, "already_complete", upload_id=checkpoint.upload_id
-        )
 
     # -- one CopyObject --------------------------------------------------------------------------
 
@@ -313,7 +243,7 @@ class ServerSideCopier:
             raise self._not_found(err) from None
         checkpoint = self._checkpoint(source, plan, upload_id)
         try:
-            self._save(checkpoint)  # before the first part: a retry always finds its upload
+            self.recovery.save(checkpoint)  # before the first part: a retry always finds its upload
         except BaseException:
             self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
             raise
@@ -325,7 +255,7 @@ class ServerSideCopier:
             self.target,
             plan.describe(),
             self.config.parallelism,
-            self.store.describe() if self.store is not None else "none",
+            self.recovery.describe(),
         )
         return self._copy_parts(source, plan, checkpoint, {}, resumed=False)
 
@@ -333,41 +263,27 @@ class ServerSideCopier:
         try:
             listed = list(self.client.list_parts(self.bucket, self.key, checkpoint.upload_id))
         except OssNotFoundError:
-            done = self._already_copied(source, checkpoint.upload_id)
-            if done is not None:
-                return done
+            info = self.recovery.already_copied(source)
+            if info is not None:
+                return self._outcome(
+                    source, info.etag, info.crc64, "already_complete", upload_id=checkpoint.upload_id
+                )
             self.logger.warning(
                 "Upload ID %s of the copy checkpoint is gone (aborted or expired): starting again.",
                 checkpoint.upload_id,
             )
-            if self.store is not None and self.store.keeps_record:
-                self.store.delete()
+            self.recovery.forget()
             return self._fresh(source, plan)
         usable = usable_parts(listed, plan)
         self.logger.info(
             "Resuming copy upload ID %s (%s): %d of %d parts already in OSS; copying %d.",
             checkpoint.upload_id,
-            self.store.describe() if self.store is not None else "no store",
+            self.recovery.describe(),
             len(usable),
             plan.part_count,
             plan.part_count - len(usable),
         )
         return self._copy_parts(source, plan, checkpoint, usable, resumed=True)
-
-    def _already_copied(self, source: SourceObject, upload_id: str | None) -> CopyOutcome | None:
-        """The destination already is this source's copy (an earlier try completed it)?"""
-        try:
-            info = self.client.head_object(self.bucket, self.key)
-        except OssNotFoundError:
-            return None
-        if source.crc64 is None or info.size != source.size or info.crc64 != source.crc64:
-            return None
-        self.logger.info(
-            "%s already holds the copy of %s (same size and CRC-64): nothing to copy.",
-            self.target,
-            source.url,
-        )
-        return self._outcome(source, info.etag, info.crc64, "already_complete", upload_id=upload_id)
 
     def _copy_parts(
         self,
@@ -380,7 +296,7 @@ class ServerSideCopier:
     ) -> CopyOutcome:
         upload_id = checkpoint.upload_id
         saver = ConfirmationSaver(
-            lambda confirmed: self._save(checkpoint.with_confirmed(confirmed)),
+            lambda confirmed: self.recovery.save(checkpoint.with_confirmed(confirmed)),
             part_count=plan.part_count,
             interval=self.config.checkpoint_save_interval,
             confirmed=checkpoint.confirmed_parts,
@@ -422,7 +338,7 @@ class ServerSideCopier:
             self._on_failure(err, upload_id)
             raise
         check_object_crc(source, completed.crc64, self.target, self.logger)
-        self._finish(checkpoint, completed.etag, completed.crc64)
+        self.recovery.finish(checkpoint, completed.etag, completed.crc64, self.config.completed_retention)
         reused_count = plan.part_count - len(copier.numbers)
         self.logger.info(
             "Copied %s to %s: upload ID %s, %d parts (%d copied by this run, %d reused from an earlier try).",
@@ -445,29 +361,12 @@ class ServerSideCopier:
             resumed=resumed,
         )
 
-    def _finish(self, checkpoint: CopyCheckpoint, etag: str, crc64: int | None) -> None:
-        if self.store is None or not self.store.keeps_record:
-            return
-        retention = self.config.completed_retention
-        if not retention or crc64 is None:
-            self.store.delete()
-            return
-        now = datetime.now(timezone.utc)
-        mark = CompletedMark(
-            crc64=crc64,
-            etag=etag,
-            at=now.isoformat(timespec="seconds"),
-            until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
-        )
-        self.store.save(checkpoint.with_completed(mark))
-
     def _on_failure(self, err: BaseException, upload_id: str) -> None:
         if not isinstance(err, Exception):
             self.logger.warning(
                 "Copy upload ID %s of %s was interrupted; it is kept for a retry.", upload_id, self.target
             )
             return
-        keeps = self.store is not None and self.store.keeps_record
         if self.abort_on_failure or self.store is None:  # discovery finds a kept upload again
             why = "abort_on_failure=True" if self.abort_on_failure else "no checkpoint store could resume it"
             try:
@@ -475,8 +374,7 @@ class ServerSideCopier:
                 self.logger.warning("Aborted copy upload ID %s of %s (%s).", upload_id, self.target, why)
             except Exception as abort_err:  # the original failure is what the caller needs
                 self.logger.warning("Could not abort upload ID %s: %s", upload_id, abort_err)
-            if keeps and self.store is not None:
-                self.store.delete()
+            self.recovery.forget()
             return
         self.logger.warning(
             "Copy upload ID %s of %s failed and is kept with its checkpoint: the next try continues it and copies "

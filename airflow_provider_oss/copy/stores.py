@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from airflow_provider_oss.copy.adoption import find_own_copy_upload
 from airflow_provider_oss.copy.checkpoint import MAX_RECORD_BYTES, CopyCheckpoint
-from airflow_provider_oss.copy.parts import usable_parts
-from airflow_provider_oss.core import crc64 as crc
-from airflow_provider_oss.core.errors import OssNotFoundError
 from airflow_provider_oss.upload.errors import CheckpointCorruptError
 from airflow_provider_oss.upload.stores import FileCheckpointStore
 
@@ -31,8 +28,6 @@ if TYPE_CHECKING:
 
 #: The ``task_state_store`` key a copy's checkpoint is kept under.
 COPY_STATE_KEY = "oss_copy"
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -187,11 +182,12 @@ class CopyDiscoveryStore:
     """
     Keep nothing; a retry asks OSS for the in-progress uploads of the destination key.
 
-    A listed upload's parts cannot be proven to be this source's bytes without the record (OSS
-    gives no CRC-64 of a range of the source), so discovery adopts only an upload whose every planned
-    part is there with its planned size and whose parts' CRC-64s combine to the source's: the copy
-    then completes it without copying anything. Any other upload (another writer's, or a partial one
-    of an earlier try) is left alone, never aborted, and the copy starts its own.
+    A retry adopts only an upload proven to hold this source's parts
+    (:func:`~airflow_provider_oss.copy.adoption.find_own_copy_upload`): a whole one whose parts'
+    CRC-64s combine to the source's, or a partial one (a try killed mid-copy) whose parts are all of
+    the planned sizes and whose highest part has the CRC-64 a server-side probe copy of that source
+    range gets; the copy then copies only the missing parts. Any other upload (another writer's, an
+    earlier version of the source) is left alone, never aborted, and the copy starts its own.
 
     :param client: the OSS client.
     :param bucket: the destination bucket.
@@ -215,43 +211,22 @@ class CopyDiscoveryStore:
         """Always None: the engine asks :meth:`adoptable` once it knows the source and the plan."""
         return None
 
-    def adoptable(self, source: SourceObject, plan: PartPlan) -> tuple[str, dict[int, PartInfo]] | None:
+    def adoptable(
+        self, source: SourceObject, plan: PartPlan, *, traffic_limit: int | None = None
+    ) -> tuple[str, dict[int, PartInfo]] | None:
         """
-        On a retry, the in-progress upload of this key that holds every part of ``plan`` with its
-        planned size and whose parts' CRC-64s combine to the source's (with its parts); None when
-        there is none. Every other upload is left alone.
+        On a retry, the in-progress upload of this key proven to hold this source's parts (with its
+        usable parts); None on a first try or when none proves itself. Every other upload is left alone.
+
+        :param source: the source version.
+        :param plan: the copy's part plan.
+        :param traffic_limit: the bandwidth cap (bit/s) of the proof's probe copy.
         """
-        if not self.retry or source.crc64 is None:
+        if not self.retry:
             return None
-        for upload in self.client.list_multipart_uploads(self.bucket, prefix=self.key):
-            if upload.key != self.key:
-                continue
-            try:
-                listed = list(self.client.list_parts(self.bucket, self.key, upload.upload_id))
-            except OssNotFoundError:
-                continue
-            usable = usable_parts(listed, plan)
-            crcs = [usable[p.number].crc64 if p.number in usable else None for p in plan]
-            if (
-                None not in crcs
-                and crc.combine_all([(c or 0, p.size) for c, p in zip(crcs, plan, strict=True)])
-                == source.crc64
-            ):
-                log.info(
-                    "Discovered upload ID %s holding every part of this copy: completing it.",
-                    upload.upload_id,
-                )
-                return upload.upload_id, usable
-            log.info(
-                "Upload ID %s of oss://%s/%s is not proven to be this copy (%d of %d parts; a partial upload "
-                "cannot be proven without a checkpoint): it is left alone.",
-                upload.upload_id,
-                self.bucket,
-                self.key,
-                len(usable),
-                plan.part_count,
-            )
-        return None
+        return find_own_copy_upload(
+            self.client, source, self.bucket, self.key, plan, traffic_limit=traffic_limit
+        )
 
     def save(self, checkpoint: CopyCheckpoint) -> None:
         """Nothing to write."""

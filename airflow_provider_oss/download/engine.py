@@ -8,7 +8,9 @@ when it is of this object version and its ranges still read back with their CRC-
 (:mod:`~airflow_provider_oss.download.resume`); the missing ranges are fetched ``parallelism`` at a
 time with ``If-Match`` on the ETag; every so often the file is fsynced and the checkpoint saved;
 the ranges' CRC-64s are combined and compared with the object's; only then is the file fsynced
-and renamed onto the destination and the checkpoint deleted.
+and renamed onto the destination and the checkpoint deleted. A try killed between that rename and
+the delete is finished by the retry without a GET once the destination reads back with the object's
+CRC-64 and HeadObject shows the same version (:mod:`~airflow_provider_oss.download.finished`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.errors import CrcMismatchError, OssResponseError, OssServiceError
 from airflow_provider_oss.download.errors import ObjectChangedError, RangeFetchError
 from airflow_provider_oss.download.fetch import RangeRequest, fetch_range
+from airflow_provider_oss.download.finished import finished_earlier
 from airflow_provider_oss.download.partfile import PartFile, check_destination
 from airflow_provider_oss.download.record import DownloadCheckpoint, ObjectIdentity
 from airflow_provider_oss.download.result import DownloadResult
@@ -93,6 +96,9 @@ class ResumableDownloader:
         partfile = PartFile(target)
         partfile.open()
         store = None if small else self.store
+        done_before = self._finished_earlier(partfile, store, identity, target, started)
+        if done_before is not None:
+            return done_before
         try:
             state = resume_state(
                 store,
@@ -177,6 +183,63 @@ class ResumableDownloader:
         return result
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _finished_earlier(
+        self,
+        partfile: PartFile,
+        store: DownloadCheckpointStore | None,
+        identity: ObjectIdentity,
+        target: str,
+        started: float,
+    ) -> DownloadResult | None:
+        """
+        An earlier try renamed its verified file onto the destination and was killed before deleting
+        its checkpoint: finish it (no GET) when the destination proves to be that download.
+        """
+        try:
+            if store is None or partfile.size() == identity.size:
+                return None  # a full temporary file: the resume re-reads it instead
+            record = finished_earlier(
+                store,
+                bucket=self.bucket,
+                key=self.key,
+                destination=target,
+                identity=identity,
+                logger=self.log,
+            )
+            if record is None:
+                return None
+            partfile.discard()
+            store.delete()
+        except BaseException:
+            partfile.close()
+            raise
+        self.log.info(
+            "%s already is the verified download of oss://%s/%s (ETag %s, %d bytes, CRC-64 %s read back): an "
+            "earlier try finished it; nothing downloaded.",
+            target,
+            self.bucket,
+            self.key,
+            identity.etag,
+            identity.size,
+            identity.crc64,
+        )
+        return DownloadResult(
+            bucket=self.bucket,
+            key=self.key,
+            path=target,
+            size=identity.size,
+            etag=identity.etag,
+            crc64=identity.crc64,
+            ranges_total=record.part_count,
+            ranges_reused=record.part_count,
+            ranges_fetched=0,
+            bytes_fetched=0,
+            bytes_reused=identity.size,
+            resumed=True,
+            elapsed=time.monotonic() - started,
+            already_complete=True,
+        )
 
     def _check_crc_available(self, identity: ObjectIdentity) -> None:
         if identity.crc64 is not None:

@@ -26,6 +26,8 @@ class DownloadResult:
     :param bytes_reused: bytes reused from an earlier try.
     :param resumed: whether this try continued an earlier one.
     :param elapsed: seconds this try took.
+    :param already_complete: an earlier try had finished the file (renamed it, killed before
+        deleting its checkpoint): this try verified the destination's CRC-64 and fetched nothing.
     """
 
     bucket: str
@@ -41,6 +43,7 @@ class DownloadResult:
     bytes_reused: int
     resumed: bool
     elapsed: float
+    already_complete: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for XCom): the CRC-64 as a decimal string, since JSON readers lose 64-bit integers."""
@@ -58,4 +61,5 @@ class DownloadResult:
             "bytes_reused": self.bytes_reused,
             "resumed": self.resumed,
             "elapsed": round(self.elapsed, 3),
+            "already_complete": self.already_complete,
         }
