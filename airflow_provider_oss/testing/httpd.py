@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_oss.core import signing
 from airflow_provider_oss.testing import control, ops
 from airflow_provider_oss.testing.apierror import OssApiError, no_such_upload
 from airflow_provider_oss.testing.body import BodyReader, ClientGoneError
@@ -183,7 +184,9 @@ def process(ex: Exchange) -> None:  # noqa: C901, PLR0912  # the request's life 
             ops.unsupported(ex)
         if "x-oss-traffic-limit" in ex.headers:
             ex.body.limit_rate(traffic_limit(ex.headers["x-oss-traffic-limit"]))
-        ex.auth = ex.state.auth.authenticate(ex.method, ex.target.bucket, ex.target.key, ex.query, ex.headers)
+        ex.auth = ex.state.auth.authenticate(
+            signing.SigningRequest(ex.method, ex.target.bucket, ex.target.key, ex.query, ex.headers)
+        )
         ops.authorize(ex)
         if ex.op == "Unsupported":  # a bucket-level PUT on a missing bucket: after the signature
             ops.unsupported(ex)
