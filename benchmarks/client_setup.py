@@ -50,8 +50,13 @@ class Target:
         return f"Target(endpoint={self.endpoint!r}, bucket={self.bucket!r}, key={self.key!r}, path={self.path!r})"
 
 
-def our_client(target: Target) -> OssClient:
-    """This project's client for ``target``, path-style, its pool sized for ``target.parallelism``."""
+def our_client(target: Target, **settings: Any) -> OssClient:
+    """
+    This project's client for ``target``, path-style, its pool sized for ``target.parallelism``.
+
+    :param settings: more :class:`~airflow_provider_oss.core.client_config.ClientConfig` fields
+        (retries, backoff...).
+    """
     from airflow_provider_oss.core.client import OssClient
     from airflow_provider_oss.core.client_config import ClientConfig
     from airflow_provider_oss.core.credentials import Credentials
@@ -62,6 +67,7 @@ def our_client(target: Target) -> OssClient:
         endpoint=target.endpoint,
         addressing_style="path",
         pool_size=recommended_pool_size(target.parallelism),
+        **settings,
     )
     return OssClient(Credentials(target.access_key_id, target.access_key_secret), config)
 
