@@ -12,40 +12,21 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 from xml.etree import ElementTree
 
+from benchmarks.client_setup import (
+    SignedSessions,
+    Target,
+    oss2_bucket,
+    our_client,
+    prepare_limit,
+    prepare_oss2,
+    prepare_v2,
+    v2_client,
+)
 
-@dataclass(frozen=True)
-class Target:
-    """
-    Where and how to upload.
-
-    :param endpoint: the local server's ``http://127.0.0.1:PORT``.
-    :param region: the server's region.
-    :param access_key_id: the access key id.
-    :param access_key_secret: its secret (never printed).
-    :param bucket: the bucket.
-    :param key: the object key.
-    :param path: the local file.
-    :param part_size: bytes per part.
-    :param parallelism: parts in flight at once.
-    """
-
-    endpoint: str
-    region: str
-    access_key_id: str
-    access_key_secret: str
-    bucket: str
-    key: str
-    path: str
-    part_size: int
-    parallelism: int
-
-    def __repr__(self) -> str:
-        return f"Target(endpoint={self.endpoint!r}, bucket={self.bucket!r}, key={self.key!r}, path={self.path!r})"
+__all__ = ["CLIENTS", "Target", "prepare_ours", "upload_limit", "upload_oss2", "upload_ours", "upload_v2"]
 
 
 def prepare_ours() -> None:
@@ -56,23 +37,9 @@ def prepare_ours() -> None:
 
 def upload_ours(target: Target) -> int | None:
     """This project's :class:`ResumableUploader` with an in-memory checkpoint store."""
-    from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.core.client_config import ClientConfig
-    from airflow_provider_oss.core.credentials import Credentials
-    from airflow_provider_oss.upload import (
-        MemoryCheckpointStore,
-        ResumableUploader,
-        TransferConfig,
-        recommended_pool_size,
-    )
+    from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader, TransferConfig
 
-    config = ClientConfig(
-        region=target.region,
-        endpoint=target.endpoint,
-        addressing_style="path",
-        pool_size=recommended_pool_size(target.parallelism),
-    )
-    with OssClient(Credentials(target.access_key_id, target.access_key_secret), config) as client:
+    with our_client(target) as client:
         result = ResumableUploader(
             client,
             target.bucket,
@@ -84,41 +51,22 @@ def upload_ours(target: Target) -> int | None:
     return result.crc64
 
 
-def prepare_v2() -> None:
-    """Import what :func:`upload_v2` needs."""
-    import alibabacloud_oss_v2  # noqa: F401
-
-
 def upload_v2(target: Target) -> int | None:
     """``alibabacloud_oss_v2``'s Uploader (V4 signatures, its default CRC-64 checks)."""
     import alibabacloud_oss_v2 as oss
 
-    cfg = oss.config.load_default()
-    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-        target.access_key_id, target.access_key_secret
-    )
-    cfg.region = target.region
-    cfg.endpoint = target.endpoint
-    cfg.use_path_style = True
-    client = oss.Client(cfg)
-    uploader = client.uploader(part_size=target.part_size, parallel_num=target.parallelism)
+    uploader = v2_client(target).uploader(part_size=target.part_size, parallel_num=target.parallelism)
     result = uploader.upload_file(
         oss.PutObjectRequest(bucket=target.bucket, key=target.key), filepath=target.path
     )
     return int(result.hash_crc64) if result.hash_crc64 else None
 
 
-def prepare_oss2() -> None:
-    """Import what :func:`upload_oss2` needs."""
-    import oss2  # noqa: F401
-
-
 def upload_oss2(target: Target) -> int | None:
     """``oss2.resumable_upload`` (V4 signatures, its default CRC-64 checks) with a temp store dir."""
     import oss2
 
-    auth = oss2.AuthV4(target.access_key_id, target.access_key_secret)
-    bucket = oss2.Bucket(auth, target.endpoint, target.bucket, region=target.region)
+    bucket = oss2_bucket(target)
     with tempfile.TemporaryDirectory(prefix="oss2-store-") as store_dir:
         result = oss2.resumable_upload(
             bucket,
@@ -132,13 +80,6 @@ def upload_oss2(target: Target) -> int | None:
     return int(result.crc) if result.crc is not None else None
 
 
-def prepare_limit() -> None:
-    """Import what :func:`upload_limit` needs."""
-    import requests  # noqa: F401
-
-    import airflow_provider_oss.core.signing  # noqa: F401
-
-
 def upload_limit(target: Target) -> int | None:
     """
     The floor: plain ``requests`` sessions in a thread pool, each part read with ``preadv`` into a
@@ -147,9 +88,8 @@ def upload_limit(target: Target) -> int | None:
     import requests
 
     from airflow_provider_oss.core import signing
-    from airflow_provider_oss.core.credentials import Credentials
 
-    credentials = Credentials(target.access_key_id, target.access_key_secret)
+    sessions = SignedSessions(target)
     size = os.path.getsize(target.path)
     parts = max(1, -(-size // target.part_size))
     local = threading.local()
@@ -161,25 +101,10 @@ def upload_limit(target: Target) -> int | None:
         )
         return f"{target.endpoint}/{target.bucket}/{signing.uri_encode(target.key, safe='/')}?{qs}"
 
-    def session() -> requests.Session:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-            local.session.trust_env = False
-        found: requests.Session = local.session
-        return found
-
     def send(
         method: str, query: list[tuple[str, str]], headers: dict[str, str], data: Any = b""
     ) -> requests.Response:
-        signing.sign_v4(
-            signing.SigningRequest(method, target.bucket, target.key, query, headers),
-            credentials,
-            target.region,
-            datetime.now(timezone.utc),
-        )
-        response = session().request(method, url(query), headers=headers, data=data, timeout=120)
-        response.raise_for_status()
-        return response
+        return sessions.send(method, url(query), query, headers, data=data)
 
     init = send("POST", [("uploads", "")], {})
     upload_id = ElementTree.fromstring(init.content).findtext("UploadId") or ""  # noqa: S314  # local server

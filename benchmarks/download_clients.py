@@ -10,41 +10,22 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from benchmarks.client_setup import (
+    SignedSessions,
+    Target,
+    oss2_bucket,
+    our_client,
+    prepare_limit,
+    prepare_oss2,
+    prepare_v2,
+    v2_client,
+)
 
-@dataclass(frozen=True)
-class DownloadTarget:
-    """
-    What to download and how.
-
-    :param endpoint: the local server's ``http://127.0.0.1:PORT``.
-    :param region: the server's region.
-    :param access_key_id: the access key id.
-    :param access_key_secret: its secret (never printed).
-    :param bucket: the bucket.
-    :param key: the object key.
-    :param path: the destination file.
-    :param part_size: bytes per ranged GET.
-    :param parallelism: ranges in flight at once.
-    """
-
-    endpoint: str
-    region: str
-    access_key_id: str
-    access_key_secret: str
-    bucket: str
-    key: str
-    path: str
-    part_size: int
-    parallelism: int
-
-    def __repr__(self) -> str:
-        return f"DownloadTarget(endpoint={self.endpoint!r}, key={self.key!r}, path={self.path!r})"
+#: What to download and how (``path`` is the destination file).
+DownloadTarget = Target
 
 
 def prepare_ours() -> None:
@@ -55,20 +36,11 @@ def prepare_ours() -> None:
 
 def download_ours(target: DownloadTarget) -> int | None:
     """This project's :class:`ResumableDownloader` with a file checkpoint (as resumable as the SDKs')."""
-    from airflow_provider_oss.core.client import OssClient
-    from airflow_provider_oss.core.client_config import ClientConfig
-    from airflow_provider_oss.core.credentials import Credentials
     from airflow_provider_oss.download import ResumableDownloader, file_store
-    from airflow_provider_oss.upload import TransferConfig, recommended_pool_size
+    from airflow_provider_oss.upload import TransferConfig
 
-    config = ClientConfig(
-        region=target.region,
-        endpoint=target.endpoint,
-        addressing_style="path",
-        pool_size=recommended_pool_size(target.parallelism),
-    )
     with (
-        OssClient(Credentials(target.access_key_id, target.access_key_secret), config) as client,
+        our_client(target) as client,
         tempfile.TemporaryDirectory(prefix="ours-store-") as store_dir,
     ):
         result = ResumableDownloader(
@@ -82,23 +54,11 @@ def download_ours(target: DownloadTarget) -> int | None:
     return result.crc64
 
 
-def prepare_v2() -> None:
-    """Import what :func:`download_v2` needs."""
-    import alibabacloud_oss_v2  # noqa: F401
-
-
 def download_v2(target: DownloadTarget) -> int | None:
     """``alibabacloud_oss_v2``'s Downloader with its checkpoint on (V4 signatures, its default CRC-64 check)."""
     import alibabacloud_oss_v2 as oss
 
-    cfg = oss.config.load_default()
-    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-        target.access_key_id, target.access_key_secret
-    )
-    cfg.region = target.region
-    cfg.endpoint = target.endpoint
-    cfg.use_path_style = True
-    client = oss.Client(cfg)
+    client = v2_client(target)
     with tempfile.TemporaryDirectory(prefix="v2-store-") as store_dir:
         downloader = client.downloader(
             part_size=target.part_size,
@@ -113,17 +73,11 @@ def download_v2(target: DownloadTarget) -> int | None:
     return int(head.hash_crc64) if head.hash_crc64 else None
 
 
-def prepare_oss2() -> None:
-    """Import what :func:`download_oss2` needs."""
-    import oss2  # noqa: F401
-
-
 def download_oss2(target: DownloadTarget) -> int | None:
     """``oss2.resumable_download`` (V4 signatures, its default CRC-64 check) with a temp store dir."""
     import oss2
 
-    auth = oss2.AuthV4(target.access_key_id, target.access_key_secret)
-    bucket = oss2.Bucket(auth, target.endpoint, target.bucket, region=target.region)
+    bucket = oss2_bucket(target)
     with tempfile.TemporaryDirectory(prefix="oss2-store-") as store_dir:
         oss2.resumable_download(
             bucket,
@@ -137,13 +91,6 @@ def download_oss2(target: DownloadTarget) -> int | None:
     return None  # it checks the CRC-64 itself (enable_crc) and does not report it
 
 
-def prepare_limit() -> None:
-    """Import what :func:`download_limit` needs."""
-    import requests  # noqa: F401
-
-    import airflow_provider_oss.core.signing  # noqa: F401
-
-
 def download_limit(target: DownloadTarget) -> int | None:
     """
     The ceiling: plain ``requests`` sessions in a thread pool, one signed ranged GET per part
@@ -152,28 +99,12 @@ def download_limit(target: DownloadTarget) -> int | None:
     import requests
 
     from airflow_provider_oss.core import signing
-    from airflow_provider_oss.core.credentials import Credentials
 
-    credentials = Credentials(target.access_key_id, target.access_key_secret)
+    sessions = SignedSessions(target)
     url = f"{target.endpoint}/{target.bucket}/{signing.uri_encode(target.key, safe='/')}"
-    local = threading.local()
 
     def get(headers: dict[str, str], stream: bool) -> requests.Response:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-            local.session.trust_env = False
-        signing.sign_v4(
-            signing.SigningRequest("GET" if stream else "HEAD", target.bucket, target.key, [], headers),
-            credentials,
-            target.region,
-            datetime.now(timezone.utc),
-        )
-        session: requests.Session = local.session
-        response = session.request(
-            "GET" if stream else "HEAD", url, headers=headers, stream=stream, timeout=120
-        )
-        response.raise_for_status()
-        return response
+        return sessions.send("GET" if stream else "HEAD", url, [], headers, stream=stream)
 
     size = int(get({}, False).headers["Content-Length"])
     fd = os.open(target.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -23,17 +23,14 @@ import time
 from typing import Any
 
 from airflow_provider_oss.core.client import OssClient
-from airflow_provider_oss.core.client_config import ClientConfig
-from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.upload import (
     FileCheckpointStore,
     PartUploadError,
     ResumableUploader,
     TransferConfig,
     plan_parts,
-    recommended_pool_size,
 )
-from benchmarks.clients import Target
+from benchmarks.client_setup import Target, our_client
 
 #: Client retries while seeding: the failing part gives up after these, quickly.
 SEED_RETRIES = 1
@@ -50,14 +47,7 @@ def make_client(target: Target, *, retries: int | None = None) -> OssClient:
     extra: dict[str, Any] = {}
     if retries is not None:
         extra = {"max_retries": retries, "backoff_base": SEED_BACKOFF, "backoff_max": SEED_BACKOFF}
-    config = ClientConfig(
-        region=target.region,
-        endpoint=target.endpoint,
-        addressing_style="path",
-        pool_size=recommended_pool_size(target.parallelism),
-        **extra,
-    )
-    return OssClient(Credentials(target.access_key_id, target.access_key_secret), config)
+    return our_client(target, **extra)
 
 
 def make_uploader(client: OssClient, target: Target, checkpoint_dir: str) -> ResumableUploader:

@@ -17,7 +17,7 @@ from airflow_provider_oss.core.client_base import PRESIGN_METHODS, check_object
 from airflow_provider_oss.core.client_listing import ListingCalls
 from airflow_provider_oss.core.client_multipart import MultipartCalls
 from airflow_provider_oss.core.errors import OssClientError
-from airflow_provider_oss.core.signing import MAX_PRESIGN_EXPIRES
+from airflow_provider_oss.core.signing import MAX_PRESIGN_EXPIRES, SigningRequest
 
 
 class OssClient(ListingCalls, MultipartCalls):
@@ -81,7 +81,6 @@ class OssClient(ListingCalls, MultipartCalls):
                 f"expires must be a whole number of seconds from 1 to {MAX_PRESIGN_EXPIRES} (7 days, the "
                 f"longest OSS allows); got {expires!r}."
             )
-        pairs = self._transport.presign(
-            verb, bucket, key, list((query or {}).items()), dict(headers or {}), expires
-        )
+        request = SigningRequest(verb, bucket, key, list((query or {}).items()), dict(headers or {}))
+        pairs = self._transport.presign(request, expires)
         return self.config.build_target(bucket, key, pairs, apply_resolve=False).url

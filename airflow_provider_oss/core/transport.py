@@ -9,7 +9,6 @@ clock corrected by the offset learned from a ``RequestTimeTooSkewed`` answer.
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
 import random
 import re
@@ -18,11 +17,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_oss.core import signing
 from airflow_provider_oss.core.answers import (
@@ -40,6 +37,7 @@ from airflow_provider_oss.core.errors import (
     OssConnectionError,
     OssResponseError,
 )
+from airflow_provider_oss.core.http_session import PooledSession, connection_reason
 
 log = logging.getLogger(__name__)
 
@@ -84,28 +82,6 @@ class CallStats:
 
     attempts: int = 0
     skew_corrected: bool = False
-
-
-class _ResolvingAdapter(HTTPAdapter):
-    """
-    An adapter that, for an HTTPS URL whose host was replaced by a ``resolve`` IP, uses the name in
-    the ``Host`` header for TLS SNI and certificate checks (like ``curl --resolve``).
-    """
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> Any:
-        host_params, typed_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs: dict[str, Any] = dict(typed_kwargs)
-        host_header = request.headers.get("Host")
-        if host_params.get("scheme") == "https" and host_header:
-            name = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-            name = name.strip("[]")
-            if name and name != host_params.get("host"):
-                pool_kwargs["server_hostname"] = name
-                if verify is not False:
-                    pool_kwargs["assert_hostname"] = name
-        return host_params, pool_kwargs
 
 
 def as_body(data: Body | None) -> bytes | bytearray | memoryview | None:
@@ -161,16 +137,7 @@ class Transport:
             key=len,
             reverse=True,
         )
-        session = requests.Session()
-        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _ResolvingAdapter(
-            pool_connections=16, pool_maxsize=config.pool_size, max_retries=0, pool_block=False
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        self._session = session
-        self._adapter = adapter
-        self._environments: dict[tuple[str, str], dict[str, Any]] = {}
+        self._http = PooledSession(config)
         if config.verify is False:
             _warn_insecure(config.endpoint_url)
 
@@ -198,7 +165,7 @@ class Transport:
     @property
     def pool_maxsize(self) -> int:
         """The connection pool size per host."""
-        return int(self._adapter._pool_maxsize)  # type: ignore[attr-defined]
+        return self._http.pool_maxsize
 
     def now(self) -> datetime:
         """The current time corrected by the learned clock offset (what requests are signed with)."""
@@ -214,53 +181,23 @@ class Transport:
 
     # -- signing ---------------------------------------------------------------------------------
 
-    def sign(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: dict[str, str],
-    ) -> None:
-        """Sign a request in place with the configured signature version and the corrected clock."""
+    def sign(self, request: signing.SigningRequest) -> None:
+        """
+        Sign a request in place (its headers get the signature) with the configured signature
+        version and the corrected clock.
+        """
         now = self.now()
         if self.config.signature_version == "v1":
-            signing.sign_v1(
-                signing.SigningRequest(method, bucket, key, query, headers), self._credentials, now
-            )
+            signing.sign_v1(request, self._credentials, now)
         else:
-            signing.sign_v4(
-                signing.SigningRequest(method, bucket, key, query, headers),
-                self._credentials,
-                self.config.region,
-                now,
-            )
+            signing.sign_v4(request, self._credentials, self.config.region, now)
 
-    def presign(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        expires: int,
-    ) -> list[tuple[str, str]]:
+    def presign(self, request: signing.SigningRequest, expires: int) -> list[tuple[str, str]]:
         """The query of a presigned URL (see :mod:`~airflow_provider_oss.core.signing`)."""
         now = self.now()
         if self.config.signature_version == "v1":
-            return signing.presign_v1(
-                signing.SigningRequest(method, bucket, key, query, dict(headers)),
-                self._credentials,
-                now,
-                expires,
-            )
-        return signing.presign_v4(
-            signing.SigningRequest(method, bucket, key, query, dict(headers)),
-            self._credentials,
-            self.config.region,
-            now,
-            expires,
-        )
+            return signing.presign_v1(request, self._credentials, now, expires)
+        return signing.presign_v4(request, self._credentials, self.config.region, now, expires)
 
     # -- retries ---------------------------------------------------------------------------------
 
@@ -337,13 +274,7 @@ class Transport:
             try:
                 # Always streamed, so that no body is read without a bound (an error body, or an
                 # answer from something that is not OSS, could be endless).
-                response = self._session.send(
-                    prepared,
-                    timeout=(self.config.connect_timeout, self.config.read_timeout),
-                    stream=True,
-                    allow_redirects=False,
-                    **self._environment(target.url, True),
-                )
+                response = self._http.send(prepared)
                 if response.status_code < 300 and not stream:
                     self._read_answer(response, op or method, bucket, key)
             except requests.exceptions.SSLError as err:
@@ -360,7 +291,7 @@ class Transport:
                 requests.exceptions.ChunkedEncodingError,
             ) as err:
                 elapsed = time.monotonic() - started
-                reason = _connection_reason(err, self.config.read_timeout)
+                reason = connection_reason(err, self.config.read_timeout)
                 log.debug(
                     "OSS %s %s %s -> %s after %.3f s (attempt %d)",
                     op,
@@ -443,7 +374,7 @@ class Transport:
         signed.update(headers)
         if target.host_header is not None:
             signed["Host"] = target.host_header
-        self.sign(method, bucket, key, query, signed)
+        self.sign(signing.SigningRequest(method, bucket, key, query, signed))
         prepared = requests.PreparedRequest()
         # Prepared directly rather than through Session.request: that path could replace the
         # Authorization header with credentials from ~/.netrc.
@@ -465,34 +396,9 @@ class Transport:
             )
         response._content = body  # requests' own cache of the body: response.content returns it
 
-    def _environment(self, url: str, stream: bool) -> dict[str, Any]:
-        """
-        The proxies and CA bundle that the environment gives requests to ``url``'s host, read once
-        per client and host (requests would read the environment, and no_proxy, on every request:
-        about a millisecond of CPU each).
-        """
-        parts = urlsplit(url)
-        host = (parts.scheme, parts.netloc)
-        found = self._environments.get(host)
-        if found is None:
-            settings = self._session.merge_environment_settings(url, {}, stream, self.config.verify, None)
-            found = {"proxies": settings["proxies"], "verify": settings["verify"], "cert": None}
-            self._environments[host] = found
-        return found
-
     def close(self) -> None:
         """Close the pooled connections."""
-        self._session.close()
-
-
-def _connection_reason(err: Exception, read_timeout: float) -> str:
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return "ConnectTimeout (no connection within connect_timeout)"
-    if isinstance(err, requests.exceptions.ReadTimeout):
-        return f"ReadTimeout (no data for {read_timeout} s: raise read_timeout if the server is slow)"
-    if isinstance(err, requests.exceptions.ChunkedEncodingError):
-        return "ConnectionBroken (the response was cut off)"
-    return "ConnectionError"
+        self._http.close()
 
 
 def _warn_insecure(endpoint: str) -> None:

@@ -10,8 +10,8 @@ Secrets never appear in an error: an echoed canonical request has its STS token 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -78,38 +78,32 @@ class Authenticator:
         self.max_skew_seconds = max_skew_seconds
         self._clock = clock
 
-    def authenticate(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-    ) -> AuthResult:
+    def authenticate(self, request: signing.SigningRequest) -> AuthResult:
         """
         Verify a request.
 
-        :param headers: the request headers, names lower-cased.
+        :param request: the request as received, its header names lower-cased (the same value the
+            client signed: :class:`~airflow_provider_oss.core.signing.SigningRequest`).
         :raises OssApiError: when the request is not properly signed.
         """
-        params = dict(query)
-        authorization = headers.get("authorization", "")
+        params = dict(request.query)
+        authorization = request.headers.get("authorization", "")
         if authorization:
             if authorization.startswith(signing.V4_ALGORITHM):
-                return self._v4_header(method, bucket, key, query, headers, authorization)
+                return self._v4_header(request, authorization)
             if authorization.startswith("OSS "):
                 self._require_v1()
-                return self._v1_header(method, bucket, key, query, headers, authorization)
+                return self._v1_header(request, authorization)
             if authorization.startswith("OSS2 "):
                 raise _v2_not_implemented()
             raise invalid_argument("Authorization header is invalid: use OSS4-HMAC-SHA256 or OSS.")
         if params.get("x-oss-signature-version") == "OSS2":
             raise _v2_not_implemented()
         if "x-oss-signature" in params or "x-oss-signature-version" in params:
-            return self._v4_presigned(method, bucket, key, query, headers, params)
+            return self._v4_presigned(request, params)
         if "Signature" in params or "OSSAccessKeyId" in params:
             self._require_v1()
-            return self._v1_presigned(method, bucket, key, query, headers, params)
+            return self._v1_presigned(request, params)
         return AuthResult("anonymous")
 
     # -- shared checks ---------------------------------------------------------------------------
@@ -213,15 +207,8 @@ class Authenticator:
 
     # -- V4 --------------------------------------------------------------------------------------
 
-    def _v4_header(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        authorization: str,
-    ) -> AuthResult:
+    def _v4_header(self, request: signing.SigningRequest, authorization: str) -> AuthResult:
+        headers = request.headers
         try:
             auth = signing.parse_v4_authorization(authorization)
         except ValueError as err:
@@ -247,23 +234,13 @@ class Authenticator:
                 payload or "",
             )
         additional = [name.lower() for name in auth.additional_headers]
-        canonical = signing.v4_canonical_request(
-            signing.SigningRequest(method, bucket, key, query, dict(headers)), additional
-        )
+        canonical = signing.v4_canonical_request(request, additional)
         expected = signing.v4_signature(secret, auth.region, timestamp, canonical)
         sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(auth.date, auth.region), canonical)
         token = headers.get("x-oss-security-token")
         return self._accept("v4", auth.access_key_id, expected, auth.signature, token, sts, canonical)
 
-    def _v4_presigned(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        params: Mapping[str, str],
-    ) -> AuthResult:
+    def _v4_presigned(self, request: signing.SigningRequest, params: Mapping[str, str]) -> AuthResult:
         for name in (
             "x-oss-signature-version",
             "x-oss-credential",
@@ -310,10 +287,8 @@ class Authenticator:
                 ServerTime=iso_time(now),
             )
         additional = [h.lower() for h in params.get("x-oss-additional-headers", "").split(";") if h]
-        unsigned = [(n, v) for n, v in query if n != "x-oss-signature"]
-        canonical = signing.v4_canonical_request(
-            signing.SigningRequest(method, bucket, key, unsigned, dict(headers)), additional
-        )
+        unsigned = [(n, v) for n, v in request.query if n != "x-oss-signature"]
+        canonical = signing.v4_canonical_request(replace(request, query=unsigned), additional)
         expected = signing.v4_signature(secret, region, timestamp, canonical)
         sts = signing.v4_string_to_sign(timestamp, signing.v4_scope(date, region), canonical)
         token = params.get("x-oss-security-token")
@@ -322,15 +297,8 @@ class Authenticator:
 
     # -- V1 --------------------------------------------------------------------------------------
 
-    def _v1_header(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        authorization: str,
-    ) -> AuthResult:
+    def _v1_header(self, request: signing.SigningRequest, authorization: str) -> AuthResult:
+        headers = request.headers
         access_key_id, sep, signature = authorization[4:].strip().rpartition(":")
         if not sep or not access_key_id:
             raise invalid_argument(
@@ -345,22 +313,12 @@ class Authenticator:
         except (TypeError, ValueError, IndexError):
             raise invalid_argument("The Date header is not an HTTP date.", "Date", date) from None
         self._check_skew(request_time)
-        string_to_sign = signing.v1_string_to_sign(
-            signing.SigningRequest(method, bucket, key, query, dict(headers)), date
-        )
+        string_to_sign = signing.v1_string_to_sign(request, date)
         expected = signing.v1_signature(secret, string_to_sign)
         token = headers.get("x-oss-security-token") or headers.get("security-token")
         return self._accept("v1", access_key_id, expected, signature, token, string_to_sign, "")
 
-    def _v1_presigned(
-        self,
-        method: str,
-        bucket: str | None,
-        key: str | None,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        params: Mapping[str, str],
-    ) -> AuthResult:
+    def _v1_presigned(self, request: signing.SigningRequest, params: Mapping[str, str]) -> AuthResult:
         for name in ("OSSAccessKeyId", "Expires", "Signature"):
             if not params.get(name):
                 raise invalid_argument(f"A V1 presigned URL needs the query parameter {name}.", name)
@@ -378,10 +336,8 @@ class Authenticator:
                 Expires=iso_time(expires_at),
                 ServerTime=iso_time(now),
             )
-        unsigned = [(n, v) for n, v in query if n != "Signature"]
-        string_to_sign = signing.v1_string_to_sign(
-            signing.SigningRequest(method, bucket, key, unsigned, dict(headers)), params["Expires"]
-        )
+        unsigned = [(n, v) for n, v in request.query if n != "Signature"]
+        string_to_sign = signing.v1_string_to_sign(replace(request, query=unsigned), params["Expires"])
         expected = signing.v1_signature(secret, string_to_sign)
         token = params.get("security-token")
         given = params["Signature"]

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

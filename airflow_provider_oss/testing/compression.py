@@ -10,7 +10,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
     from airflow_provider_oss.testing.objectdata import ObjectReader
     from airflow_provider_oss.testing.store import ObjectRecord
 

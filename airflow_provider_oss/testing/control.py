@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_oss.testing.apierror import OssApiError
@@ -34,9 +35,6 @@ from airflow_provider_oss.testing.netaddr import is_loopback_host
 from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.routing import parse_query, split_host, valid_bucket_name
 from airflow_provider_oss.testing.state import ServerState
-
-if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import OssRequestHandler
 
 _MAX_BODY = 1 << 20
 
@@ -49,7 +47,7 @@ class ControlError(Exception):
         self.status = status
 
 
-def _send(handler: OssRequestHandler, status: int, payload: Any) -> None:
+def _send(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
     body = json.dumps(payload).encode("utf-8")
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
@@ -59,7 +57,7 @@ def _send(handler: OssRequestHandler, status: int, payload: Any) -> None:
         handler.wfile.write(body)
 
 
-def _read_body(handler: OssRequestHandler) -> bytes:
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     length_text = handler.headers.get("Content-Length", "0") or "0"
     if not is_decimal(length_text) or int(length_text) > _MAX_BODY:
         handler.close_connection = True
@@ -105,8 +103,10 @@ def _object_dict(state: ServerState, bucket: str, key: str) -> dict[str, Any]:
     }
 
 
-def _info(state: ServerState, handler: OssRequestHandler) -> dict[str, Any]:
-    host, port = handler.server.server_address[:2]
+def _info(state: ServerState, handler: BaseHTTPRequestHandler) -> dict[str, Any]:
+    address = handler.server.server_address
+    assert isinstance(address, tuple)  # an AF_INET or AF_INET6 server
+    host, port = address[:2]
     config = state.config
     return {
         "host": host,
@@ -129,7 +129,7 @@ class _Call:
     """One control request: the server's state, the handler, its query and its body."""
 
     state: ServerState
-    handler: OssRequestHandler
+    handler: BaseHTTPRequestHandler
     params: dict[str, str]
     raw: bytes
 
@@ -252,7 +252,7 @@ _ROUTES: dict[tuple[str, str], Callable[[_Call], tuple[int, Any]]] = {
 
 
 def _route(
-    handler: OssRequestHandler, state: ServerState, path: str, params: dict[str, str], raw: bytes
+    handler: BaseHTTPRequestHandler, state: ServerState, path: str, params: dict[str, str], raw: bytes
 ) -> tuple[int, Any]:
     method = handler.command
     action = _ROUTES.get((method, path))
@@ -261,7 +261,7 @@ def _route(
     return action(_Call(state, handler, params, raw))
 
 
-def _refusal(handler: OssRequestHandler) -> str:
+def _refusal(handler: BaseHTTPRequestHandler) -> str:
     """
     Why a control request is refused ("" when it is not): the client must be on loopback, and the
     ``Host`` (and ``Origin``, when a browser sends one) must name loopback, so that neither a web
@@ -280,7 +280,7 @@ def _refusal(handler: OssRequestHandler) -> str:
     return ""
 
 
-def handle(handler: OssRequestHandler, state: ServerState, raw_path: str, raw_query: str) -> None:
+def handle(handler: BaseHTTPRequestHandler, state: ServerState, raw_path: str, raw_query: str) -> None:
     """Serve one control request (not written to the request log)."""
     refusal = _refusal(handler)
     if refusal:

@@ -43,7 +43,7 @@ from airflow_provider_oss.testing.ops_versions import list_live_channels, list_o
 from airflow_provider_oss.testing.routing import unsupported_reason
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 # -- access control ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from airflow_provider_oss.testing.ops_common import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 
 def append_object(ex: Exchange) -> None:

@@ -10,7 +10,7 @@ from airflow_provider_oss.testing.routing import valid_bucket_name
 from airflow_provider_oss.testing.xmlresp import el, iso_time, owner
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
     from airflow_provider_oss.testing.store import BucketRecord
 
 BUCKET_ACLS = ("private", "public-read", "public-read-write")

@@ -24,7 +24,7 @@ from airflow_provider_oss.testing.objectdata import write_all
 from airflow_provider_oss.testing.store import PartRecord
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 KIB = 1024
 GIB = 1024**3

@@ -45,7 +45,7 @@ from airflow_provider_oss.testing.ops_common import (
 from airflow_provider_oss.testing.xmlresp import el, http_time, iso_time
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
     from airflow_provider_oss.testing.store import ObjectRecord
 
 #: The source conditions a copy accepts.

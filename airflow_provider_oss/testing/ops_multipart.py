@@ -38,7 +38,7 @@ from airflow_provider_oss.testing.store import PartRecord
 from airflow_provider_oss.testing.xmlresp import el, iso_time, url_encode
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 # -- multipart -----------------------------------------------------------------------------------
 

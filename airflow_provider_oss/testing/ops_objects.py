@@ -37,7 +37,7 @@ from airflow_provider_oss.testing.store import ObjectRecord
 from airflow_provider_oss.testing.xmlresp import el, http_time, iso_time, owner, url_encode
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 # -- objects -------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from airflow_provider_oss.testing.ops_common import int_param, url_encoding_requ
 from airflow_provider_oss.testing.xmlresp import el, iso_time, owner, url_encode
 
 if TYPE_CHECKING:
-    from airflow_provider_oss.testing.httpd import Exchange
+    from airflow_provider_oss.testing.exchange import Exchange
 
 NULL_VERSION = "null"
 

@@ -23,16 +23,15 @@ name, so the task instance's hostname of each try names the worker that ran it.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import socket
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -40,6 +39,7 @@ import pytest
 from airflow_provider_oss.testing import LocalOssServer
 from tests.airflow.e2e_support import (
     Components,
+    Deployment,
     airflow_cli,
     airflow_env,
     free_port,
@@ -128,7 +128,7 @@ def _redis_ping(port: int) -> bool:
 
 
 @pytest.fixture
-def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[dict[str, Any]]:
+def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[Deployment]:
     redis_server = shutil.which("redis-server")
     assert redis_server, f"redis-server is not installed: {INSTALL_HINT}"
     home = tmp_path / "airflow"
@@ -212,7 +212,7 @@ def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[di
         components.stop()
         raise
     try:
-        yield {"env": env, "db": home / "airflow.db", "components": components, "tmp": tmp_path}
+        yield Deployment(env=env, db=home / "airflow.db", components=components)
     finally:
         components.stop()
 
@@ -231,53 +231,71 @@ def _worker_of(process: psutil.Process, components: Components) -> str | None:
     return next((name for name in WORKERS if components.procs[name].pid in ancestors), None)
 
 
-def _dag_run_state(db: Path, dag_id: str = DAG_ID) -> str | None:
-    rows = query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", dag_id)
+def _dag_run_state(db: Path) -> str | None:
+    rows = query_sqlite(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
     return next((r[0] for r in rows if r[0] in ("success", "failed")), None)
 
 
-@pytest.mark.slow
-@pytest.mark.airflow
-@pytest.mark.timeout(900)
-def test_worker_killed_mid_upload_is_retried_on_the_other_worker_with_the_same_upload_id(
-    celery_deployment: dict[str, Any], oss_server: LocalOssServer
-) -> None:
-    env, db, tmp = celery_deployment["env"], celery_deployment["db"], celery_deployment["tmp"]
-    components: Components = celery_deployment["components"]
-    source = tmp / "source.bin"
-    data = os.urandom(PARTS * PART)
-    source.write_bytes(data)
+def _run_scenario(deployment: Deployment, name: str, scenario: Callable[[], None]) -> None:
+    """Run one scenario; print every component's log when it fails, and its duration in any case."""
     started = time.monotonic()
     try:
-        _run_kill_and_check(env, db, source, data, components, oss_server)
+        scenario()
     except BaseException:
-        components.print_logs()
+        deployment.components.print_logs()
         raise
     finally:
-        print(f"celery e2e: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks")
+        print(f"{name}: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks")
 
 
-def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the order it happens
-    env: dict[str, str],
-    db: Path,
-    source: Path,
-    data: bytes,
-    components: Components,
+@dataclass(frozen=True)
+class WorkerKill:
+    """
+    A worker SIGKILLed part-way through an upload (see :func:`_trigger_and_kill_the_uploading_worker`).
+
+    :param victim: the killed worker.
+    :param survivor: the other worker.
+    :param killed: the pids of the killed process tree.
+    :param killed_at: when (``time.monotonic()``).
+    :param before_kill: the parts the server had stored by then.
+    :param kill_seq: the request log's last sequence number by then.
+    """
+
+    victim: str
+    survivor: str
+    killed: list[int]
+    killed_at: float
+    before_kill: set[int]
+    kill_seq: int
+
+
+def _trigger_and_kill_the_uploading_worker(
+    deployment: Deployment,
     oss_server: LocalOssServer,
-) -> None:
-    tmp = source.parent
-    # Slow parts down so that the first try is still uploading when its worker is killed.
-    oss_server.add_fault("UploadPart", "delay", delay=PART_DELAY, times=100_000)
+    dag_id: str,
+    source: Path,
+    *,
+    part_delay: float,
+    parts_before_kill: int,
+) -> WorkerKill:
+    """
+    Trigger ``dag_id`` on ``source`` once both workers are ready and the DAG is parsed, with every
+    UploadPart slowed by ``part_delay`` seconds; once ``parts_before_kill`` parts are stored, SIGKILL
+    the whole process tree of the worker that holds the uploading process.
+    """
+    components = deployment.components
+    oss_server.add_fault("UploadPart", "delay", delay=part_delay, times=100_000)
     for name in WORKERS:
-        components.wait_for(f"{name} to be ready", functools.partial(_worker_log_says_ready, tmp, name), 240)
+        ready = functools.partial(_worker_log_says_ready, components.log_dir, name)
+        components.wait_for(f"{name} to be ready", ready, 240)
+    deployment.wait_until_parsed(dag_id, 240)
+    deployment.trigger(dag_id, {"filename": str(source)})
+
     components.wait_for(
-        "the DAG to be parsed",
-        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DAG_ID),
+        f"{parts_before_kill} parts to be stored",
+        lambda: len(stored_parts(oss_server)) >= parts_before_kill,
         240,
     )
-    airflow_cli(env, "dags", "trigger", DAG_ID, "--conf", json.dumps({"filename": str(source)}))
-
-    components.wait_for("try 1 to store 8 parts", lambda: len(stored_parts(oss_server)) >= 8, 240)
     uploader = components.wait_for("the uploading process", lambda: uploading_process(oss_server.port), 30)
     victim = _worker_of(uploader, components)
     assert victim is not None, f"the uploading process {uploader} is in neither worker's process tree"
@@ -289,23 +307,78 @@ def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the orde
     assert uploader.pid in killed
     before_kill = stored_parts(oss_server)
     kill_seq = max(e["seq"] for e in oss_server.request_log())
-    assert len(before_kill) < PARTS, "the kill landed after the upload had finished: slow the parts down"
+    return WorkerKill(victim, survivor, killed, killed_at, before_kill, kill_seq)
+
+
+def _assert_one_upload_id_and_no_part_resent(
+    oss_server: LocalOssServer, kill: WorkerKill, all_parts: set[int]
+) -> tuple[str, set[int]]:
+    """
+    Check the request log: one upload ID, no part stored before the kill sent again, every part
+    stored exactly once; return the upload ID and the parts stored after the kill.
+    """
+    log = oss_server.request_log()
+    assert [e["op"] for e in log].count("InitiateMultipartUpload") == 1
+    upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
+    assert len(upload_ids) == 1, "every try (and the complete) used the same upload ID"
+    stored = [e for e in log if e["op"] == "UploadPart" and e["status"] == 200]
+    after_kill = {e["part_number"] for e in stored if e["seq"] > kill.kill_seq}
+    resent = [
+        e["part_number"]
+        for e in log
+        if e["seq"] > kill.kill_seq and e["op"] == "UploadPart" and e["part_number"] in kill.before_kill
+    ]
+    assert resent == [], "no part stored before the kill was sent again"
+    stored_twice = sorted(n for n, count in Counter(e["part_number"] for e in stored).items() if count > 1)
+    assert stored_twice == [], (
+        "every part was stored once (a part in flight at the kill was found by ListParts)"
+    )
+    assert kill.before_kill | after_kill == all_parts
+    return upload_ids.pop(), after_kill
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+@pytest.mark.timeout(900)
+def test_worker_killed_mid_upload_is_retried_on_the_other_worker_with_the_same_upload_id(
+    celery_deployment: Deployment, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.bin"
+    data = os.urandom(PARTS * PART)
+    source.write_bytes(data)
+    _run_scenario(
+        celery_deployment,
+        "celery e2e",
+        lambda: _run_kill_and_check(celery_deployment, source, data, oss_server),
+    )
+
+
+def _run_kill_and_check(
+    deployment: Deployment, source: Path, data: bytes, oss_server: LocalOssServer
+) -> None:
+    db, components = deployment.db, deployment.components
+    # Slow parts down so that the first try is still uploading when its worker is killed.
+    kill = _trigger_and_kill_the_uploading_worker(
+        deployment, oss_server, DAG_ID, source, part_delay=PART_DELAY, parts_before_kill=8
+    )
+    victim, survivor = kill.victim, kill.survivor
+    assert len(kill.before_kill) < PARTS, "the kill landed after the upload had finished: slow the parts down"
 
     # Try 2: the process now holding a connection to the server is in the survivor's tree.
     def try_2_uploader() -> psutil.Process | None:
         if _dag_run_state(db):
             raise AssertionError("the DAG run finished before try 2 was seen uploading")
         process = uploading_process(oss_server.port)
-        return process if process is not None and process.pid not in killed else None
+        return process if process is not None and process.pid not in kill.killed else None
 
     retry_uploader = components.wait_for("try 2 to upload", try_2_uploader, 300)
     retry_worker = _worker_of(retry_uploader, components)
     retry_seen_at = time.monotonic()
     oss_server.clear_faults()
-    state = components.wait_for("the DAG run to finish", lambda: _dag_run_state(db), 240)
+    state = deployment.wait_for_run_end(DAG_ID, 240)
     print(
-        f"celery e2e: try 2 uploading {retry_seen_at - killed_at:.1f} s after the kill, "
-        f"DAG run {state} {time.monotonic() - killed_at:.1f} s after it"
+        f"celery e2e: try 2 uploading {retry_seen_at - kill.killed_at:.1f} s after the kill, "
+        f"DAG run {state} {time.monotonic() - kill.killed_at:.1f} s after it"
     )
 
     assert state == "success"
@@ -316,35 +389,21 @@ def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the orde
     history = query_sqlite(
         db, "SELECT try_number, hostname, state FROM task_instance_history WHERE dag_id = ?", DAG_ID
     )
-    print(f"celery e2e: try 1 {history}, try 2 ({try_number}, {hostname!r}); killed {victim}: {killed}")
+    print(f"celery e2e: try 1 {history}, try 2 ({try_number}, {hostname!r}); killed {victim}: {kill.killed}")
     assert try_number == 2, "the killed try failed and the scheduler's retry succeeded"
     assert history == [(1, victim, "failed")], "try 1 ran on the killed worker and failed"
     assert hostname == survivor, "the retry ran on the other worker"
-    scheduler_log = (tmp / "scheduler.log").read_text(errors="replace")
+    scheduler_log = (components.log_dir / "scheduler.log").read_text(errors="replace")
     assert any(
         "without a heartbeat" in line and f"'Hostname': '{victim}'" in line
         for line in scheduler_log.splitlines()
     ), "the scheduler failed try 1 for its missing heartbeat"
 
-    log = oss_server.request_log()
-    upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
-    assert [e["op"] for e in log].count("InitiateMultipartUpload") == 1
-    assert len(upload_ids) == 1, "the retry continued the same upload ID"
-    stored = [e for e in log if e["op"] == "UploadPart" and e["status"] == 200]
-    after_kill = [e for e in stored if e["seq"] > kill_seq]
-    resent = [
-        e["part_number"]
-        for e in log
-        if e["seq"] > kill_seq and e["op"] == "UploadPart" and e["part_number"] in before_kill
-    ]
-    assert resent == [], "no part stored before the kill was sent again"
-    stored_twice = sorted(n for n, count in Counter(e["part_number"] for e in stored).items() if count > 1)
-    assert stored_twice == [], (
-        "every part was stored once (a part in flight at the kill was found by ListParts)"
+    upload_id, after_kill = _assert_one_upload_id_and_no_part_resent(
+        oss_server, kill, set(range(1, PARTS + 1))
     )
-    assert before_kill | {e["part_number"] for e in after_kill} == set(range(1, PARTS + 1))
     print(
-        f"celery e2e: upload ID {upload_ids.pop()}; {len(before_kill)} parts stored before the kill, "
+        f"celery e2e: upload ID {upload_id}; {len(kill.before_kill)} parts stored before the kill, "
         f"{len(after_kill)} after it, none resent"
     )
     assert oss_server.object_bytes("test-bucket", KEY) == data
@@ -355,63 +414,34 @@ def _run_kill_and_check(  # noqa: PLR0915  # one end-to-end scenario in the orde
 @pytest.mark.airflow
 @pytest.mark.timeout(900)
 def test_worker_killed_mid_range_its_range_is_resumed_by_the_survivor_under_the_same_upload_id(
-    celery_deployment: dict[str, Any], oss_server: LocalOssServer
+    celery_deployment: Deployment, oss_server: LocalOssServer, tmp_path: Path
 ) -> None:
     """
     The distributed upload (plan -> 2 mapped ranges -> complete) on two Celery workers: the worker
     uploading a range is SIGKILLed with its whole process tree; the range's retry runs on the
     survivor and sends only the parts OSS lacks, under the plan's one upload ID.
     """
-    env, db, tmp = celery_deployment["env"], celery_deployment["db"], celery_deployment["tmp"]
-    components: Components = celery_deployment["components"]
-    source = tmp / "distributed.bin"
+    source = tmp_path / "distributed.bin"
     data = os.urandom(2 * DIST_PARTS_PER_RANGE * PART)
     source.write_bytes(data)
-    started = time.monotonic()
-    try:
-        _run_distributed_kill_and_check(env, db, source, data, components, oss_server)
-    except BaseException:
-        components.print_logs()
-        raise
-    finally:
-        print(
-            f"celery distributed e2e: {time.monotonic() - started:.1f} s from the trigger's preparation to the checks"
-        )
+    _run_scenario(
+        celery_deployment,
+        "celery distributed e2e",
+        lambda: _run_distributed_kill_and_check(celery_deployment, source, data, oss_server),
+    )
 
 
 def _run_distributed_kill_and_check(
-    env: dict[str, str],
-    db: Path,
-    source: Path,
-    data: bytes,
-    components: Components,
-    oss_server: LocalOssServer,
+    deployment: Deployment, source: Path, data: bytes, oss_server: LocalOssServer
 ) -> None:
-    tmp = source.parent
-    oss_server.add_fault("UploadPart", "delay", delay=DIST_PART_DELAY, times=100_000)
-    for name in WORKERS:
-        components.wait_for(f"{name} to be ready", functools.partial(_worker_log_says_ready, tmp, name), 240)
-    components.wait_for(
-        "the DAG to be parsed",
-        lambda: query_sqlite(db, "SELECT 1 FROM serialized_dag WHERE dag_id = ?", DIST_DAG_ID),
-        240,
+    db = deployment.db
+    kill = _trigger_and_kill_the_uploading_worker(
+        deployment, oss_server, DIST_DAG_ID, source, part_delay=DIST_PART_DELAY, parts_before_kill=4
     )
-    airflow_cli(env, "dags", "trigger", DIST_DAG_ID, "--conf", json.dumps({"filename": str(source)}))
-
-    components.wait_for("the ranges to store 4 parts", lambda: len(stored_parts(oss_server)) >= 4, 240)
-    uploader = components.wait_for("a range uploading", lambda: uploading_process(oss_server.port), 30)
-    victim = _worker_of(uploader, components)
-    assert victim is not None, f"the uploading process {uploader} is in neither worker's process tree"
-    (survivor,) = (name for name in WORKERS if name != victim)
-    components.expected_dead.add(victim)
-    killed = kill_process_tree(components.procs[victim].pid)
-    killed_at = time.monotonic()
-    components.procs[victim].wait(timeout=30)
-    before_kill = stored_parts(oss_server)
-    kill_seq = max(e["seq"] for e in oss_server.request_log())
+    victim, survivor = kill.victim, kill.survivor
     oss_server.clear_faults()
-    state = components.wait_for("the DAG run to finish", lambda: _dag_run_state(db, DIST_DAG_ID), 300)
-    print(f"celery distributed e2e: DAG run {state} {time.monotonic() - killed_at:.1f} s after the kill")
+    state = deployment.wait_for_run_end(DIST_DAG_ID, 300)
+    print(f"celery distributed e2e: DAG run {state} {time.monotonic() - kill.killed_at:.1f} s after the kill")
     assert state == "success"
 
     tis = query_sqlite(
@@ -424,7 +454,7 @@ def _run_distributed_kill_and_check(
         "SELECT task_id, map_index, try_number, hostname, state FROM task_instance_history WHERE dag_id = ?",
         DIST_DAG_ID,
     )
-    print(f"celery distributed e2e: killed {victim} ({killed}); tries {sorted(tis)}; history {history}")
+    print(f"celery distributed e2e: killed {victim} ({kill.killed}); tries {sorted(tis)}; history {history}")
     (killed_try,) = [h for h in history if h[0] == "big.upload_ranges"]
     _, killed_index, _, killed_host, killed_state = killed_try
     assert (killed_host, killed_state) == (victim, "failed"), "the killed worker's range try failed"
@@ -434,28 +464,16 @@ def _run_distributed_kill_and_check(
 
     first = killed_index * DIST_PARTS_PER_RANGE + 1
     killed_range = set(range(first, first + DIST_PARTS_PER_RANGE))
-    log = oss_server.request_log()
-    stored = [e for e in log if e["op"] == "UploadPart" and e["status"] == 200]
-    after_kill = {e["part_number"] for e in stored if e["seq"] > kill_seq}
-    assert before_kill & killed_range, "the killed range had stored parts before the kill"
+    upload_id, after_kill = _assert_one_upload_id_and_no_part_resent(
+        oss_server, kill, set(range(1, 2 * DIST_PARTS_PER_RANGE + 1))
+    )
+    assert kill.before_kill & killed_range, "the killed range had stored parts before the kill"
     assert after_kill & killed_range, "the survivor resumed the killed range"
-    assert [e["op"] for e in log].count("InitiateMultipartUpload") == 1
-    assert [e["op"] for e in log].count("CompleteMultipartUpload") == 1
-    upload_ids = {e["upload_id"] for e in log if e.get("upload_id")}
-    assert len(upload_ids) == 1, "every range and the complete used the plan's upload ID"
-    resent = [
-        e["part_number"]
-        for e in log
-        if e["seq"] > kill_seq and e["op"] == "UploadPart" and e["part_number"] in before_kill
-    ]
-    assert resent == [], "no part stored before the kill was sent again"
-    stored_twice = sorted(n for n, count in Counter(e["part_number"] for e in stored).items() if count > 1)
-    assert stored_twice == [], "every part was stored once"
-    assert before_kill | after_kill == set(range(1, 2 * DIST_PARTS_PER_RANGE + 1))
+    assert [e["op"] for e in oss_server.request_log()].count("CompleteMultipartUpload") == 1
     print(
-        f"celery distributed e2e: upload ID {upload_ids.pop()}; range {killed_index} killed on {victim} with "
-        f"{len(before_kill & killed_range)} of {DIST_PARTS_PER_RANGE} parts stored, resumed on {survivor}; "
-        f"{len(before_kill)} parts stored before the kill, {len(after_kill)} after it, none resent"
+        f"celery distributed e2e: upload ID {upload_id}; range {killed_index} killed on {victim} with "
+        f"{len(kill.before_kill & killed_range)} of {DIST_PARTS_PER_RANGE} parts stored, resumed on {survivor}; "
+        f"{len(kill.before_kill)} parts stored before the kill, {len(after_kill)} after it, none resent"
     )
     assert oss_server.object_bytes("test-bucket", DIST_KEY) == data
     assert oss_server.list_uploads("test-bucket") == []

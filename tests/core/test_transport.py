@@ -424,7 +424,7 @@ class TestPool:
         transport = Transport(config, Credentials("ak", "sk"))
         target = config.build_target("bkt", "k", ())
         prepared = requests.Request("GET", target.url, headers={"Host": target.host_header or ""}).prepare()
-        adapter = transport._adapter
+        adapter = transport._http.adapter
         host_params, pool_kwargs = adapter.build_connection_pool_key_attributes(prepared, True)
         assert host_params["host"] == "127.0.0.1"
         assert pool_kwargs["server_hostname"] == "bkt.oss-local.test"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oss.core import crc64
+from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.core.errors import CrcMismatchError, OssConnectionError, OssNotFoundError
 from airflow_provider_oss.core.models import ObjectOptions
@@ -40,6 +41,28 @@ from tests.upload_support import (
     part_requests,
     parts_stored,
 )
+
+#: The engine settings of most tests here: 256 KiB parts, the other settings their defaults.
+PARTS_256K = TransferConfig(part_size=256 * KiB)
+
+
+def make_uploader(
+    server: LocalOssServer,
+    key: str,
+    path: Path | str,
+    *,
+    client: OssClient | None = None,
+    config: TransferConfig = PARTS_256K,
+    **options: Any,
+) -> ResumableUploader:
+    """
+    The engine that uploads ``path`` to ``key`` in the test bucket of ``server``.
+
+    :param client: the client to use (a new one of ``server`` when None).
+    :param config: the engine settings (256 KiB parts when not given).
+    :param options: the engine's other arguments (``checkpoint_store``, ``progress_callback``...).
+    """
+    return ResumableUploader(client or make_client(server), BUCKET, key, path, config=config, **options)
 
 
 class RecordingStore(MemoryCheckpointStore):
@@ -75,9 +98,8 @@ def test_fresh_upload_stores_the_exact_bytes_and_crc(oss_server: LocalOssServer,
     data = make_file(tmp_path / "src.bin", 3 * MiB + 12345)
     store = RecordingStore(oss_server)
     events: list[ProgressEvent] = []
-    uploader = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
+    uploader = make_uploader(
+        oss_server,
         "dir/fresh.bin",
         tmp_path / "src.bin",
         config=TransferConfig(part_size=512 * KiB, parallelism=3),
@@ -129,14 +151,7 @@ def test_file_checkpoint_is_marked_completed_after_success(
 ) -> None:
     make_file(tmp_path / "src.bin", MiB)
     store = FileCheckpointStore(tmp_path / "ckpt", BUCKET, "k.bin", tmp_path / "src.bin")
-    ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
-        "k.bin",
-        tmp_path / "src.bin",
-        config=TransferConfig(part_size=256 * KiB),
-        checkpoint_store=store,
-    ).run()
+    make_uploader(oss_server, "k.bin", tmp_path / "src.bin", checkpoint_store=store).run()
     record = store.load()
     assert record is not None and record.completed is not None
     assert len(os.listdir(tmp_path / "ckpt")) == 1  # the marked record, no temporary file left
@@ -147,9 +162,8 @@ def test_file_checkpoint_is_removed_after_success_without_a_completed_retention(
 ) -> None:
     make_file(tmp_path / "src.bin", MiB)
     store = FileCheckpointStore(tmp_path / "ckpt", BUCKET, "k.bin", tmp_path / "src.bin")
-    ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
+    make_uploader(
+        oss_server,
         "k.bin",
         tmp_path / "src.bin",
         config=TransferConfig(part_size=256 * KiB, completed_retention=0),
@@ -161,12 +175,8 @@ def test_file_checkpoint_is_removed_after_success_without_a_completed_retention(
 
 def test_empty_file_becomes_an_empty_object(oss_server: LocalOssServer, tmp_path: Path) -> None:
     (tmp_path / "empty.bin").write_bytes(b"")
-    result = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
-        "empty.bin",
-        tmp_path / "empty.bin",
-        config=TransferConfig(multipart_threshold=0),
+    result = make_uploader(
+        oss_server, "empty.bin", tmp_path / "empty.bin", config=TransferConfig(multipart_threshold=0)
     ).run()
     assert oss_server.object_bytes(BUCKET, "empty.bin") == b""
     assert (result.size, result.upload_id, result.parts_sent, result.crc64) == (0, None, 1, 0)
@@ -178,9 +188,8 @@ def test_empty_file_becomes_an_empty_object(oss_server: LocalOssServer, tmp_path
 def test_small_file_goes_up_in_one_put_object(oss_server: LocalOssServer, tmp_path: Path) -> None:
     data = make_file(tmp_path / "small.bin", 50_000)
     store = MemoryCheckpointStore()
-    result = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
+    result = make_uploader(
+        oss_server,
         "small.bin",
         tmp_path / "small.bin",
         config=TransferConfig(part_size=100 * KiB),
@@ -198,9 +207,8 @@ def test_small_file_goes_up_in_one_put_object(oss_server: LocalOssServer, tmp_pa
 
 def test_file_at_the_threshold_uses_multipart(oss_server: LocalOssServer, tmp_path: Path) -> None:
     data = make_file(tmp_path / "f.bin", 200 * KiB)
-    result = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
+    result = make_uploader(
+        oss_server,
         "f.bin",
         tmp_path / "f.bin",
         config=TransferConfig(part_size=100 * KiB, multipart_threshold=200 * KiB),
@@ -212,12 +220,8 @@ def test_file_at_the_threshold_uses_multipart(oss_server: LocalOssServer, tmp_pa
 def test_bad_crc_on_one_part_is_sent_again(oss_server: LocalOssServer, tmp_path: Path) -> None:
     data = make_file(tmp_path / "f.bin", MiB)
     oss_server.add_fault("UploadPart", "bad_crc", part_number=3)
-    result = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
-        "crc.bin",
-        tmp_path / "f.bin",
-        config=TransferConfig(part_size=256 * KiB, parallelism=2),
+    result = make_uploader(
+        oss_server, "crc.bin", tmp_path / "f.bin", config=TransferConfig(part_size=256 * KiB, parallelism=2)
     ).run()
     assert oss_server.object_bytes(BUCKET, "crc.bin") == data
     assert result.crc64 == crc64.crc64(data)
@@ -228,9 +232,8 @@ def test_bad_crc_twice_raises_and_completes_nothing(oss_server: LocalOssServer, 
     make_file(tmp_path / "f.bin", MiB)
     oss_server.add_fault("UploadPart", "bad_crc", part_number=2, times=2)
     store = MemoryCheckpointStore()
-    uploader = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
+    uploader = make_uploader(
+        oss_server,
         "crc2.bin",
         tmp_path / "f.bin",
         config=TransferConfig(part_size=256 * KiB, parallelism=2),
@@ -253,14 +256,7 @@ def test_bad_crc_on_complete_is_never_a_silent_success(oss_server: LocalOssServe
     store = MemoryCheckpointStore()
 
     def uploader() -> ResumableUploader:
-        return ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
-            "c.bin",
-            tmp_path / "f.bin",
-            config=TransferConfig(part_size=256 * KiB),
-            checkpoint_store=store,
-        )
+        return make_uploader(oss_server, "c.bin", tmp_path / "f.bin", checkpoint_store=store)
 
     with pytest.raises(CrcMismatchError, match="combined CRC-64"):
         uploader().run()
@@ -283,9 +279,8 @@ def test_file_changed_during_upload_is_never_completed(oss_server: LocalOssServe
                 f.write(b"changed!")
 
     with pytest.raises(SourceChangedError, match="changed while it was being uploaded") as info:
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "moving.bin",
             path,
             config=TransferConfig(part_size=256 * KiB, parallelism=2),
@@ -300,14 +295,7 @@ def test_file_changed_during_upload_is_never_completed(oss_server: LocalOssServe
     assert len(part_requests(oss_server.request_log())) < 8
     # the next try sees the changed file, aborts the stale upload and starts clean
     stale_id = store.load().upload_id  # type: ignore[union-attr]
-    result = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
-        "moving.bin",
-        path,
-        config=TransferConfig(part_size=256 * KiB),
-        checkpoint_store=store,
-    ).run()
+    result = make_uploader(oss_server, "moving.bin", path, checkpoint_store=store).run()
     assert oss_server.object_bytes(BUCKET, "moving.bin") == path.read_bytes()
     assert result.upload_id != stale_id and not result.resumed
     assert entries(oss_server.request_log(), "AbortMultipartUpload", upload_id=stale_id)
@@ -325,9 +313,8 @@ def test_file_that_shrinks_during_upload_is_never_completed(
             os.truncate(path, MiB)
 
     with pytest.raises(SourceChangedError):
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "shrink.bin",
             path,
             config=TransferConfig(part_size=256 * KiB, parallelism=1),
@@ -344,25 +331,11 @@ def test_replace_false_refuses_an_existing_object_before_uploading(
     client = make_client(oss_server)
     client.put_object(BUCKET, "exists.bin", b"old")
     with pytest.raises(ObjectExistsError, match="already exists and replace=False"):
-        ResumableUploader(
-            client,
-            BUCKET,
-            "exists.bin",
-            tmp_path / "f.bin",
-            config=TransferConfig(part_size=256 * KiB),
-            replace=False,
-        ).run()
+        make_uploader(oss_server, "exists.bin", tmp_path / "f.bin", client=client, replace=False).run()
     assert entries(oss_server.request_log(), "InitiateMultipartUpload") == []
     assert oss_server.object_bytes(BUCKET, "exists.bin") == b"old"
     # a new key is fine with replace=False
-    ResumableUploader(
-        client,
-        BUCKET,
-        "new.bin",
-        tmp_path / "f.bin",
-        config=TransferConfig(part_size=256 * KiB),
-        replace=False,
-    ).run()
+    make_uploader(oss_server, "new.bin", tmp_path / "f.bin", client=client, replace=False).run()
 
 
 def test_replace_false_loses_the_race_to_a_writer_during_the_upload(
@@ -378,11 +351,11 @@ def test_replace_false_loses_the_race_to_a_writer_during_the_upload(
             client.put_object(BUCKET, "race.bin", b"theirs")
 
     with pytest.raises(ObjectExistsError, match="created by someone else while this file was being uploaded"):
-        ResumableUploader(
-            client,
-            BUCKET,
+        make_uploader(
+            oss_server,
             "race.bin",
             tmp_path / "f.bin",
+            client=client,
             config=TransferConfig(part_size=256 * KiB, parallelism=1),
             replace=False,
             checkpoint_store=store,
@@ -405,11 +378,11 @@ def test_replace_false_accepts_a_writer_that_stored_this_very_file(
         if event.part_number == 2:
             client.put_object(BUCKET, "twin.bin", data)
 
-    result = ResumableUploader(
-        client,
-        BUCKET,
+    result = make_uploader(
+        oss_server,
         "twin.bin",
         tmp_path / "f.bin",
+        client=client,
         config=TransferConfig(part_size=256 * KiB, parallelism=1),
         replace=False,
         checkpoint_store=MemoryCheckpointStore(),
@@ -444,9 +417,8 @@ def test_part_error_fails_fast_with_context_and_keeps_the_upload(
     path, _ = part_failure_setup(oss_server, tmp_path)
     store = FileCheckpointStore(tmp_path / "ckpt", BUCKET, "fail.bin", path)
     with caplog.at_level(logging.INFO), pytest.raises(PartUploadError) as info:
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "fail.bin",
             path,
             config=TransferConfig(part_size=256 * KiB, parallelism=2),
@@ -467,9 +439,8 @@ def test_abort_on_failure_aborts_and_drops_the_checkpoint(oss_server: LocalOssSe
     path, _ = part_failure_setup(oss_server, tmp_path)
     store = MemoryCheckpointStore()
     with pytest.raises(PartUploadError):
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "fail.bin",
             path,
             config=TransferConfig(part_size=256 * KiB, parallelism=2),
@@ -486,9 +457,7 @@ def test_without_a_checkpoint_store_a_failed_upload_is_aborted(
 ) -> None:
     path, _ = part_failure_setup(oss_server, tmp_path)
     with pytest.raises(PartUploadError):
-        ResumableUploader(
-            make_client(oss_server), BUCKET, "fail.bin", path, config=TransferConfig(part_size=256 * KiB)
-        ).run()
+        make_uploader(oss_server, "fail.bin", path).run()
     assert oss_server.list_uploads(BUCKET) == []
 
 
@@ -498,11 +467,11 @@ def test_connection_errors_after_client_retries_keep_their_cause(
     make_file(tmp_path / "f.bin", MiB)
     oss_server.add_fault("UploadPart", "reset", nth=1, times=10)
     with pytest.raises(PartUploadError) as info:
-        ResumableUploader(
-            make_client(oss_server, max_retries=1),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "reset.bin",
             tmp_path / "f.bin",
+            client=make_client(oss_server, max_retries=1),
             config=TransferConfig(part_size=256 * KiB, parallelism=1),
             checkpoint_store=MemoryCheckpointStore(),
         ).run()
@@ -519,14 +488,7 @@ class FullDiskStore(MemoryCheckpointStore):
 def test_failed_checkpoint_save_aborts_the_new_upload(oss_server: LocalOssServer, tmp_path: Path) -> None:
     make_file(tmp_path / "f.bin", MiB)
     with pytest.raises(OSError, match="upload was aborted, nothing was sent") as info:
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
-            "k.bin",
-            tmp_path / "f.bin",
-            config=TransferConfig(part_size=256 * KiB),
-            checkpoint_store=FullDiskStore(),
-        ).run()
+        make_uploader(oss_server, "k.bin", tmp_path / "f.bin", checkpoint_store=FullDiskStore()).run()
     assert info.value.errno == errno.ENOSPC
     log = oss_server.request_log()
     assert part_requests(log) == []
@@ -542,14 +504,7 @@ def test_unreadable_checkpoint_location_fails_before_uploading(
     blocker.write_text("a file where the checkpoint directory should be")
     store = FileCheckpointStore(blocker, BUCKET, "k.bin", tmp_path / "f.bin")
     with pytest.raises(OSError, match="check the checkpoint directory"):
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
-            "k.bin",
-            tmp_path / "f.bin",
-            config=TransferConfig(part_size=256 * KiB),
-            checkpoint_store=store,
-        ).run()
+        make_uploader(oss_server, "k.bin", tmp_path / "f.bin", checkpoint_store=store).run()
     assert oss_server.request_log() == []
 
 
@@ -560,12 +515,11 @@ def test_secrets_never_reach_logs_checkpoints_or_errors(
     store = FileCheckpointStore(tmp_path / "ckpt", BUCKET, "s.bin", tmp_path / "f.bin")
     oss_server.add_fault("UploadPart", "status", nth=2, status=500, times=50)
     with caplog.at_level(logging.DEBUG), pytest.raises(PartUploadError) as info:
-        ResumableUploader(
-            make_client(oss_server, max_retries=0),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "s.bin",
             tmp_path / "f.bin",
-            config=TransferConfig(part_size=256 * KiB),
+            client=make_client(oss_server, max_retries=0),
             checkpoint_store=store,
         ).run()
     secret = oss_server.access_key_secret
@@ -604,8 +558,12 @@ def test_pool_size_helper_and_warning(oss_server: LocalOssServer, caplog: pytest
     assert client_config_for_upload(config, 8).pool_size == recommended_pool_size(8) == 9
     assert client_config_for_upload(config, 1) is config
     with caplog.at_level(logging.WARNING):
-        ResumableUploader(
-            make_client(oss_server, pool_size=2), BUCKET, "k", "/x", config=TransferConfig(parallelism=8)
+        make_uploader(
+            oss_server,
+            "k",
+            "/x",
+            client=make_client(oss_server, pool_size=2),
+            config=TransferConfig(parallelism=8),
         )
     assert "pool_size (2) is below the upload parallelism (8)" in caplog.text
 
@@ -616,13 +574,8 @@ def test_progress_is_logged_at_a_bounded_cadence(
     make_file(tmp_path / "f.bin", 4 * MiB)
     logger = logging.getLogger("test.upload.cadence")
     with caplog.at_level(logging.INFO, logger=logger.name):
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
-            "p.bin",
-            tmp_path / "f.bin",
-            config=TransferConfig(part_size=100 * KiB),
-            logger=logger,
+        make_uploader(
+            oss_server, "p.bin", tmp_path / "f.bin", config=TransferConfig(part_size=100 * KiB), logger=logger
         ).run()
     progress_lines = [
         r for r in caplog.records if r.name == logger.name and r.getMessage().startswith("Upload oss://")
@@ -632,12 +585,8 @@ def test_progress_is_logged_at_a_bounded_cadence(
 
 def test_parts_stored_match_the_plan(oss_server: LocalOssServer, tmp_path: Path) -> None:
     data = make_file(tmp_path / "f.bin", 1_000_000)
-    ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
-        "plan.bin",
-        tmp_path / "f.bin",
-        config=TransferConfig(part_size=300 * KiB, parallelism=4),
+    make_uploader(
+        oss_server, "plan.bin", tmp_path / "f.bin", config=TransferConfig(part_size=300 * KiB, parallelism=4)
     ).run()
     log = oss_server.request_log()
     assert parts_stored(log) == {1, 2, 3, 4}
@@ -657,9 +606,8 @@ def test_interruption_never_aborts_even_with_abort_on_failure(
             raise KeyboardInterrupt  # like Airflow's AirflowTaskTerminated / AirflowTaskTimeout (BaseException)
 
     with pytest.raises(KeyboardInterrupt):
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "int.bin",
             tmp_path / "f.bin",
             config=TransferConfig(part_size=256 * KiB, parallelism=2),
@@ -672,14 +620,7 @@ def test_interruption_never_aborts_even_with_abort_on_failure(
     assert [u["upload_id"] for u in oss_server.list_uploads(BUCKET)] == [checkpoint.upload_id]
     assert entries(oss_server.request_log(), "AbortMultipartUpload") == []
     # and the next run resumes it
-    result = ResumableUploader(
-        make_client(oss_server),
-        BUCKET,
-        "int.bin",
-        tmp_path / "f.bin",
-        config=TransferConfig(part_size=256 * KiB),
-        checkpoint_store=store,
-    ).run()
+    result = make_uploader(oss_server, "int.bin", tmp_path / "f.bin", checkpoint_store=store).run()
     assert result.upload_id == checkpoint.upload_id and result.parts_reused >= 2
     assert oss_server.object_bytes(BUCKET, "int.bin") == (tmp_path / "f.bin").read_bytes()
 
@@ -696,9 +637,8 @@ def test_file_replaced_by_another_file_during_upload(oss_server: LocalOssServer,
             os.replace(other, path)
 
     with pytest.raises(SourceChangedError, match="the path now names another file"):
-        ResumableUploader(
-            make_client(oss_server),
-            BUCKET,
+        make_uploader(
+            oss_server,
             "swap.bin",
             path,
             config=TransferConfig(part_size=256 * KiB, parallelism=2),
