@@ -232,7 +232,7 @@ class FolderUploader:
         else:
             pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="oss-folder")
             try:
-                outcomes = list(pool.map(self._one, files))
+                outcomes = list(pool.map(self._one_or_stop, files))
             except BaseException:
                 # Killed (Airflow's SIGTERM) or interrupted: start no new file; the files in flight
                 # finish or stop whole (a PutObject is atomic, a big file keeps its checkpoint).
@@ -254,6 +254,17 @@ class FolderUploader:
         return summary
 
     # -- one file --------------------------------------------------------------------------------
+
+    def _one_or_stop(self, file: FolderFile) -> FileOutcome:
+        """
+        :meth:`_one` in a pool thread. An interruption there (``KeyboardInterrupt``, ``SystemExit``)
+        stops new files at once, not only when :meth:`run`'s in-order wait reaches this file.
+        """
+        try:
+            return self._one(file)
+        except BaseException:
+            self._stop.set()
+            raise
 
     def _one(self, file: FolderFile) -> FileOutcome:
         if self._stop.is_set():
