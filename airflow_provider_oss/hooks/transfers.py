@@ -20,7 +20,13 @@ from airflow_provider_oss.download.engine import ResumableDownloader
 from airflow_provider_oss.download.result import DownloadResult
 from airflow_provider_oss.download.store import DownloadCheckpointStore
 from airflow_provider_oss.hooks.lineage import record_input, record_output
-from airflow_provider_oss.hooks.metrics import record_failure, record_transfer
+from airflow_provider_oss.hooks.metrics import (
+    copy_measures,
+    download_measures,
+    folder_measures,
+    record_failure,
+    record_transfer,
+)
 from airflow_provider_oss.hooks.requirements import OssHookRequirements
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.engine import ResumableUploader
@@ -63,21 +69,27 @@ class OssTransferMethods(OssHookRequirements):
             (:func:`airflow_provider_oss.download.file_store`, or a :class:`DownloadCheckpointStore` on a
             key-value or memory store); None: not resumable.
         :param logger: where the engine logs (default: this hook's logger).
-        :return: what was downloaded, fetched and reused, and the verified CRC-64.
+        :return: what was downloaded, fetched and reused, and the verified CRC-64 (also sent as
+            Airflow metrics ``oss.download.*``, see :mod:`airflow_provider_oss.hooks.metrics`).
         """
         transfer = config if config is not None else TransferConfig()
         bucket, plain = self._locate(key, bucket_name)
         client = self.get_client(pool_size=transfer.pool_size)
         log_to = logger if logger is not None else cast("logging.Logger", self.log)
-        result = ResumableDownloader(
-            client,
-            bucket,
-            plain,
-            local_path,
-            config=transfer,
-            checkpoint_store=checkpoint_store,
-            logger=log_to,
-        ).run()
+        try:
+            result = ResumableDownloader(
+                client,
+                bucket,
+                plain,
+                local_path,
+                config=transfer,
+                checkpoint_store=checkpoint_store,
+                logger=log_to,
+            ).run()
+        except Exception as err:
+            record_failure("download", bucket, err)
+            raise
+        record_transfer("download", download_measures(result))
         record_input(self, bucket, plain)
         return result
 
@@ -188,22 +200,32 @@ class OssTransferMethods(OssHookRequirements):
         :param store_for: ``(client, bucket) -> (file -> checkpoint store)`` for the big files.
         :param options: ``pattern``, ``recursive``, ``include_hidden``, ``follow_symlinks``,
             ``object_options``, ``abort_on_failure`` of :func:`~airflow_provider_oss.upload.folder.upload_folder`.
-        :return: the summary; not ``ok`` when a file failed (``summary.error()`` names them).
+        :return: the summary; not ``ok`` when a file failed (``summary.error()`` names them). Sent as
+            Airflow metrics ``oss.folder.*`` (one transfer per folder; a summary that is not ``ok``
+            counts as a failure, see :mod:`airflow_provider_oss.hooks.metrics`).
         """
         settings = config if config is not None else FolderUploadConfig()
         bucket = self.resolve_bucket(bucket_name)
         client = self.get_client(pool_size=settings.pool_size)
-        summary = upload_folder(
-            client,
-            bucket,
-            folder,
-            prefix,
-            config=settings,
-            store_for=store_for(client, bucket) if store_for is not None else None,
-            logger=logger if logger is not None else cast("logging.Logger", self.log),
-            conn_id=self.oss_conn_id,
-            **options,
-        )
+        try:
+            summary = upload_folder(
+                client,
+                bucket,
+                folder,
+                prefix,
+                config=settings,
+                store_for=store_for(client, bucket) if store_for is not None else None,
+                logger=logger if logger is not None else cast("logging.Logger", self.log),
+                conn_id=self.oss_conn_id,
+                **options,
+            )
+        except Exception as err:
+            record_failure("folder", bucket, err)
+            raise
+        if summary.ok:
+            record_transfer("folder", folder_measures(summary))
+        else:
+            record_failure("folder", bucket, summary.error())
         if summary.count("uploaded"):
             record_output(self, bucket, summary.prefix)  # one asset for the prefix, not one per file
         return summary
@@ -235,6 +257,8 @@ class OssTransferMethods(OssHookRequirements):
         :param checkpoint_store: the copy's checkpoint store, or ``(client, bucket, key) -> store``.
         :param abort_on_failure: abort the multipart upload when this run fails (the final try).
         :param logger: where the engine logs (default: this hook's logger).
+        :return: what was copied and reused (also sent as Airflow metrics ``oss.copy.*`` tagged with
+            the destination bucket, see :mod:`airflow_provider_oss.hooks.metrics`).
         """
         transfer = config if config is not None else TransferConfig()
         src_bucket, src_key = self._locate(source_key, source_bucket_name)
@@ -244,18 +268,23 @@ class OssTransferMethods(OssHookRequirements):
         store = (
             checkpoint_store(client, dst_bucket, dst_key) if callable(checkpoint_store) else checkpoint_store
         )
-        outcome = ServerSideCopier(
-            client,
-            src_bucket,
-            src_key,
-            dst_bucket,
-            dst_key,
-            config=transfer,
-            checkpoint_store=store,
-            options=options,
-            abort_on_failure=abort_on_failure,
-            logger=logger if logger is not None else cast("logging.Logger", self.log),
-        ).run()
+        try:
+            outcome = ServerSideCopier(
+                client,
+                src_bucket,
+                src_key,
+                dst_bucket,
+                dst_key,
+                config=transfer,
+                checkpoint_store=store,
+                options=options,
+                abort_on_failure=abort_on_failure,
+                logger=logger if logger is not None else cast("logging.Logger", self.log),
+            ).run()
+        except Exception as err:
+            record_failure("copy", dst_bucket, err)
+            raise
+        record_transfer("copy", copy_measures(outcome, dst_bucket))
         record_input(self, src_bucket, src_key)
         record_output(self, dst_bucket, dst_key)
         return outcome
