@@ -17,6 +17,7 @@ from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators._args import is_template
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, is_retry, resolve_mode
+from airflow_provider_oss.operators.openlineage import operator_lineage, oss_dataset
 from airflow_provider_oss.operators.transfer_base import OssTransferOperator
 from airflow_provider_oss.version_compat import NEVER_EXPIRE
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.operators.openlineage import Lineage
 
 #: The default part size of a multipart copy (as alibabacloud-oss-v2's Copier).
 DEFAULT_COPY_PART_SIZE = 64 * 1024 * 1024
@@ -149,6 +151,7 @@ class OssCopyObjectOperator(OssTransferOperator):
         self.content_disposition = content_disposition
         self.content_encoding = content_encoding
         self.abort_on_final_failure = abort_on_final_failure
+        self._lineage_result: dict[str, Any] | None = None
         self.transfer_config = self._transfer_config(
             part_size=part_size,
             parallelism=parallelism,
@@ -230,4 +233,28 @@ class OssCopyObjectOperator(OssTransferOperator):
             abort_on_failure=self.abort_on_final_failure and final_try,
             logger=logger,
         )
-        return outcome.to_dict()
+        result = outcome.to_dict()
+        self._lineage_result = result
+        return result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: the source object in, the destination out (buckets: arguments, URLs or connection)."""
+        named_source_bucket, source_key = split_key(self.source_key, self.source_bucket)
+        source_bucket = named_source_bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        named_dest_bucket, dest_key = split_key(self.dest_key, self.dest_bucket)
+        return operator_lineage(
+            [oss_dataset(source_bucket, source_key)],
+            [oss_dataset(named_dest_bucket or source_bucket, dest_key)],
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: the objects the copy read and wrote, with the copy's size."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        source_bucket, source_key = split_key(result["source"], None)
+        dest_bucket, dest_key = split_key(result["destination"], None)
+        return operator_lineage(
+            [oss_dataset(source_bucket or "", source_key)],
+            [oss_dataset(dest_bucket or "", dest_key, size=result["size"])],
+        )

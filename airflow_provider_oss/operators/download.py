@@ -11,12 +11,15 @@ from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.download.store import STATE_STORE_KEY, DownloadCheckpointStore, file_store
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, resolve_mode
+from airflow_provider_oss.operators.openlineage import local_file_dataset, operator_lineage, oss_dataset
 from airflow_provider_oss.operators.transfer_base import OssTransferOperator
 from airflow_provider_oss.upload.stores import KeyValueCheckpointStore
 from airflow_provider_oss.version_compat import NEVER_EXPIRE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_oss.operators.openlineage import Lineage
 
 __all__ = ["OssDownloadOperator", "choose_download_checkpoint_store"]
 
@@ -125,6 +128,7 @@ class OssDownloadOperator(OssTransferOperator):
         self.key = key
         self.local_path = local_path
         self.bucket = bucket
+        self._lineage_result: dict[str, Any] | None = None
         self.transfer_config = self._transfer_config(
             part_size=part_size,
             parallelism=parallelism,
@@ -164,5 +168,22 @@ class OssDownloadOperator(OssTransferOperator):
         self.log.info("Try %s of the download of oss://%s/%s.", getattr(ti, "try_number", "?"), bucket, key)
         result = hook.download_file(
             key, self.local_path, bucket, config=self.transfer_config, checkpoint_store=store, logger=logger
+        ).to_dict()
+        self._lineage_result = result
+        return result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: ``oss://bucket`` / key in (the bucket: argument, URL or connection), the local file out."""
+        named_bucket, key = split_key(self.key, self.bucket)
+        bucket = named_bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        return operator_lineage([oss_dataset(bucket, key)], [local_file_dataset(self.local_path)])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: as on start, with the bucket the download used and the file's size."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        return operator_lineage(
+            [oss_dataset(result["bucket"], result["key"])],
+            [local_file_dataset(result["path"], size=result["size"])],
         )
-        return result.to_dict()
