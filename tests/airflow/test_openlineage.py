@@ -231,15 +231,22 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
+from airflow_provider_oss.operators.copy import OssCopyObjectOperator
+from airflow_provider_oss.operators.download import OssDownloadOperator
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
 
 with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-    ResumableUploadOperator(task_id="upload", filename={filename!r}, key="ol/data.bin", checkpoint="discover")
+    upload = ResumableUploadOperator(
+        task_id="upload", filename={filename!r}, key="ol/data.bin", checkpoint="discover"
+    )
+    copy = OssCopyObjectOperator(task_id="copy", source_key="ol/data.bin", dest_key="ol/copy.bin")
+    download = OssDownloadOperator(task_id="download", key="ol/copy.bin", local_path={downloaded!r})
+    upload >> copy >> download
 """
 
 
 @pytest.mark.airflow
-def test_the_openlineage_listener_emits_the_upload_datasets(
+def test_the_openlineage_listener_emits_the_upload_copy_and_download_datasets(
     airflow_db: str, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
 ) -> None:
     """The real OpenLineage listener (file transport) in a fresh process, where its plugin loads enabled."""
@@ -247,7 +254,8 @@ def test_the_openlineage_listener_emits_the_upload_datasets(
     source.write_bytes(b"z" * 12345)
     dag_id = f"ol_{uuid.uuid4().hex[:8]}"
     dag_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    dag_file.write_text(LISTENER_DAG.format(dag_id=dag_id, filename=str(source)))
+    downloaded = tmp_path / "downloaded.bin"
+    dag_file.write_text(LISTENER_DAG.format(dag_id=dag_id, filename=str(source), downloaded=str(downloaded)))
     events_file = tmp_path / "events.jsonl"
     env = dict(os.environ)
     env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
@@ -262,14 +270,19 @@ def test_the_openlineage_listener_emits_the_upload_datasets(
         timeout=300,
     )
     assert "STATE success" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    assert downloaded.read_bytes() == b"z" * 12345
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
-    task_events = {e["eventType"]: e for e in events if e["job"]["name"] == f"{dag_id}.upload"}
-    assert set(task_events) == {"START", "COMPLETE"}
-    for event in task_events.values():
-        assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [(HOST, str(source))]
-        assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
-            ("oss://test-bucket", "ol/data.bin")
-        ]
-    stats = task_events["COMPLETE"]["outputs"][0]["outputFacets"]["outputStatistics"]
-    assert (stats["size"], stats["fileCount"]) == (12345, 1)
+    expected = {
+        "upload": ([(HOST, str(source))], [("oss://test-bucket", "ol/data.bin")]),
+        "copy": ([("oss://test-bucket", "ol/data.bin")], [("oss://test-bucket", "ol/copy.bin")]),
+        "download": ([("oss://test-bucket", "ol/copy.bin")], [(HOST, str(downloaded))]),
+    }
+    for task, (inputs, outputs) in expected.items():
+        task_events = {e["eventType"]: e for e in events if e["job"]["name"] == f"{dag_id}.{task}"}
+        assert set(task_events) == {"START", "COMPLETE"}, task
+        for event in task_events.values():
+            assert [(d["namespace"], d["name"]) for d in event["inputs"]] == inputs, task
+            assert [(d["namespace"], d["name"]) for d in event["outputs"]] == outputs, task
+        stats = task_events["COMPLETE"]["outputs"][0]["outputFacets"]["outputStatistics"]
+        assert (stats["size"], stats["fileCount"]) == (12345, 1), task
     assert oss_server.access_key_secret not in events_file.read_text()
