@@ -1,6 +1,6 @@
 """
-``OssTransferOperator``: what the upload, download, copy and folder-upload operators share, so that
-each of them declares only its own arguments.
+``OssTransferOperator``: what the upload, download, copy, folder-upload and distributed plan/range
+operators share, so that each of them declares only its own arguments.
 
 Shared: the connection (``oss_conn_id``), where a retry's checkpoint lives (``checkpoint``,
 ``checkpoint_dir``), the one :class:`~airflow_provider_oss.upload.config.TransferConfig` built and

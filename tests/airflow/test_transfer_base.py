@@ -9,6 +9,10 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_oss.operators.copy import OssCopyObjectOperator
+from airflow_provider_oss.operators.distributed_upload import (
+    DistributedRangeUploadOperator,
+    DistributedUploadPlanOperator,
+)
 from airflow_provider_oss.operators.download import OssDownloadOperator
 from airflow_provider_oss.operators.folder_upload import OssFolderUploadOperator
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
@@ -36,10 +40,24 @@ OPERATORS: list[tuple[type[OssTransferOperator], dict[str, Any], tuple[str, ...]
         {"folder": "/data"},
         ("folder", "prefix", "bucket", "pattern", "checkpoint_dir", "metadata"),
     ),
+    (
+        DistributedUploadPlanOperator,
+        {"filename": "/data/f.bin", "key": "k"},
+        ("filename", "bucket", "key", "checkpoint_dir", "metadata"),
+    ),
+]
+#: The range task of a distributed upload takes the shared arguments too (its checkpoint modes are its own).
+WITH_RANGE = [
+    *OPERATORS,
+    (
+        DistributedRangeUploadOperator,
+        {"plan": {}, "part_range": {}},
+        ("plan", "part_range", "checkpoint_dir"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("operator", "own", "templated"), OPERATORS)
+@pytest.mark.parametrize(("operator", "own", "templated"), WITH_RANGE)
 def test_shared_arguments_land_on_every_transfer_operator(
     operator: type[OssTransferOperator], own: dict[str, Any], templated: tuple[str, ...]
 ) -> None:
@@ -50,7 +68,7 @@ def test_shared_arguments_land_on_every_transfer_operator(
     assert (default.oss_conn_id, default.checkpoint, default.checkpoint_dir) == ("oss_default", "auto", None)
 
 
-@pytest.mark.parametrize(("operator", "own", "templated"), OPERATORS)
+@pytest.mark.parametrize(("operator", "own", "templated"), WITH_RANGE)
 def test_dag_default_args_reach_the_shared_arguments(
     operator: type[OssTransferOperator], own: dict[str, Any], templated: tuple[str, ...]
 ) -> None:
