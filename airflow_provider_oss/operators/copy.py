@@ -151,7 +151,6 @@ class OssCopyObjectOperator(OssTransferOperator):
         self.content_disposition = content_disposition
         self.content_encoding = content_encoding
         self.abort_on_final_failure = abort_on_final_failure
-        self._lineage_result: dict[str, Any] | None = None
         self.transfer_config = self._transfer_config(
             part_size=part_size,
             parallelism=parallelism,

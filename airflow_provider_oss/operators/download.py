@@ -128,7 +128,6 @@ class OssDownloadOperator(OssTransferOperator):
         self.key = key
         self.local_path = local_path
         self.bucket = bucket
-        self._lineage_result: dict[str, Any] | None = None
         self.transfer_config = self._transfer_config(
             part_size=part_size,
             parallelism=parallelism,

@@ -167,7 +167,6 @@ class OssFolderUploadOperator(OssTransferOperator):
         self.include_hidden = include_hidden
         self.follow_symlinks = follow_symlinks
         self.return_keys = return_keys
-        self._lineage_result: dict[str, Any] | None = None
         # Not templated: built and checked once, when the DAG is parsed.
         self.folder_config = self._checked(
             lambda: FolderUploadConfig(

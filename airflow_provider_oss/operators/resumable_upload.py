@@ -139,7 +139,6 @@ class ResumableUploadOperator(OssTransferOperator):
         self.abort_on_final_failure = abort_on_final_failure
         self.callback = callback
         self.callback_var = callback_var
-        self._lineage_result: dict[str, Any] | None = None
         # Not templated: built and checked once, when the DAG is parsed.
         self.transfer_config = self._transfer_config(
             part_size=part_size,

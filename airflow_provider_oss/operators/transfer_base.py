@@ -48,6 +48,8 @@ class OssTransferOperator(BaseOperator):
         self.oss_conn_id = oss_conn_id
         self.checkpoint = checkpoint
         self.checkpoint_dir = checkpoint_dir
+        #: This try's XCom result, for ``get_openlineage_facets_on_complete`` (None until it succeeds).
+        self._lineage_result: dict[str, Any] | None = None
 
     @property
     def _label(self) -> str:
