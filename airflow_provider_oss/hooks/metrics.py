@@ -2,23 +2,37 @@
 Airflow metrics (``Stats``: StatsD, Datadog or OpenTelemetry, as the deployment configures) of the
 provider's transfers: one call per finished transfer, one per failed one.
 
-Names are ``oss.<kind>.<what>`` with ``kind`` ``upload`` (and, for the transfers built next to it,
-``download`` or ``copy``). After Airflow's own prefix (``statsd_prefix``, default ``airflow``):
+Names are ``oss.<kind>.<what>`` with ``kind`` one of ``upload`` (``OssHook.upload_file``, one
+object), ``download`` (``download_file``), ``copy`` (``resumable_copy``; no bytes pass through the
+worker, so it sends parts, not bytes) and ``folder`` (``upload_folder``: one transfer per folder, not
+per file, counted in files, so that a folder of 100,000 files does not send 100,000 timers and its
+totals stay apart from those of single uploads). After Airflow's own prefix (``statsd_prefix``,
+default ``airflow``):
 
 ==============================  =======  ==============================================================
 name                            type     value
 ==============================  =======  ==============================================================
 ``oss.<kind>.transfers``        counter  1 per finished transfer
-``oss.<kind>.bytes_sent``       counter  bytes this try sent (uploads)
-``oss.<kind>.bytes_received``   counter  bytes this try received (downloads)
-``oss.<kind>.bytes_reused``     counter  bytes an earlier try had transferred, reused
-``oss.<kind>.parts_sent``       counter  parts this try transferred
-``oss.<kind>.parts_reused``     counter  parts an earlier try had transferred, reused
+``oss.<kind>.bytes_sent``       counter  bytes this try sent (upload, folder)
+``oss.<kind>.bytes_received``   counter  bytes this try received (download)
+``oss.<kind>.bytes_reused``     counter  bytes an earlier try had transferred, reused (upload, download)
+``oss.<kind>.bytes_skipped``    counter  bytes of files already in OSS, not sent (folder)
+``oss.<kind>.parts_sent``       counter  parts (download: ranges) this try transferred (upload,
+                                         download, copy: UploadPartCopy requests, 1 for a CopyObject)
+``oss.<kind>.parts_reused``     counter  parts (ranges) an earlier try had transferred, reused
+``oss.<kind>.files_uploaded``   counter  files this try uploaded (folder)
+``oss.<kind>.files_skipped``    counter  files whose object already had their size and CRC-64 (folder)
+``oss.<kind>.files_resumed``    counter  files whose multipart upload this try continued (folder)
 ``oss.<kind>.resumes``          counter  1 when this try continued a transfer an earlier try started
-``oss.<kind>.already_complete`` counter  1 when an earlier try had finished it (nothing transferred)
+``oss.<kind>.already_complete`` counter  1 when an earlier try had finished it (upload, copy)
 ``oss.<kind>.duration``         timer    the transfer's duration
 ``oss.<kind>.failures``         counter  1 per failed try; tag ``error``: the exception's class name
+                                         (a folder with a failed file: ``FolderUploadError``)
 ==============================  =======  ==============================================================
+
+An upload's :class:`~airflow_provider_oss.upload.result.UploadResult` is read as it is; the other
+results name things their own way and are first turned into a :class:`TransferMeasures`
+(:func:`download_measures`, :func:`copy_measures`, :func:`folder_measures`).
 
 Tags (sent by backends that take them: Datadog, OpenTelemetry, StatsD with InfluxDB tags): only
 ``bucket`` (and ``error`` on failures). A bucket count per account is small (OSS allows 100 per
@@ -30,8 +44,14 @@ fails a transfer: a backend error is logged at debug level and dropped.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.copy.result import CopyOutcome
+    from airflow_provider_oss.download.result import DownloadResult
+    from airflow_provider_oss.upload.folder_result import FolderUploadSummary
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +59,88 @@ log = logging.getLogger(__name__)
 PREFIX = "oss"
 
 #: The counters read from a transfer result, by attribute name; one that a result lacks is not sent.
-_COUNTERS = ("bytes_sent", "bytes_received", "bytes_reused", "parts_sent", "parts_reused")
+_COUNTERS = (
+    "bytes_sent",
+    "bytes_received",
+    "bytes_reused",
+    "bytes_skipped",
+    "parts_sent",
+    "parts_reused",
+    "files_uploaded",
+    "files_skipped",
+    "files_resumed",
+)
+
+
+@dataclass(frozen=True)
+class TransferMeasures:
+    """
+    A finished transfer in the metrics' names (what :func:`record_transfer` reads); a counter left
+    None is not sent.
+
+    :param bucket: the bucket (the ``bucket`` tag; a copy's destination bucket).
+    :param seconds: the transfer's duration.
+    :param resumed: this try continued a transfer an earlier try started.
+    :param already_complete: an earlier try had finished it.
+    """
+
+    bucket: str
+    seconds: float
+    resumed: bool = False
+    already_complete: bool = False
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
+    bytes_reused: int | None = None
+    bytes_skipped: int | None = None
+    parts_sent: int | None = None
+    parts_reused: int | None = None
+    files_uploaded: int | None = None
+    files_skipped: int | None = None
+    files_resumed: int | None = None
+
+
+def download_measures(result: DownloadResult) -> TransferMeasures:
+    """A download's measures: its fetched ranges and bytes are the parts and bytes received."""
+    return TransferMeasures(
+        bucket=result.bucket,
+        seconds=result.elapsed,
+        resumed=result.resumed,
+        bytes_received=result.bytes_fetched,
+        bytes_reused=result.bytes_reused,
+        parts_sent=result.ranges_fetched,
+        parts_reused=result.ranges_reused,
+    )
+
+
+def copy_measures(outcome: CopyOutcome, bucket: str) -> TransferMeasures:
+    """
+    A server-side copy's measures: parts copied and reused (no bytes pass through the worker).
+
+    :param bucket: the destination bucket.
+    """
+    return TransferMeasures(
+        bucket=bucket,
+        seconds=outcome.seconds,
+        resumed=outcome.resumed,
+        already_complete=outcome.method == "already_complete",
+        parts_sent=outcome.parts_copied,
+        parts_reused=outcome.parts_reused,
+    )
+
+
+def folder_measures(summary: FolderUploadSummary) -> TransferMeasures:
+    """A folder upload's measures: files uploaded, skipped and resumed, and the bytes sent and skipped."""
+    outcomes = summary.outcomes
+    return TransferMeasures(
+        bucket=summary.bucket,
+        seconds=summary.seconds,
+        resumed=any(outcome.resumed for outcome in outcomes),
+        bytes_sent=sum(outcome.bytes_sent for outcome in outcomes),
+        bytes_skipped=sum(outcome.file.size for outcome in outcomes if outcome.status == "skipped"),
+        files_uploaded=summary.count("uploaded"),
+        files_skipped=summary.count("skipped"),
+        files_resumed=sum(1 for outcome in outcomes if outcome.resumed),
+    )
 
 
 def _stats() -> Any:
@@ -62,11 +163,10 @@ def record_transfer(kind: str, result: Any) -> None:
     """
     Send the metrics of a finished transfer.
 
-    :param kind: ``upload``, ``download`` or ``copy``.
+    :param kind: ``upload``, ``download``, ``copy`` or ``folder``.
     :param result: the transfer's result, read by attribute: ``bucket``, ``seconds``, ``resumed``,
-        ``already_complete`` and whichever of ``bytes_sent``, ``bytes_received``, ``bytes_reused``,
-        ``parts_sent``, ``parts_reused`` it has (an :class:`~airflow_provider_oss.upload.result.UploadResult`,
-        or a download or copy result of the same shape).
+        ``already_complete`` and whichever counters of :data:`_COUNTERS` it has (an
+        :class:`~airflow_provider_oss.upload.result.UploadResult` or a :class:`TransferMeasures`).
     """
     tags = {"bucket": str(getattr(result, "bucket", ""))}
     try:
@@ -91,7 +191,7 @@ def record_failure(kind: str, bucket: str, error: BaseException) -> None:
     """
     Count a failed transfer try.
 
-    :param kind: ``upload``, ``download`` or ``copy``.
+    :param kind: ``upload``, ``download``, ``copy`` or ``folder``.
     :param bucket: the bucket.
     :param error: what ended it (its class name is the ``error`` tag).
     """

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.copy import (
     CopyCheckpointStore,
@@ -15,17 +15,17 @@ from airflow_provider_oss.copy import (
 from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators._args import checked, is_template, task_label
+from airflow_provider_oss.operators._args import is_template
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, is_retry, resolve_mode
-from airflow_provider_oss.upload.config import TransferConfig
-from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
+from airflow_provider_oss.operators.openlineage import operator_lineage, oss_dataset
+from airflow_provider_oss.operators.transfer_base import OssTransferOperator
+from airflow_provider_oss.version_compat import NEVER_EXPIRE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oss.core.client import OssClient
-
-_T = TypeVar("_T")
+    from airflow_provider_oss.operators.openlineage import Lineage
 
 #: The default part size of a multipart copy (as alibabacloud-oss-v2's Copier).
 DEFAULT_COPY_PART_SIZE = 64 * 1024 * 1024
@@ -74,7 +74,7 @@ def choose_copy_checkpoint_store(
     return FileCopyCheckpointStore(checkpoint_dir, source_bucket, source_key, bucket, key)
 
 
-class OssCopyObjectOperator(BaseOperator):
+class OssCopyObjectOperator(OssTransferOperator):
     """
     Copy an object server-side (no bytes pass through the worker), within or across buckets of one
     region, any size: one CopyObject up to ``multipart_threshold``, else parallel UploadPartCopy of
@@ -116,7 +116,6 @@ class OssCopyObjectOperator(BaseOperator):
         "checkpoint_dir",
         "metadata",
     )
-    ui_color = "#ff6a00"
 
     def __init__(
         self,
@@ -125,12 +124,9 @@ class OssCopyObjectOperator(BaseOperator):
         dest_key: str,
         source_bucket: str | None = None,
         dest_bucket: str | None = None,
-        oss_conn_id: str = OssHook.default_conn_name,
         part_size: int = DEFAULT_COPY_PART_SIZE,
         parallelism: int = 4,
         multipart_threshold: int = DEFAULT_COPY_THRESHOLD,
-        checkpoint: str = "auto",
-        checkpoint_dir: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
         storage_class: str | None = None,
@@ -147,9 +143,6 @@ class OssCopyObjectOperator(BaseOperator):
         self.dest_key = dest_key
         self.source_bucket = source_bucket
         self.dest_bucket = dest_bucket
-        self.oss_conn_id = oss_conn_id
-        self.checkpoint = checkpoint
-        self.checkpoint_dir = checkpoint_dir
         self.content_type = content_type
         self.metadata = metadata
         self.storage_class = storage_class
@@ -158,30 +151,19 @@ class OssCopyObjectOperator(BaseOperator):
         self.content_disposition = content_disposition
         self.content_encoding = content_encoding
         self.abort_on_final_failure = abort_on_final_failure
-        self.transfer_config = self._checked(
-            lambda: TransferConfig(
-                part_size=part_size,
-                parallelism=parallelism,
-                multipart_threshold=multipart_threshold,
-                traffic_limit=traffic_limit,
-            )
+        self.transfer_config = self._transfer_config(
+            part_size=part_size,
+            parallelism=parallelism,
+            multipart_threshold=multipart_threshold,
+            traffic_limit=traffic_limit,
         )
         self._check_arguments(rendered=False)
 
-    def _checked(self, build: Callable[[], _T]) -> _T:
-        return checked(task_label("OssCopyObjectOperator", self.task_id), build)
-
     def _check_arguments(self, *, rendered: bool) -> None:
         def check() -> None:
-            for name in ("source_key", "dest_key"):
-                value = getattr(self, name)
-                if not isinstance(value, str) or not value.strip():
-                    state = "rendered to" if rendered else "is"
-                    raise ValueError(f"{name} must be a non-empty string; it {state} {value!r}.")
-            for name in ("source_bucket", "dest_bucket"):
-                if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                    raise ValueError(f"{name} must be a string or None; got {getattr(self, name)!r}.")
-            check_checkpoint_mode(self.checkpoint, self.checkpoint_dir)
+            self._require_text(rendered, {"source_key": None, "dest_key": None})
+            self._require_optional_text("source_bucket", "dest_bucket")
+            self._check_checkpoint()
             if rendered or not is_template(self.metadata):
                 self.options()
             if rendered:
@@ -197,8 +179,7 @@ class OssCopyObjectOperator(BaseOperator):
 
     def options(self) -> ObjectOptions | None:
         """The copy's properties when any is given (REPLACE), else None (the source's are kept)."""
-        if self.metadata is not None and not isinstance(self.metadata, dict):
-            raise ValueError(f"metadata must be a dict of str to str; got {self.metadata!r}.")
+        metadata = self._metadata(self.metadata)
         given = (
             self.content_type,
             self.metadata,
@@ -212,7 +193,7 @@ class OssCopyObjectOperator(BaseOperator):
             return None
         return ObjectOptions(
             content_type=self.content_type,
-            metadata=dict(self.metadata or {}),
+            metadata=metadata,
             storage_class=self.storage_class,
             acl=self.acl,
             cache_control=self.cache_control,
@@ -222,8 +203,7 @@ class OssCopyObjectOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments(rendered=True)
-        ti = context.get("ti")
-        final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
+        final_try = self._is_final_try(context)
         hook = OssHook(self.oss_conn_id)
         source_bucket, source_key = hook._locate(self.source_key, self.source_bucket)
         logger = cast("logging.Logger", self.log)
@@ -252,4 +232,28 @@ class OssCopyObjectOperator(BaseOperator):
             abort_on_failure=self.abort_on_final_failure and final_try,
             logger=logger,
         )
-        return outcome.to_dict()
+        result = outcome.to_dict()
+        self._lineage_result = result
+        return result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: the source object in, the destination out (buckets: arguments, URLs or connection)."""
+        named_source_bucket, source_key = split_key(self.source_key, self.source_bucket)
+        source_bucket = named_source_bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        named_dest_bucket, dest_key = split_key(self.dest_key, self.dest_bucket)
+        return operator_lineage(
+            [oss_dataset(source_bucket, source_key)],
+            [oss_dataset(named_dest_bucket or source_bucket, dest_key)],
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: the objects the copy read and wrote, with the copy's size."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        source_bucket, source_key = split_key(result["source"], None)
+        dest_bucket, dest_key = split_key(result["destination"], None)
+        return operator_lineage(
+            [oss_dataset(source_bucket or "", source_key)],
+            [oss_dataset(dest_bucket or "", dest_key, size=result["size"])],
+        )

@@ -16,13 +16,12 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators._args import checked, task_label
-from airflow_provider_oss.upload.config import TransferConfig
+from airflow_provider_oss.operators.transfer_base import OssTransferOperator
 from airflow_provider_oss.upload.distributed import start_plan, upload_range
 from airflow_provider_oss.upload.distributed_complete import complete_plan
 from airflow_provider_oss.upload.distributed_plan import (
@@ -45,7 +44,6 @@ __all__ = [
     "distributed_upload",
 ]
 
-_T = TypeVar("_T")
 #: ``task_state_store`` keys of the plan's record and of each range's record.
 PLAN_STATE_KEY = "oss_distributed_plan"
 RANGE_STATE_KEY = "oss_distributed_range"
@@ -53,10 +51,6 @@ PLAN_MODES = ("auto", "state_store", "file")
 RANGE_MODES = ("auto", "state_store", "file", "none")
 #: How many range tasks when neither ``ranges`` nor ``parts_per_range`` is given.
 DEFAULT_RANGES = 4
-
-
-def _checked(task_id: str, kind: str, build: Callable[[], _T]) -> _T:
-    return checked(task_label(kind, task_id), build)
 
 
 def _task_identity(context: Mapping[str, Any]) -> str:
@@ -117,7 +111,7 @@ def plan_of(value: Any) -> DistributedPlan:
     return DistributedPlan.from_dict(items[0]["plan"])
 
 
-class DistributedUploadPlanOperator(BaseOperator):
+class DistributedUploadPlanOperator(OssTransferOperator):
     """
     Fingerprint the file, plan its parts and part ranges, and initiate ONE multipart upload (a retry
     continues the recorded one). Returns one ``{"plan": ..., "part_range": ...}`` per range: map the
@@ -142,7 +136,6 @@ class DistributedUploadPlanOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("filename", "bucket", "key", "checkpoint_dir", "metadata")
-    ui_color = "#ff6a00"
 
     def __init__(
         self,
@@ -150,12 +143,9 @@ class DistributedUploadPlanOperator(BaseOperator):
         filename: str,
         key: str,
         bucket: str | None = None,
-        oss_conn_id: str = OssHook.default_conn_name,
         part_size: int = DEFAULT_PART_SIZE,
         ranges: int | None = None,
         parts_per_range: int | None = None,
-        checkpoint: str = "auto",
-        checkpoint_dir: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
         storage_class: str | None = None,
@@ -166,18 +156,16 @@ class DistributedUploadPlanOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.filename, self.key, self.bucket = filename, key, bucket
-        self.oss_conn_id = oss_conn_id
         self.part_size = part_size
         self.ranges = DEFAULT_RANGES if ranges is None and parts_per_range is None else ranges
         self.parts_per_range = parts_per_range
-        self.checkpoint, self.checkpoint_dir = checkpoint, checkpoint_dir
         self.content_type, self.metadata, self.storage_class = content_type, metadata, storage_class
         self.acl, self.server_side_encryption, self.sse_kms_key_id = (
             acl,
             server_side_encryption,
             sse_kms_key_id,
         )
-        _checked(self.task_id, type(self).__name__, self._check)
+        self._checked(self._check)
 
     def _check(self) -> None:
         validate_part_size(self.part_size)
@@ -194,11 +182,9 @@ class DistributedUploadPlanOperator(BaseOperator):
 
     def object_options(self) -> ObjectOptions:
         """The object's headers, sent with InitiateMultipartUpload."""
-        if self.metadata is not None and not isinstance(self.metadata, dict):
-            raise ValueError(f"metadata must be a dict of str to str; got {self.metadata!r}.")
         return ObjectOptions(
             content_type=self.content_type,
-            metadata=dict(self.metadata or {}),
+            metadata=self._metadata(self.metadata),
             storage_class=self.storage_class,
             acl=self.acl,
             server_side_encryption=self.server_side_encryption,
@@ -245,7 +231,7 @@ class DistributedUploadPlanOperator(BaseOperator):
         return [{"plan": plan_dict, "part_range": r.to_dict()} for r in plan.part_ranges()]
 
 
-class DistributedRangeUploadOperator(BaseOperator):
+class DistributedRangeUploadOperator(OssTransferOperator):
     """
     Upload one part range of a distributed upload (map it over the plan task's ``ranges`` XCom).
     A retry of the same map index continues the range under the same upload ID.
@@ -270,28 +256,19 @@ class DistributedRangeUploadOperator(BaseOperator):
         *,
         plan: Any,
         part_range: Any,
-        oss_conn_id: str = OssHook.default_conn_name,
         parallelism: int = 4,
-        checkpoint: str = "auto",
-        checkpoint_dir: str | None = None,
         traffic_limit: int | None = None,
         verify_reused_parts: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.plan, self.part_range = plan, part_range
-        self.oss_conn_id = oss_conn_id
-        self.checkpoint, self.checkpoint_dir = checkpoint, checkpoint_dir
-        if checkpoint not in RANGE_MODES:
+        if self.checkpoint not in RANGE_MODES:
             raise ValueError(
-                f"{type(self).__name__}: checkpoint must be one of {RANGE_MODES}; got {checkpoint!r}."
+                f"{type(self).__name__}: checkpoint must be one of {RANGE_MODES}; got {self.checkpoint!r}."
             )
-        self.transfer_config = _checked(
-            self.task_id,
-            type(self).__name__,
-            lambda: TransferConfig(
-                parallelism=parallelism, traffic_limit=traffic_limit, verify_reused_parts=verify_reused_parts
-            ),
+        self.transfer_config = self._transfer_config(
+            parallelism=parallelism, traffic_limit=traffic_limit, verify_reused_parts=verify_reused_parts
         )
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.download.store import STATE_STORE_KEY, DownloadCheckpointStore, file_store
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators._args import checked, task_label
 from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, resolve_mode
-from airflow_provider_oss.upload.config import TransferConfig
+from airflow_provider_oss.operators.openlineage import local_file_dataset, operator_lineage, oss_dataset
+from airflow_provider_oss.operators.transfer_base import OssTransferOperator
 from airflow_provider_oss.upload.stores import KeyValueCheckpointStore
-from airflow_provider_oss.version_compat import NEVER_EXPIRE, BaseOperator
+from airflow_provider_oss.version_compat import NEVER_EXPIRE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-_T = TypeVar("_T")
+    from airflow_provider_oss.operators.openlineage import Lineage
 
 __all__ = ["OssDownloadOperator", "choose_download_checkpoint_store"]
 
@@ -77,7 +77,7 @@ def choose_download_checkpoint_store(
     return file_store(directory, bucket, key, os.path.abspath(destination), hidden=True)
 
 
-class OssDownloadOperator(BaseOperator):
+class OssDownloadOperator(OssTransferOperator):
     """
     Download an object to a local file in parallel ranged GETs; a retry continues with the ranges
     the earlier try wrote.
@@ -111,7 +111,6 @@ class OssDownloadOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("key", "local_path", "bucket", "checkpoint_dir")
-    ui_color = "#ff6a00"
 
     def __init__(
         self,
@@ -119,49 +118,33 @@ class OssDownloadOperator(BaseOperator):
         key: str,
         local_path: str,
         bucket: str | None = None,
-        oss_conn_id: str = OssHook.default_conn_name,
         part_size: int = 8 * 1024 * 1024,
         parallelism: int = 4,
         multipart_threshold: int | None = None,
         traffic_limit: int | None = None,
-        checkpoint: str = "auto",
-        checkpoint_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.key = key
         self.local_path = local_path
         self.bucket = bucket
-        self.oss_conn_id = oss_conn_id
-        self.checkpoint = checkpoint
-        self.checkpoint_dir = checkpoint_dir
-        self.transfer_config = self._checked(
-            lambda: TransferConfig(
-                part_size=part_size,
-                parallelism=parallelism,
-                multipart_threshold=multipart_threshold,
-                traffic_limit=traffic_limit,
-            )
+        self.transfer_config = self._transfer_config(
+            part_size=part_size,
+            parallelism=parallelism,
+            multipart_threshold=multipart_threshold,
+            traffic_limit=traffic_limit,
         )
         self._check_arguments(rendered=False)
 
-    def _checked(self, build: Callable[[], _T]) -> _T:
-        return checked(task_label("OssDownloadOperator", self.task_id), build)
-
     def _check_arguments(self, *, rendered: bool) -> None:
         def check() -> None:
-            for name, what in (("key", "object key to download"), ("local_path", "local file to write")):
-                value = getattr(self, name)
-                if not isinstance(value, str) or not value.strip():
-                    state = "rendered to" if rendered else "is"
-                    raise ValueError(
-                        f"{name} must be a non-empty string; it {state} {value!r}. Give the {what}."
-                    )
+            self._require_text(
+                rendered, {"key": "object key to download", "local_path": "local file to write"}
+            )
             if rendered and os.path.isdir(self.local_path):
                 raise ValueError(f"local_path {self.local_path!r} is a directory; give the file to write.")
-            if self.bucket is not None and not isinstance(self.bucket, str):
-                raise ValueError(f"bucket must be a string or None; got {self.bucket!r}.")
-            check_checkpoint_mode(self.checkpoint, self.checkpoint_dir)
+            self._require_optional_text("bucket")
+            self._check_checkpoint()
 
         self._checked(check)
 
@@ -184,5 +167,22 @@ class OssDownloadOperator(BaseOperator):
         self.log.info("Try %s of the download of oss://%s/%s.", getattr(ti, "try_number", "?"), bucket, key)
         result = hook.download_file(
             key, self.local_path, bucket, config=self.transfer_config, checkpoint_store=store, logger=logger
+        ).to_dict()
+        self._lineage_result = result
+        return result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: ``oss://bucket`` / key in (the bucket: argument, URL or connection), the local file out."""
+        named_bucket, key = split_key(self.key, self.bucket)
+        bucket = named_bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        return operator_lineage([oss_dataset(bucket, key)], [local_file_dataset(self.local_path)])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: as on start, with the bucket the download used and the file's size."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        return operator_lineage(
+            [oss_dataset(result["bucket"], result["key"])],
+            [local_file_dataset(result["path"], size=result["size"])],
         )
-        return result.to_dict()

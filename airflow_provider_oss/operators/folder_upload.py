@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators._args import checked, is_template, task_label
-from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, choose_checkpoint_store
+from airflow_provider_oss.operators._args import is_template
+from airflow_provider_oss.operators.checkpointing import choose_checkpoint_store
+from airflow_provider_oss.operators.openlineage import local_file_dataset, operator_lineage, oss_dataset
+from airflow_provider_oss.operators.transfer_base import OssTransferOperator
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.folder import (
     DEFAULT_CONCURRENCY,
@@ -19,12 +21,12 @@ from airflow_provider_oss.upload.folder import (
 )
 from airflow_provider_oss.upload.folder_result import DEFAULT_MAX_KEYS
 from airflow_provider_oss.upload.folder_scan import check_prefix, compile_pattern
-from airflow_provider_oss.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.operators.openlineage import Lineage
     from airflow_provider_oss.upload.folder import StoreFor
     from airflow_provider_oss.upload.folder_scan import FolderFile
     from airflow_provider_oss.upload.stores import CheckpointStore
@@ -42,7 +44,7 @@ def state_key_for(key: str) -> str:
     return STATE_KEY_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-class OssFolderUploadOperator(BaseOperator):
+class OssFolderUploadOperator(OssTransferOperator):
     """
     Upload the files of a local folder under a key prefix, several at a time, in one task.
 
@@ -127,8 +129,6 @@ class OssFolderUploadOperator(BaseOperator):
         part_size: int = 8 * 1024 * 1024,
         parallelism: int = DEFAULT_FOLDER_PARALLELISM,
         multipart_threshold: int | None = None,
-        checkpoint: str = "auto",
-        checkpoint_dir: str | None = None,
         skip_unchanged: bool = True,
         replace: bool = True,
         content_type: str | None = None,
@@ -140,7 +140,6 @@ class OssFolderUploadOperator(BaseOperator):
         max_xcom_keys: int = DEFAULT_MAX_KEYS,
         return_keys: bool = False,
         abort_on_final_failure: bool = False,
-        oss_conn_id: str = OssHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -148,8 +147,6 @@ class OssFolderUploadOperator(BaseOperator):
         self.prefix = prefix
         self.bucket = bucket
         self.pattern = pattern
-        self.checkpoint = checkpoint
-        self.checkpoint_dir = checkpoint_dir
         self.content_type = content_type
         self.metadata = metadata
         self.storage_class = storage_class
@@ -157,7 +154,6 @@ class OssFolderUploadOperator(BaseOperator):
         self.server_side_encryption = server_side_encryption
         self.sse_kms_key_id = sse_kms_key_id
         self.abort_on_final_failure = abort_on_final_failure
-        self.oss_conn_id = oss_conn_id
         for name, flag in (
             ("recursive", recursive),
             ("include_hidden", include_hidden),
@@ -185,13 +181,6 @@ class OssFolderUploadOperator(BaseOperator):
         )
         self._check_arguments(rendered=False)
 
-    @property
-    def _label(self) -> str:
-        return task_label(type(self).__name__, self.task_id)
-
-    def _checked(self, build: Callable[[], Any]) -> Any:
-        return checked(self._label, build)
-
     def _check_arguments(self, *, rendered: bool) -> None:
         """The checks of the templated arguments: at parse time unless a template, and after rendering."""
 
@@ -204,23 +193,21 @@ class OssFolderUploadOperator(BaseOperator):
                 raise ValueError(f"folder must be a non-empty path; it {state} {self.folder!r}.")
             if final(self.prefix):
                 check_prefix(self.prefix)
-            if self.bucket is not None and final(self.bucket) and not isinstance(self.bucket, str):
-                raise ValueError(f"bucket must be a string or None; got {self.bucket!r}.")
+            if final(self.bucket):
+                self._require_optional_text("bucket")
             if self.pattern is not None and final(self.pattern):
                 compile_pattern(self.pattern)
             if final(self.checkpoint_dir):
-                check_checkpoint_mode(self.checkpoint, self.checkpoint_dir)
+                self._check_checkpoint()
             self.object_options(with_metadata=final(self.metadata))
 
         self._checked(check)
 
     def object_options(self, *, with_metadata: bool = True) -> ObjectOptions:
         """The headers of every object (``metadata`` left out while it is an unrendered template)."""
-        if with_metadata and self.metadata is not None and not isinstance(self.metadata, dict):
-            raise ValueError(f"metadata must be a dict of str to str; got {self.metadata!r}.")
         return ObjectOptions(
             content_type=self.content_type,
-            metadata=dict(self.metadata or {}) if with_metadata else {},
+            metadata=self._metadata(self.metadata, with_metadata=with_metadata),
             storage_class=self.storage_class,
             acl=self.acl,
             server_side_encryption=self.server_side_encryption,
@@ -256,7 +243,7 @@ class OssFolderUploadOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any] | list[str]:
         self._check_arguments(rendered=True)
         ti = context.get("ti")
-        final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
+        final_try = self._is_final_try(context)
         summary = OssHook(self.oss_conn_id).upload_folder(
             self.folder,
             self.prefix,
@@ -272,6 +259,7 @@ class OssFolderUploadOperator(BaseOperator):
             logger=cast("logging.Logger", self.log),
         )
         result = summary.to_dict()
+        self._lineage_result = result
         if not summary.ok:
             if ti is not None:  # for the UI until the next try starts (Airflow then clears it)
                 ti.xcom_push(key=SUMMARY_XCOM_KEY, value=result)
@@ -286,3 +274,25 @@ class OssFolderUploadOperator(BaseOperator):
             ti.xcom_push(key=SUMMARY_XCOM_KEY, value=result)
             ti.xcom_push(key=KEYS_XCOM_KEY, value=result["keys"])
         return list(result["keys"]) if self.return_keys else result
+
+    def get_openlineage_facets_on_start(self) -> Lineage:
+        """OpenLineage: the local folder in, ``oss://bucket`` / the prefix out (``/`` for the bucket's root)."""
+        bucket = self.bucket or OssHook(self.oss_conn_id).default_bucket or ""
+        try:
+            prefix = check_prefix(self.prefix)
+        except ValueError:  # execute names the fix; lineage reports what was given
+            prefix = str(self.prefix)
+        return operator_lineage([local_file_dataset(self.folder)], [oss_dataset(bucket, prefix or "/")])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """OpenLineage: as on start, with the bucket used, the bytes sent and the files uploaded by this try."""
+        result = self._lineage_result
+        if result is None:
+            return self.get_openlineage_facets_on_start()
+        output = oss_dataset(
+            result["bucket"],
+            result["prefix"] or "/",
+            size=result["bytes_sent"],
+            file_count=result["uploaded"],
+        )
+        return operator_lineage([local_file_dataset(result["folder"])], [output])

@@ -33,29 +33,26 @@ def oss_namespace(bucket: str) -> str:
     return f"oss://{bucket}"
 
 
-def oss_dataset(bucket: str, name: str, *, size: int | None = None, dropped: bool = False) -> Dataset:
+def oss_dataset(
+    bucket: str, name: str, *, size: int | None = None, file_count: int = 1, dropped: bool = False
+) -> Dataset:
     """
     The dataset of ``oss://bucket/name`` (an object, or a prefix).
 
     :param size: the bytes written, as an ``outputStatistics`` facet (an output dataset then).
+    :param file_count: the objects written (with ``size``): 1 for an object, the files uploaded under a prefix.
     :param dropped: the object was deleted: a ``lifecycleStateChange`` facet ``DROP``.
     """
     from airflow.providers.common.compat.openlineage.facet import (
         Dataset,
         LifecycleStateChange,
         LifecycleStateChangeDatasetFacet,
-        OutputDataset,
-        OutputStatisticsOutputDatasetFacet,
         PreviousIdentifier,
     )
 
     namespace = oss_namespace(bucket)
     if size is not None:
-        return OutputDataset(
-            namespace=namespace,
-            name=name,
-            outputFacets={"outputStatistics": OutputStatisticsOutputDatasetFacet(size=size, fileCount=1)},
-        )
+        return _written(namespace, name, size, file_count)
     if dropped:
         facet = LifecycleStateChangeDatasetFacet(
             lifecycleStateChange=LifecycleStateChange.DROP,
@@ -65,11 +62,35 @@ def oss_dataset(bucket: str, name: str, *, size: int | None = None, dropped: boo
     return Dataset(namespace=namespace, name=name)
 
 
-def local_file_dataset(path: str | os.PathLike[str]) -> Dataset:
-    """The dataset of a local file: ``file://<this host>`` and its absolute path."""
+def local_file_dataset(path: str | os.PathLike[str], *, size: int | None = None) -> Dataset:
+    """
+    The dataset of a local file (or folder): ``file://<this host>`` and its absolute path.
+
+    :param size: the bytes written to it, as an ``outputStatistics`` facet (an output dataset then).
+    """
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
-    return Dataset(namespace=f"file://{socket.gethostname()}", name=os.path.abspath(os.fspath(path)))
+    namespace = f"file://{socket.gethostname()}"
+    name = os.path.abspath(os.fspath(path))
+    if size is not None:
+        return _written(namespace, name, size, 1)
+    return Dataset(namespace=namespace, name=name)
+
+
+def _written(namespace: str, name: str, size: int, file_count: int) -> Dataset:
+    """An output dataset with its ``outputStatistics`` (bytes and files written)."""
+    from airflow.providers.common.compat.openlineage.facet import (
+        OutputDataset,
+        OutputStatisticsOutputDatasetFacet,
+    )
+
+    return OutputDataset(
+        namespace=namespace,
+        name=name,
+        outputFacets={
+            "outputStatistics": OutputStatisticsOutputDatasetFacet(size=size, fileCount=file_count)
+        },
+    )
 
 
 def operator_lineage(inputs: Iterable[Dataset] = (), outputs: Iterable[Dataset] = ()) -> Lineage:

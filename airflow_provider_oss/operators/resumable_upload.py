@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_oss.core.callback import UploadCallback
 from airflow_provider_oss.core.errors import CallbackFailedError
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.operators.checkpointing import check_checkpoint_mode, choose_checkpoint_store
+from airflow_provider_oss.operators.checkpointing import choose_checkpoint_store
 from airflow_provider_oss.operators.openlineage import local_file_dataset, operator_lineage, oss_dataset
-from airflow_provider_oss.upload.config import TransferConfig
-from airflow_provider_oss.version_compat import AirflowFailException, BaseOperator
+from airflow_provider_oss.operators.transfer_base import OssTransferOperator
+from airflow_provider_oss.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
     from airflow_provider_oss.operators.openlineage import Lineage
     from airflow_provider_oss.upload.stores import CheckpointStore
 
-_T = TypeVar("_T")
 
-
-class ResumableUploadOperator(BaseOperator):
+class ResumableUploadOperator(OssTransferOperator):
     """
     Upload a local file to OSS in parallel parts; a retry continues the same multipart upload.
 
@@ -97,7 +95,6 @@ class ResumableUploadOperator(BaseOperator):
         "callback",
         "callback_var",
     )
-    ui_color = "#ff6a00"
 
     def __init__(
         self,
@@ -105,11 +102,8 @@ class ResumableUploadOperator(BaseOperator):
         filename: str,
         key: str,
         bucket: str | None = None,
-        oss_conn_id: str = OssHook.default_conn_name,
         part_size: int = 8 * 1024 * 1024,
         parallelism: int = 4,
-        checkpoint: str = "auto",
-        checkpoint_dir: str | None = None,
         multipart_threshold: int | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
@@ -132,9 +126,6 @@ class ResumableUploadOperator(BaseOperator):
         self.filename = filename
         self.bucket = bucket
         self.key = key
-        self.oss_conn_id = oss_conn_id
-        self.checkpoint = checkpoint
-        self.checkpoint_dir = checkpoint_dir
         self.content_type = content_type
         self.metadata = metadata
         self.storage_class = storage_class
@@ -148,25 +139,15 @@ class ResumableUploadOperator(BaseOperator):
         self.abort_on_final_failure = abort_on_final_failure
         self.callback = callback
         self.callback_var = callback_var
-        self._lineage_result: dict[str, Any] | None = None
         # Not templated: built and checked once, when the DAG is parsed.
-        self.transfer_config = self._checked(
-            lambda: TransferConfig(
-                part_size=part_size,
-                parallelism=parallelism,
-                multipart_threshold=multipart_threshold,
-                traffic_limit=traffic_limit,
-                verify_reused_parts=verify_reused_parts,
-            )
+        self.transfer_config = self._transfer_config(
+            part_size=part_size,
+            parallelism=parallelism,
+            multipart_threshold=multipart_threshold,
+            traffic_limit=traffic_limit,
+            verify_reused_parts=verify_reused_parts,
         )
         self._check_arguments(rendered=False)
-
-    def _checked(self, build: Callable[[], _T]) -> _T:
-        """``build()``, with a ValueError naming this task."""
-        try:
-            return build()
-        except ValueError as err:  # OssClientError and TransferConfigError are ValueErrors
-            raise ValueError(f"ResumableUploadOperator(task_id={self.task_id!r}): {err}") from None
 
     def _check_arguments(self, *, rendered: bool) -> None:
         """
@@ -177,17 +158,11 @@ class ResumableUploadOperator(BaseOperator):
         """
 
         def check() -> None:
-            for name in ("filename", "key"):
-                value = getattr(self, name)
-                if not isinstance(value, str) or not value.strip():
-                    state = "rendered to" if rendered else "is"
-                    raise ValueError(
-                        f"{name} must be a non-empty string; it {state} {value!r}. Give the "
-                        f"{'local file to upload' if name == 'filename' else 'destination object key'}."
-                    )
-            if self.bucket is not None and not isinstance(self.bucket, str):
-                raise ValueError(f"bucket must be a string or None; got {self.bucket!r}.")
-            check_checkpoint_mode(self.checkpoint, self.checkpoint_dir)
+            self._require_text(
+                rendered, {"filename": "local file to upload", "key": "destination object key"}
+            )
+            self._require_optional_text("bucket")
+            self._check_checkpoint()
             if rendered or isinstance(self.metadata, (dict, type(None))):
                 self.object_options()
             else:  # a template of the whole dict: its keys are checked after rendering
@@ -203,11 +178,9 @@ class ResumableUploadOperator(BaseOperator):
 
         :param with_metadata: False to leave out ``metadata`` (a template not rendered yet).
         """
-        if with_metadata and self.metadata is not None and not isinstance(self.metadata, dict):
-            raise ValueError(f"metadata must be a dict of str to str; got {self.metadata!r}.")
         return ObjectOptions(
             content_type=self.content_type,
-            metadata=dict(self.metadata or {}) if with_metadata else {},
+            metadata=self._metadata(self.metadata, with_metadata=with_metadata),
             storage_class=self.storage_class,
             acl=self.acl,
             server_side_encryption=self.server_side_encryption,
@@ -238,7 +211,7 @@ class ResumableUploadOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments(rendered=True)
         ti = context.get("ti")
-        final_try = ti is None or ti.try_number > getattr(ti, "max_tries", self.retries or 0)
+        final_try = self._is_final_try(context)
         self.log.info("Try %s of the upload of %s.", getattr(ti, "try_number", "?"), self.filename)
         try:
             result = self._upload(context, final_try)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_oss.copy import MemoryCopyCheckpointStore
+from airflow_provider_oss.core.errors import OssServiceError
+from airflow_provider_oss.download import DownloadCheckpointStore, RangeFetchError
 from airflow_provider_oss.hooks.metrics import record_transfer
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
@@ -58,9 +61,35 @@ def _values(lines: list[str]) -> dict[str, list[tuple[float, str]]]:
     return found
 
 
+def _tagged_values(lines: list[str]) -> dict[str, list[tuple[float, str, dict[str, str]]]]:
+    """``name -> [(value, type, tags)]`` of the ``airflow.oss.*`` datagrams in InfluxDB form (``name,k=v:value|type``)."""
+    found: dict[str, list[tuple[float, str, dict[str, str]]]] = {}
+    for line in lines:
+        stat, _, rest = line.partition(":")
+        name, *pairs = stat.split(",")
+        value, _, kind = rest.partition("|")
+        tags = dict(pair.split("=", 1) for pair in pairs)
+        if name.startswith("airflow.oss."):
+            found.setdefault(name.removeprefix("airflow."), []).append(
+                (float(value), kind.split("|")[0], tags)
+            )
+    return found
+
+
 @pytest.fixture
 def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
     """Airflow's Stats sending StatsD datagrams to a listener on 127.0.0.1; reset afterwards."""
+    yield from _statsd_session(monkeypatch)
+
+
+@pytest.fixture
+def tagged_statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
+    """As :func:`statsd`, with Airflow's InfluxDB tags on, so the ``bucket`` and ``error`` tags arrive too."""
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED", "True")
+    yield from _statsd_session(monkeypatch)
+
+
+def _statsd_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
     from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
     from airflow.sdk.observability import stats
     from airflow.sdk.observability.metrics import stats_utils
@@ -150,3 +179,147 @@ def test_a_broken_metrics_backend_never_fails_the_transfer(
     finally:
         stats.initialize(factory=NoStatsLogger, export_legacy_names=False)
     assert result.size == 1000 and oss_server.object_bytes("test-bucket", "m/g.bin") == b"x" * 1000
+
+
+def _without_duration(
+    sent: dict[str, list[tuple[float, str, dict[str, str]]]], kind: str
+) -> dict[str, float]:
+    """The counters of one transfer (``name -> value``), after checking its timer and every tag."""
+    timer = sent.pop(f"oss.{kind}.duration")
+    assert [(unit, tags) for _, unit, tags in timer] == [("ms", {"bucket": "test-bucket"})]
+    assert 0 <= timer[0][0] < 60_000
+    counters: dict[str, float] = {}
+    for name, values in sent.items():
+        [(value, unit, tags)] = values
+        assert (unit, tags) == ("c", {"bucket": "test-bucket"}), name
+        counters[name] = value
+    return counters
+
+
+def test_a_failed_download_and_its_resuming_retry_send_their_metrics(
+    tagged_statsd: StatsdListener, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    data = os.urandom(5 * PART + 7)  # 6 ranges
+    hook = OssHook(oss_connection_env, max_retries=0)
+    hook.load_bytes(data, "m/d.bin")
+    store = DownloadCheckpointStore(MemoryCheckpointStore())
+    config = TransferConfig(part_size=PART, parallelism=1)
+    destination = tmp_path / "d.bin"
+    oss_server.add_fault("GetObject", "reset", nth=4)
+    with pytest.raises(RangeFetchError):
+        hook.download_file("m/d.bin", destination, config=config, checkpoint_store=store)
+    oss_server.clear_faults()
+    assert _tagged_values(tagged_statsd.drain()) == {
+        "oss.download.failures": [(1.0, "c", {"bucket": "test-bucket", "error": "RangeFetchError"})]
+    }
+
+    result = hook.download_file("m/d.bin", destination, config=config, checkpoint_store=store)
+    assert destination.read_bytes() == data
+    assert result.resumed and (result.ranges_reused, result.ranges_fetched) == (3, 3)
+    assert _without_duration(_tagged_values(tagged_statsd.drain()), "download") == {
+        "oss.download.transfers": 1.0,
+        "oss.download.bytes_received": float(2 * PART + 7),
+        "oss.download.bytes_reused": float(3 * PART),
+        "oss.download.parts_sent": 3.0,
+        "oss.download.parts_reused": 3.0,
+        "oss.download.resumes": 1.0,
+    }
+
+
+def test_a_failed_copy_and_its_resuming_retry_send_their_metrics(
+    tagged_statsd: StatsdListener, oss_server: LocalOssServer, oss_connection_env: str
+) -> None:
+    data = os.urandom(4 * PART + 5)  # 5 parts
+    hook = OssHook(oss_connection_env, max_retries=0)
+    hook.load_bytes(data, "m/src.bin")
+    store = MemoryCopyCheckpointStore()
+    config = TransferConfig(part_size=PART, parallelism=1, multipart_threshold=PART)
+    oss_server.add_fault("UploadPartCopy", "status", status=500, nth=3, times=100)
+    with pytest.raises(OssServiceError) as caught:
+        hook.resumable_copy("m/src.bin", "m/dst.bin", config=config, checkpoint_store=store)
+    oss_server.clear_faults()
+    assert _tagged_values(tagged_statsd.drain()) == {
+        "oss.copy.failures": [(1.0, "c", {"bucket": "test-bucket", "error": type(caught.value).__name__})]
+    }
+
+    outcome = hook.resumable_copy("m/src.bin", "m/dst.bin", config=config, checkpoint_store=store)
+    assert oss_server.object_bytes("test-bucket", "m/dst.bin") == data
+    assert outcome.resumed and (outcome.parts_reused, outcome.parts_copied) == (2, 3)
+    assert _without_duration(_tagged_values(tagged_statsd.drain()), "copy") == {
+        "oss.copy.transfers": 1.0,
+        "oss.copy.parts_sent": 3.0,
+        "oss.copy.parts_reused": 2.0,
+        "oss.copy.resumes": 1.0,
+    }
+
+    # A small source: one CopyObject, one part, nothing resumed.
+    hook.load_bytes(b"small", "m/small.bin")
+    hook.resumable_copy("m/small.bin", "m/small-copy.bin", config=config)
+    assert _without_duration(_tagged_values(tagged_statsd.drain()), "copy") == {
+        "oss.copy.transfers": 1.0,
+        "oss.copy.parts_sent": 1.0,
+        "oss.copy.parts_reused": 0.0,
+    }
+
+
+def test_a_copy_an_earlier_try_completed_counts_as_already_complete(
+    tagged_statsd: StatsdListener, oss_server: LocalOssServer, oss_connection_env: str
+) -> None:
+    hook = OssHook(oss_connection_env, max_retries=0)
+    hook.load_bytes(os.urandom(3 * PART), "m/src.bin")
+    store = MemoryCopyCheckpointStore()
+    config = TransferConfig(part_size=PART, parallelism=1, multipart_threshold=PART)
+    # The Complete is applied but its answer is lost: the try fails, its checkpoint stays.
+    oss_server.add_fault("CompleteMultipartUpload", "drop_answer")
+    with pytest.raises(Exception) as caught:
+        hook.resumable_copy("m/src.bin", "m/dst.bin", config=config, checkpoint_store=store)
+    oss_server.clear_faults()
+    assert _tagged_values(tagged_statsd.drain())["oss.copy.failures"] == [
+        (1.0, "c", {"bucket": "test-bucket", "error": type(caught.value).__name__})
+    ]
+    outcome = hook.resumable_copy("m/src.bin", "m/dst.bin", config=config, checkpoint_store=store)
+    assert outcome.method == "already_complete"
+    counters = _without_duration(_tagged_values(tagged_statsd.drain()), "copy")
+    assert counters["oss.copy.already_complete"] == 1.0 and counters["oss.copy.parts_sent"] == 0.0
+
+
+def test_a_folder_upload_sends_one_transfer_in_files_and_a_failed_file_fails_it(
+    tagged_statsd: StatsdListener, oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes(b"a" * 1000)
+    (folder / "b.txt").write_bytes(b"b" * 2000)
+    (folder / "sub" / "c.txt").write_bytes(b"c" * 3000)
+    hook = OssHook(oss_connection_env, max_retries=0)
+
+    first = hook.upload_folder(folder, "pre/")
+    assert first.ok and oss_server.object_bytes("test-bucket", "pre/sub/c.txt") == b"c" * 3000
+    assert _without_duration(_tagged_values(tagged_statsd.drain()), "folder") == {
+        "oss.folder.transfers": 1.0,
+        "oss.folder.bytes_sent": 6000.0,
+        "oss.folder.bytes_skipped": 0.0,
+        "oss.folder.files_uploaded": 3.0,
+        "oss.folder.files_skipped": 0.0,
+        "oss.folder.files_resumed": 0.0,
+    }
+
+    (folder / "d.txt").write_bytes(b"d" * 500)
+    again = hook.upload_folder(folder, "pre/")
+    assert again.ok
+    assert _without_duration(_tagged_values(tagged_statsd.drain()), "folder") == {
+        "oss.folder.transfers": 1.0,
+        "oss.folder.bytes_sent": 500.0,
+        "oss.folder.bytes_skipped": 6000.0,
+        "oss.folder.files_uploaded": 1.0,
+        "oss.folder.files_skipped": 3.0,
+        "oss.folder.files_resumed": 0.0,
+    }
+
+    (folder / "e.txt").write_bytes(b"e" * 700)
+    oss_server.add_fault("PutObject", "status", status=500, key="pre/e.txt", times=100)
+    failed = hook.upload_folder(folder, "pre/")
+    assert not failed.ok and failed.count("failed") == 1
+    assert _tagged_values(tagged_statsd.drain()) == {
+        "oss.folder.failures": [(1.0, "c", {"bucket": "test-bucket", "error": "FolderUploadError"})]
+    }
