@@ -105,6 +105,7 @@ def download_measures(result: DownloadResult) -> TransferMeasures:
         bucket=result.bucket,
         seconds=result.elapsed,
         resumed=result.resumed,
+        already_complete=result.already_complete,
         bytes_received=result.bytes_fetched,
         bytes_reused=result.bytes_reused,
         parts_sent=result.ranges_fetched,

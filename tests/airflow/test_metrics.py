@@ -17,6 +17,7 @@ import pytest
 from airflow_provider_oss.copy import MemoryCopyCheckpointStore
 from airflow_provider_oss.core.errors import OssServiceError
 from airflow_provider_oss.download import DownloadCheckpointStore, RangeFetchError
+from airflow_provider_oss.download.partfile import PartFile
 from airflow_provider_oss.hooks.metrics import record_transfer
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
@@ -223,6 +224,48 @@ def test_a_failed_download_and_its_resuming_retry_send_their_metrics(
         "oss.download.parts_sent": 3.0,
         "oss.download.parts_reused": 3.0,
         "oss.download.resumes": 1.0,
+    }
+
+
+class _KilledAfterRename(BaseException):
+    """A try that dies right after renaming its verified file onto the destination."""
+
+
+def test_a_download_an_earlier_try_finished_counts_as_already_complete(
+    tagged_statsd: StatsdListener,
+    oss_server: LocalOssServer,
+    oss_connection_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = os.urandom(3 * PART + 11)
+    hook = OssHook(oss_connection_env, max_retries=0)
+    hook.load_bytes(data, "m/done.bin")
+    store = DownloadCheckpointStore(MemoryCheckpointStore())
+    config = TransferConfig(part_size=PART, parallelism=1)
+    destination = tmp_path / "done.bin"
+    commit = PartFile.commit
+
+    def commit_then_die(self: PartFile) -> None:
+        commit(self)
+        raise _KilledAfterRename
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PartFile, "commit", commit_then_die)
+        with pytest.raises(_KilledAfterRename):
+            hook.download_file("m/done.bin", destination, config=config, checkpoint_store=store)
+    tagged_statsd.drain()  # the killed try: a BaseException is no failure of the transfer
+
+    result = hook.download_file("m/done.bin", destination, config=config, checkpoint_store=store)
+    assert result.already_complete and destination.read_bytes() == data
+    assert _without_duration(_tagged_values(tagged_statsd.drain()), "download") == {
+        "oss.download.transfers": 1.0,
+        "oss.download.already_complete": 1.0,
+        "oss.download.resumes": 1.0,
+        "oss.download.bytes_received": 0.0,  # nothing fetched: the renamed file was read back instead
+        "oss.download.parts_sent": 0.0,
+        "oss.download.bytes_reused": float(len(data)),
+        "oss.download.parts_reused": 4.0,
     }
 
 
