@@ -13,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.clients import CLIENTS, Target
@@ -40,34 +41,49 @@ def _reset_peak() -> bool:
     return True
 
 
+def run_measured(client: str, transfer: Callable[[], int | None]) -> dict[str, Any]:
+    """
+    Run one transfer in this process and measure it: wall seconds, CPU seconds (user, system and
+    their sum), the RSS before it and its peak (bytes; ``VmHWM`` reset first where Linux allows),
+    and the CRC-64 it returned.
+
+    :param client: the client's name, echoed in the result.
+    :param transfer: the transfer, already prepared; returns the CRC-64 its client reported.
+    """
+    reset = _reset_peak()
+    baseline_kib = _status_kib("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    crc = transfer()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    hwm = _status_kib("VmHWM") if reset else None
+    peak_kib = hwm if hwm is not None else after.ru_maxrss
+    cpu_user = after.ru_utime - before.ru_utime
+    cpu_sys = after.ru_stime - before.ru_stime
+    return {
+        "client": client,
+        "seconds": seconds,
+        "cpu_user": cpu_user,
+        "cpu_sys": cpu_sys,
+        "cpu": cpu_user + cpu_sys,
+        "baseline_rss": baseline_kib * 1024,
+        "peak_rss": peak_kib * 1024,
+        "peak_source": "VmHWM" if hwm is not None else "ru_maxrss",
+        "crc64": crc,
+    }
+
+
 def measure(client: str, target: Target) -> dict[str, Any]:
     """
-    Run one upload and measure it.
+    Run one upload and measure it (see :func:`run_measured`).
 
     :param client: a key of :data:`~benchmarks.clients.CLIENTS`.
     :param target: where and how to upload.
     """
     _, prepare, upload = CLIENTS[client]
     prepare()
-    reset = _reset_peak()
-    baseline_kib = _status_kib("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    crc = upload(target)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    hwm = _status_kib("VmHWM") if reset else None
-    peak_kib = hwm if hwm is not None else after.ru_maxrss
-    return {
-        "client": client,
-        "seconds": seconds,
-        "cpu_user": after.ru_utime - before.ru_utime,
-        "cpu_sys": after.ru_stime - before.ru_stime,
-        "baseline_rss": baseline_kib * 1024,
-        "peak_rss": peak_kib * 1024,
-        "peak_source": "VmHWM" if hwm is not None else "ru_maxrss",
-        "crc64": crc,
-    }
+    return run_measured(client, lambda: upload(target))
 
 
 def main() -> int:

@@ -8,40 +8,23 @@ plus ``client``) from stdin and prints one JSON line: ``seconds``, ``cpu``, ``ba
 from __future__ import annotations
 
 import json
-import resource
 import sys
-import time
 from typing import Any
 
-from benchmarks.child import _reset_peak, _status_kib
+from benchmarks.child import run_measured
 from benchmarks.download_clients import CLIENTS, DownloadTarget
 
 
 def measure(client: str, target: DownloadTarget) -> dict[str, Any]:
     """
-    Run one download and measure it.
+    Run one download and measure it (see :func:`~benchmarks.child.run_measured`).
 
     :param client: a key of :data:`~benchmarks.download_clients.CLIENTS`.
     :param target: what to download and how.
     """
     _, prepare, download = CLIENTS[client]
     prepare()
-    reset = _reset_peak()
-    baseline_kib = _status_kib("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    crc = download(target)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    hwm = _status_kib("VmHWM") if reset else None
-    return {
-        "client": client,
-        "seconds": seconds,
-        "cpu": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime,
-        "baseline_rss": baseline_kib * 1024,
-        "peak_rss": (hwm if hwm is not None else after.ru_maxrss) * 1024,
-        "crc64": crc,
-    }
+    return run_measured(client, lambda: download(target))
 
 
 def main() -> int:

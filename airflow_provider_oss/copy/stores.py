@@ -16,9 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airflow_provider_oss.copy.adoption import find_own_copy_upload
-from airflow_provider_oss.copy.checkpoint import MAX_RECORD_BYTES, CopyCheckpoint
-from airflow_provider_oss.upload.errors import CheckpointCorruptError
-from airflow_provider_oss.upload.stores import FileCheckpointStore
+from airflow_provider_oss.copy.checkpoint import CopyCheckpoint
+from airflow_provider_oss.upload.stores import FileCheckpointStore, load_kv_record
 
 if TYPE_CHECKING:
     from airflow_provider_oss.copy.calls import SourceObject
@@ -133,14 +132,7 @@ class KeyValueCopyCheckpointStore:
 
     def load(self) -> CopyCheckpoint | None:
         """The value under the key (None when there is none)."""
-        value = self.kv.get(self.key, None)
-        if value is None:
-            return None
-        if isinstance(value, (str, bytes)):
-            if len(value) > MAX_RECORD_BYTES:
-                raise CheckpointCorruptError(f"the value under {self.key!r} is larger than any checkpoint")
-            return CopyCheckpoint.from_json(value)
-        return CopyCheckpoint.from_dict(value)
+        return load_kv_record(self.kv, self.key, CopyCheckpoint.from_json, CopyCheckpoint.from_dict)
 
     def save(self, checkpoint: CopyCheckpoint) -> None:
         """Set the key to the record (a JSON object)."""

@@ -11,15 +11,13 @@ checkpoint directory, keeps its own record; a key-value store takes its own key
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from airflow_provider_oss.download.record import DownloadCheckpoint
-from airflow_provider_oss.upload.checkpoint import MAX_RECORD_BYTES
-from airflow_provider_oss.upload.errors import CheckpointCorruptError
 from airflow_provider_oss.upload.stores import (
     FileCheckpointStore,
     KeyValueCheckpointStore,
     MemoryCheckpointStore,
+    load_kv_record,
 )
 
 __all__ = ["FILE_PREFIX", "STATE_STORE_KEY", "DownloadCheckpointStore", "file_store"]
@@ -93,14 +91,9 @@ class DownloadCheckpointStore:
         if isinstance(backend, MemoryCheckpointStore):
             text = backend.text
             return None if text is None else DownloadCheckpoint.from_json(text)
-        value: Any = backend.kv.get(backend.key, None)
-        if value is None:
-            return None
-        if isinstance(value, (str, bytes)):
-            if len(value) > MAX_RECORD_BYTES:
-                raise CheckpointCorruptError(f"the value under {backend.key!r} is larger than any checkpoint")
-            return DownloadCheckpoint.from_json(value)
-        return DownloadCheckpoint.from_dict(value)
+        return load_kv_record(
+            backend.kv, backend.key, DownloadCheckpoint.from_json, DownloadCheckpoint.from_dict
+        )
 
     def save(self, record: DownloadCheckpoint) -> None:
         """Store ``record`` durably, replacing any earlier one."""

@@ -17,8 +17,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from airflow_provider_oss.upload.checkpoint import MAX_RECORD_BYTES, Checkpoint
 from airflow_provider_oss.upload.errors import CheckpointCorruptError
@@ -59,6 +60,33 @@ class CheckpointStore(Protocol):
 
     def describe(self) -> str:
         """Where the checkpoint lives, for logs (never a secret)."""
+
+
+Record = TypeVar("Record")
+
+
+def load_kv_record(
+    kv: Any, key: str, from_json: Callable[[str | bytes], Record], from_dict: Callable[[Any], Record]
+) -> Record | None:
+    """
+    Read a record stored under ``key`` of a key-value store (``task_state_store``): a JSON object,
+    or a JSON document as text. The one reader of the upload's, download's and copy's records there.
+
+    :param kv: the store (``get(key, default)``).
+    :param key: the record's key.
+    :param from_json: parses a JSON document strictly.
+    :param from_dict: parses a decoded object strictly.
+    :return: the record, or None when the key holds nothing.
+    :raises CheckpointCorruptError: a value larger than any checkpoint, or an invalid record.
+    """
+    value = kv.get(key, None)
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        if len(value) > MAX_RECORD_BYTES:
+            raise CheckpointCorruptError(f"the value under {key!r} is larger than any checkpoint")
+        return from_json(value)
+    return from_dict(value)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -254,14 +282,7 @@ class KeyValueCheckpointStore:
 
     def load(self) -> Checkpoint | None:
         """Read the value under the key (None when there is none)."""
-        value = self.kv.get(self.key, None)
-        if value is None:
-            return None
-        if isinstance(value, (str, bytes)):
-            if len(value) > MAX_RECORD_BYTES:
-                raise CheckpointCorruptError(f"the value under {self.key!r} is larger than any checkpoint")
-            return Checkpoint.from_json(value)
-        return Checkpoint.from_dict(value)
+        return load_kv_record(self.kv, self.key, Checkpoint.from_json, Checkpoint.from_dict)
 
     def save(self, checkpoint: Checkpoint) -> None:
         """
