@@ -265,9 +265,9 @@ def test_upload_vanished_during_parts_and_object_is_not_the_file(tmp_path: Path)
             raise no_such_upload()
 
     api.fail = lifecycle_rule
-    # part 3's hook removes the upload; part 4, in flight beside it, may be the first to report it,
-    # or may finish first so that part 5 is sent and reports it: the part named is whichever saw it
-    with pytest.raises(UploadGoneError, match=r"disappeared during UploadPart [345] and the object in OSS"):
+    # part 3's hook removes the upload; the part in flight beside it (2 when it is still being sent,
+    # else 4, or 5 once 4 finished first) may be the first to report it: the part named is whichever saw it
+    with pytest.raises(UploadGoneError, match=r"disappeared during UploadPart [2345] and the object in OSS"):
         _uploader(api, path, store).run()
     assert store.text is None and api.ops("AbortMultipartUpload") == []
 
