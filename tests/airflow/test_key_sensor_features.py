@@ -145,8 +145,14 @@ def test_trigger_polls_off_the_event_loop_until_the_key_exists(
                 await asyncio.sleep(0.02)
 
         async def writer() -> None:
-            await asyncio.sleep(2.0)
+            # the key appears once three polls have answered 404 (not after a fixed time: a slow
+            # start of the trigger under load would leave fewer polls before it)
+            while await asyncio.to_thread(_heads_answered) < 3:
+                await asyncio.sleep(0.05)
             await asyncio.to_thread(OssHook().load_string, "v", "late/key")
+
+        def _heads_answered() -> int:
+            return sum(1 for e in oss_server.request_log() if e["op"] == "HeadObject")
 
         tick = asyncio.create_task(ticker())
         write = asyncio.create_task(writer())
