@@ -154,17 +154,13 @@ class ResumableDownloader:
             self.store.delete()
         reused = len(state.reused)
         bytes_reused = sum(plan.size_of(n) for n in state.reused)
-        result = DownloadResult(
-            bucket=self.bucket,
-            key=self.key,
-            path=target,
-            size=identity.size,
-            etag=identity.etag,
-            crc64=identity.crc64,
+        result = DownloadResult.of_object(
+            self.bucket,
+            self.key,
+            target,
+            identity,
             ranges_total=plan.part_count,
             ranges_reused=reused,
-            ranges_fetched=plan.part_count - reused,
-            bytes_fetched=identity.size - bytes_reused,
             bytes_reused=bytes_reused,
             resumed=state.record is not None,
             elapsed=time.monotonic() - started,
@@ -224,17 +220,13 @@ class ResumableDownloader:
             identity.size,
             identity.crc64,
         )
-        return DownloadResult(
-            bucket=self.bucket,
-            key=self.key,
-            path=target,
-            size=identity.size,
-            etag=identity.etag,
-            crc64=identity.crc64,
+        return DownloadResult.of_object(
+            self.bucket,
+            self.key,
+            target,
+            identity,
             ranges_total=record.part_count,
             ranges_reused=record.part_count,
-            ranges_fetched=0,
-            bytes_fetched=0,
             bytes_reused=identity.size,
             resumed=True,
             elapsed=time.monotonic() - started,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.crc64 import format_crc
+
+if TYPE_CHECKING:
+    from airflow_provider_oss.download.record import ObjectIdentity
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,42 @@ class DownloadResult:
     resumed: bool
     elapsed: float
     already_complete: bool = False
+
+    @classmethod
+    def of_object(
+        cls,
+        bucket: str,
+        key: str,
+        path: str,
+        identity: ObjectIdentity,
+        *,
+        ranges_total: int,
+        ranges_reused: int,
+        bytes_reused: int,
+        resumed: bool,
+        elapsed: float,
+        already_complete: bool = False,
+    ) -> DownloadResult:
+        """
+        The result of downloading the object version ``identity`` to ``path``: what was fetched is
+        what was not reused.
+        """
+        return cls(
+            bucket=bucket,
+            key=key,
+            path=path,
+            size=identity.size,
+            etag=identity.etag,
+            crc64=identity.crc64,
+            ranges_total=ranges_total,
+            ranges_reused=ranges_reused,
+            ranges_fetched=ranges_total - ranges_reused,
+            bytes_fetched=identity.size - bytes_reused,
+            bytes_reused=bytes_reused,
+            resumed=resumed,
+            elapsed=elapsed,
+            already_complete=already_complete,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for XCom): the CRC-64 as a decimal string, since JSON readers lose 64-bit integers."""
