@@ -245,7 +245,7 @@ class ServerSideCopier:
         try:
             self.recovery.save(checkpoint)  # before the first part: a retry always finds its upload
         except BaseException:
-            self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
+            self.recovery.abort_own(upload_id, "its checkpoint could not be saved", raise_errors=False)
             raise
         self.logger.info(
             "Started multipart copy upload ID %s of %s (%d bytes) to %s: %s, %d in parallel; checkpoint: %s.",
@@ -369,12 +369,8 @@ class ServerSideCopier:
             return
         if self.abort_on_failure or self.store is None:  # discovery finds a kept upload again
             why = "abort_on_failure=True" if self.abort_on_failure else "no checkpoint store could resume it"
-            try:
-                self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
-                self.logger.warning("Aborted copy upload ID %s of %s (%s).", upload_id, self.target, why)
-            except Exception as abort_err:  # the original failure is what the caller needs
-                self.logger.warning("Could not abort upload ID %s: %s", upload_id, abort_err)
-            self.recovery.forget()
+            # the original failure is what the caller needs: a failed abort is only logged
+            self.recovery.abort_own(upload_id, f"the copy failed and {why}", raise_errors=False)
             return
         self.logger.warning(
             "Copy upload ID %s of %s failed and is kept with its checkpoint: the next try continues it and copies "

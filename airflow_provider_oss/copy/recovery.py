@@ -134,15 +134,25 @@ class CopyRecovery:
             return "the copy's properties (options) changed"
         return None
 
-    def abort_own(self, upload_id: str, why: str) -> None:
-        """Abort an upload this copy's own record names (gone already is fine) and forget the record."""
+    def abort_own(self, upload_id: str, why: str, *, raise_errors: bool = True) -> None:
+        """
+        Abort an upload of this copy (one gone already is fine) and forget its record: the one place
+        the copy aborts its own uploads (discovery's scratch probe, aborted where it is made, aside).
+
+        :param upload_id: the upload to abort.
+        :param why: logged with the abort.
+        :param raise_errors: False where a failed abort must not hide the caller's own failure: it is
+            then logged, and the record is forgotten all the same.
+        """
         try:
             self.client.abort_multipart_upload(self.bucket, self.key, upload_id)
-            self.logger.info(
-                "Aborted this copy's earlier upload ID %s of %s: %s.", upload_id, self.target, why
-            )
+            self.logger.warning("Aborted copy upload ID %s of %s: %s.", upload_id, self.target, why)
         except OssNotFoundError:
             pass
+        except Exception as err:
+            if raise_errors:
+                raise
+            self.logger.warning("Could not abort copy upload ID %s of %s: %s", upload_id, self.target, err)
         self.forget()
 
     # -- an earlier try that finished --------------------------------------------------------------

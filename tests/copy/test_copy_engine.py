@@ -348,3 +348,22 @@ def test_a_big_source_is_never_sent_as_one_copy_object(server: LocalOssServer) -
     with pytest.raises(ValueError, match="onto itself"):
         copier(server, "t.bin", "t.bin", None, dest_bucket=SRC)
     assert KiB == 1024
+
+
+def test_a_final_failure_whose_abort_fails_too_raises_the_copy_error_and_forgets_the_record(
+    server: LocalOssServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``abort_on_failure`` on the last try: the part's failure is what the task reports, even when
+    the abort itself fails; the record goes anyway (the upload stays for ``oss-uploads abort``)."""
+    put_source(server, "doomed.bin", 4 * PART + 3)
+    store = MemoryCopyCheckpointStore()
+    server.add_fault("UploadPartCopy", "status", status=403, nth=2, times=100)
+    server.add_fault("AbortMultipartUpload", "status", status=503, times=100)
+    client = make_client(server, max_retries=0)
+    with pytest.raises(OssServiceError) as caught:
+        copier(server, "doomed.bin", "doomed/copy.bin", store, client=client, abort_on_failure=True).run()
+    assert caught.value.status == 403, "the copy's own failure, not the abort's"
+    assert store.load() is None, "the record is forgotten although the abort failed"
+    assert entries(server.request_log(), "AbortMultipartUpload"), "the abort was attempted"
+    assert len(server.list_uploads(DST)) == 1, "the upload the abort could not remove is still there"
+    assert "Could not abort copy upload ID" in caplog.text
