@@ -17,7 +17,6 @@ This is the only code that aborts an upload named by a record or deletes the rec
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.errors import OssNotFoundError
@@ -201,14 +200,8 @@ class CopyRecovery:
         """
         if not self.keeps_record or self.store is None:
             return
-        if not retention or crc64 is None:
+        mark = CompletedMark.for_retention(etag, crc64, retention) if crc64 is not None else None
+        if mark is None:
             self.store.delete()
             return
-        now = datetime.now(timezone.utc)
-        mark = CompletedMark(
-            crc64=crc64,
-            etag=etag,
-            at=now.isoformat(timespec="seconds"),
-            until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
-        )
         self.store.save(checkpoint.with_completed(mark))

@@ -11,7 +11,6 @@ once: a part's in :class:`~airflow_provider_oss.upload.parts.PartSender`, the ob
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from airflow_provider_oss.core import crc64 as crc
@@ -32,26 +31,7 @@ if TYPE_CHECKING:
     from airflow_provider_oss.upload.plan import PartPlan
     from airflow_provider_oss.upload.progress import ProgressTracker
 
-__all__ = ["MultipartAttempt", "completed_mark"]
-
-
-def completed_mark(etag: str, crc64: int, retention: float) -> CompletedMark | None:
-    """
-    The mark a completed upload leaves in its record for ``retention`` seconds (None: no mark).
-
-    :param etag: the object's ETag.
-    :param crc64: the object's CRC-64 as OSS reported it.
-    :param retention: :attr:`TransferConfig.completed_retention`, in seconds.
-    """
-    if not retention:
-        return None
-    now = datetime.now(timezone.utc)
-    return CompletedMark(
-        crc64=crc64,
-        etag=etag,
-        at=now.isoformat(timespec="seconds"),
-        until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
-    )
+__all__ = ["MultipartAttempt"]
 
 
 class MultipartAttempt:
@@ -210,7 +190,7 @@ class MultipartAttempt:
         )
 
     def _mark(self, etag: str, crc64: int) -> CompletedMark | None:
-        return completed_mark(etag, crc64, self.uploader.config.completed_retention)
+        return CompletedMark.for_retention(etag, crc64, self.uploader.config.completed_retention)
 
     def _stored_but_callback_failed(self, err: CallbackFailedError, expected: int | None) -> None:
         """

@@ -23,7 +23,7 @@ import json
 import re
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_oss.upload.errors import CheckpointCorruptError
@@ -89,6 +89,25 @@ class CompletedMark:
     etag: str
     at: str
     until: str
+
+    @classmethod
+    def for_retention(cls, etag: str, crc64: int, retention: float) -> CompletedMark | None:
+        """
+        The mark of an object completed now, trusted for ``retention`` seconds (None: keep no mark).
+
+        :param etag: the object's ETag.
+        :param crc64: the object's CRC-64 as OSS reported it.
+        :param retention: ``TransferConfig.completed_retention``, in seconds.
+        """
+        if not retention:
+            return None
+        now = datetime.now(timezone.utc)
+        return cls(
+            crc64=crc64,
+            etag=etag,
+            at=now.isoformat(timespec="seconds"),
+            until=(now + timedelta(seconds=retention)).isoformat(timespec="seconds"),
+        )
 
     def to_dict(self) -> dict[str, str]:
         """JSON-ready: the CRC-64 as a decimal string (64-bit integers do not survive every JSON reader)."""
