@@ -12,6 +12,7 @@ C extension is used if present, and a pure-Python table as a last, slow, but cor
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -178,6 +179,27 @@ def crc64_of_file(path: str, start: int = 0, length: int | None = None, chunk_si
             crc = update(crc, view[:n])
             if remaining is not None:
                 remaining -= n
+    return crc
+
+
+def crc64_of_fd(fd: int, offset: int, length: int, chunk_size: int = 4 << 20) -> int | None:
+    """
+    Return the CRC-64/XZ of ``length`` bytes of an open file from ``offset`` (``pread``: the file
+    position is untouched), or None when the file ends before them.
+
+    :param fd: the open file descriptor.
+    :param offset: the first byte.
+    :param length: how many bytes.
+    :param chunk_size: the read size.
+    """
+    crc = 0
+    while length > 0:
+        chunk = os.pread(fd, min(chunk_size, length), offset)
+        if not chunk:
+            return None
+        crc = update(crc, chunk)
+        offset += len(chunk)
+        length -= len(chunk)
     return crc
 
 

@@ -29,8 +29,6 @@ from airflow_provider_oss.upload.plan import plan_parts
 
 __all__ = ["file_crc64", "finished_earlier"]
 
-_READ_CHUNK = 4 << 20
-
 
 def file_crc64(path: str, size: int) -> int | None:
     """
@@ -49,14 +47,8 @@ def file_crc64(path: str, size: int) -> int | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size != size:
             return None
-        crc, offset = 0, 0
-        while offset < size:
-            chunk = os.pread(fd, min(_READ_CHUNK, size - offset), offset)
-            if not chunk:
-                return None
-            crc = crc64_mod.update(crc, chunk)
-            offset += len(chunk)
-        return crc if not os.pread(fd, 1, size) else None
+        crc = crc64_mod.crc64_of_fd(fd, 0, size)
+        return crc if crc is not None and not os.pread(fd, 1, size) else None
     finally:
         os.close(fd)
 

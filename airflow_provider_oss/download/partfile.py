@@ -20,7 +20,6 @@ __all__ = ["PartFile", "temp_path_for"]
 
 #: The suffix of a download's temporary file.
 SUFFIX = ".ossdownload"
-_READ_CHUNK = 4 << 20
 
 
 def temp_path_for(destination: str) -> str:
@@ -160,15 +159,7 @@ class PartFile:
         The CRC-64 of ``length`` bytes from ``offset`` as they are in the file (None when the file
         ends before them).
         """
-        crc = 0
-        while length > 0:
-            chunk = os.pread(self.fd, min(_READ_CHUNK, length), offset)
-            if not chunk:
-                return None
-            crc = crc64_mod.update(crc, chunk)
-            offset += len(chunk)
-            length -= len(chunk)
-        return crc
+        return crc64_mod.crc64_of_fd(self.fd, offset, length)
 
     def flush(self) -> None:
         """Make what was written durable (fsync)."""

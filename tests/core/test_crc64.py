@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import random
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from airflow_provider_oss.core.crc64 import (
     CHECK_VALUE,
     combine,
     combine_all,
+    crc64_of_fd,
     crc64_of_file,
     format_crc,
     parse_crc,
@@ -305,6 +307,21 @@ def test_crc64_of_file_windows(
     path, data = data_file
     expected = data[start:] if length is None else data[start : start + length]
     assert crc64_of_file(str(path), start, length, chunk_size=chunk_size) == crc64.crc64(expected)
+
+
+@pytest.mark.parametrize(("start", "length"), [(0, 0), (0, 150_001), (1, 150_000), (149_991, 10)])
+@pytest.mark.parametrize("chunk_size", [7, 4 << 20])
+def test_crc64_of_fd_windows_and_a_file_that_ends_early(
+    data_file: tuple[Path, bytes], start: int, length: int, chunk_size: int
+) -> None:
+    path, data = data_file
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert crc64_of_fd(fd, start, length, chunk_size) == crc64.crc64(data[start : start + length])
+        assert crc64_of_fd(fd, start, len(data) - start + 1, chunk_size) is None  # one byte past the end
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0  # pread: the file position is untouched
+    finally:
+        os.close(fd)
 
 
 def test_file_parts_combine_to_whole_file(data_file: tuple[Path, bytes]) -> None:
