@@ -44,6 +44,8 @@ fails a transfer: a backend error is logged at debug level and dropped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -202,3 +204,19 @@ def record_failure(kind: str, bucket: str, error: BaseException) -> None:
         )
     except Exception as err:  # a metrics backend must never fail the transfer
         log.debug("Could not send the %s failure metric: %s", kind, err)
+
+
+@contextmanager
+def failures_counted(kind: str, bucket: str) -> Iterator[None]:
+    """
+    Count an ``Exception`` that ends the block as a failed transfer try (see :func:`record_failure`),
+    then let it propagate. An interruption (``KeyboardInterrupt``, ``SystemExit``) is no failure.
+
+    :param kind: ``upload``, ``download``, ``copy`` or ``folder``.
+    :param bucket: the bucket the ``bucket`` tag names.
+    """
+    try:
+        yield
+    except Exception as err:
+        record_failure(kind, bucket, err)
+        raise

@@ -23,6 +23,7 @@ from airflow_provider_oss.hooks.lineage import record_input, record_output
 from airflow_provider_oss.hooks.metrics import (
     copy_measures,
     download_measures,
+    failures_counted,
     folder_measures,
     record_failure,
     record_transfer,
@@ -76,7 +77,7 @@ class OssTransferMethods(OssHookRequirements):
         bucket, plain = self._locate(key, bucket_name)
         client = self.get_client(pool_size=transfer.pool_size)
         log_to = logger if logger is not None else cast("logging.Logger", self.log)
-        try:
+        with failures_counted("download", bucket):
             result = ResumableDownloader(
                 client,
                 bucket,
@@ -86,9 +87,6 @@ class OssTransferMethods(OssHookRequirements):
                 checkpoint_store=checkpoint_store,
                 logger=log_to,
             ).run()
-        except Exception as err:
-            record_failure("download", bucket, err)
-            raise
         record_transfer("download", download_measures(result))
         record_input(self, bucket, plain)
         return result
@@ -174,11 +172,8 @@ class OssTransferMethods(OssHookRequirements):
         )
         if upload_callback is not None:
             log_to.info("With the upload callback to %s.", upload_callback.describe())
-        try:
+        with failures_counted("upload", bucket):
             result = uploader.run()
-        except Exception as err:
-            record_failure("upload", bucket, err)
-            raise
         record_transfer("upload", result)
         return result
 
@@ -207,7 +202,7 @@ class OssTransferMethods(OssHookRequirements):
         settings = config if config is not None else FolderUploadConfig()
         bucket = self.resolve_bucket(bucket_name)
         client = self.get_client(pool_size=settings.pool_size)
-        try:
+        with failures_counted("folder", bucket):
             summary = upload_folder(
                 client,
                 bucket,
@@ -219,9 +214,6 @@ class OssTransferMethods(OssHookRequirements):
                 conn_id=self.oss_conn_id,
                 **options,
             )
-        except Exception as err:
-            record_failure("folder", bucket, err)
-            raise
         if summary.ok:
             record_transfer("folder", folder_measures(summary))
         else:
@@ -268,7 +260,7 @@ class OssTransferMethods(OssHookRequirements):
         store = (
             checkpoint_store(client, dst_bucket, dst_key) if callable(checkpoint_store) else checkpoint_store
         )
-        try:
+        with failures_counted("copy", dst_bucket):
             outcome = ServerSideCopier(
                 client,
                 src_bucket,
@@ -281,9 +273,6 @@ class OssTransferMethods(OssHookRequirements):
                 abort_on_failure=abort_on_failure,
                 logger=logger if logger is not None else cast("logging.Logger", self.log),
             ).run()
-        except Exception as err:
-            record_failure("copy", dst_bucket, err)
-            raise
         record_transfer("copy", copy_measures(outcome, dst_bucket))
         record_input(self, src_bucket, src_key)
         record_output(self, dst_bucket, dst_key)
