@@ -15,6 +15,7 @@ import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.client_base import content_range_total
 from airflow_provider_oss.core.errors import (
     OssConnectionError,
     OssNotFoundError,
@@ -31,17 +32,6 @@ __all__ = ["READ_CHUNK", "RangeRequest", "fetch_range"]
 
 #: Bytes read from the socket at a time: the memory a range in flight holds.
 READ_CHUNK = 1 << 20
-
-
-def _content_range(value: str | None) -> tuple[int, int, int] | None:
-    if not value:
-        return None
-    unit, _, rest = value.strip().partition(" ")
-    span, _, total = rest.partition("/")
-    first, _, last = span.partition("-")
-    if unit.lower() != "bytes" or not (first.isdigit() and last.isdigit() and total.isdigit()):
-        return None
-    return int(first), int(last), int(total)
 
 
 class RangeRequest:
@@ -109,7 +99,7 @@ def _check_answer(request: RangeRequest, response: requests.Response, position: 
     etag = normalize_etag(response.headers.get("ETag", ""))
     if etag and etag != request.identity.etag:
         raise request.changed(f"a range came with ETag {etag}")
-    span = _content_range(response.headers.get("Content-Range"))
+    span = content_range_total(response.headers.get("Content-Range"))
     if response.status_code != 206 or span is None or span[:2] != (position, end):
         raise OssResponseError(
             f"GET oss://{request.bucket}/{request.key} bytes {position}-{end}: the answer was HTTP "
