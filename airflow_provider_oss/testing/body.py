@@ -1,16 +1,26 @@
-"""Reading a request body (``Content-Length`` or chunked) in large chunks, counting the bytes."""
+"""
+Reading a request body (``Content-Length`` or chunked) in large chunks, counting the bytes. The
+framing follows RFC 9112: anything ambiguous (two ``Content-Length`` fields, ``Transfer-Encoding``
+with ``Content-Length``, a coding other than a final ``chunked``, a chunk size that is not plain
+hexadecimal, chunk data not followed by CRLF) answers 400 and closes the connection, so that no
+two readers of the stream can disagree on where a request ends.
+"""
 
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
-from collections.abc import Mapping
+from email.message import Message
 
 from airflow_provider_oss.testing.apierror import OssApiError
 from airflow_provider_oss.testing.numbers import is_decimal
 
 CHUNK_SIZE = 1 << 20
+#: RFC 9112 ``chunk-size``: hexadecimal digits only (no sign, ``0x`` or ``_``), then optional
+#: whitespace before a ``;chunk-ext``.
+_CHUNK_SIZE_RE = re.compile(rb"^([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n$")
 #: The largest body of one request (PutObject, UploadPart, AppendObject: 5 GiB).
 MAX_REQUEST_BODY = 5 << 30
 _local = threading.local()
@@ -27,6 +37,47 @@ def chunk_buffer() -> memoryview:
 
 class ClientGoneError(Exception):
     """The client closed the connection before sending the whole body."""
+
+
+def bad_framing(message: str) -> OssApiError:
+    """The 400 answer (closing the connection) to a request whose message framing is not RFC 9112's."""
+    return OssApiError(400, "InvalidArgument", f"Malformed request framing: {message}", close=True)
+
+
+def framed_length(headers: Message) -> int | None:
+    """
+    The body length the header fields declare: None for a chunked body, -1 for no body field.
+
+    :raises OssApiError: 400 (closing the connection) for framing RFC 9112 does not allow, or
+        ``EntityTooLarge`` for a ``Content-Length`` beyond :data:`MAX_REQUEST_BODY`.
+    """
+    lengths = headers.get_all("Content-Length") or []
+    codings = [
+        coding.strip().lower()
+        for field in headers.get_all("Transfer-Encoding") or []
+        for coding in str(field).split(",")
+    ]
+    if codings:
+        if lengths:
+            raise bad_framing("Transfer-Encoding and Content-Length must not both be sent.")
+        if codings != ["chunked"]:
+            raise bad_framing("The only transfer coding accepted is a single chunked.")
+        return None
+    if not lengths:
+        return -1
+    raw = str(lengths[0]).strip()
+    if len(lengths) > 1:
+        raise bad_framing("Content-Length must be sent once.")
+    if not is_decimal(raw):
+        raise OssApiError(400, "InvalidArgument", "Content-Length must be a number.", close=True)
+    if int(raw) > MAX_REQUEST_BODY:  # answered at once: never read (or drain) such a body
+        raise OssApiError(
+            400,
+            "EntityTooLarge",
+            f"Content-Length {raw[:40]} exceeds the largest request body OSS accepts ({MAX_REQUEST_BODY} bytes).",
+            close=True,
+        )
+    return int(raw)
 
 
 class BodyReader:
@@ -56,28 +107,19 @@ class BodyReader:
         self._rate_start = time.monotonic()
 
     @classmethod
-    def from_headers(cls, rfile: io.BufferedIOBase, headers: Mapping[str, str]) -> BodyReader:
+    def from_headers(cls, rfile: io.BufferedIOBase, headers: Message) -> BodyReader:
         """
-        The body described by the request headers (lower-case names).
+        The body the request's header fields frame (every field of a name, as received).
 
-        :raises OssApiError: for a malformed ``Content-Length``.
+        :raises OssApiError: 400 (closing the connection) for framing RFC 9112 does not allow, or
+            ``EntityTooLarge`` for a ``Content-Length`` beyond :data:`MAX_REQUEST_BODY`.
         """
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        length = framed_length(headers)
+        if length is None:
             return cls(rfile, None, True)
-        raw = headers.get("content-length")
-        if raw is None:
+        if length < 0:
             return cls(rfile, 0, False)
-        if not is_decimal(raw.strip()):
-            raise OssApiError(400, "InvalidArgument", "Content-Length must be a number.", close=True)
-        if int(raw) > MAX_REQUEST_BODY:  # answered at once: never read (or drain) such a body
-            raise OssApiError(
-                400,
-                "EntityTooLarge",
-                f"Content-Length {raw.strip()[:40]} exceeds the largest request body OSS accepts "
-                f"({MAX_REQUEST_BODY} bytes).",
-                close=True,
-            )
-        return cls(rfile, int(raw), True)
+        return cls(rfile, length, True)
 
     @property
     def finished(self) -> bool:
@@ -91,11 +133,10 @@ class BodyReader:
         return line
 
     def _next_chunk(self) -> None:
-        size_text = self._read_line().split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise OssApiError(400, "InvalidArgument", "Malformed chunked body.", close=True) from None
+        found = _CHUNK_SIZE_RE.match(self._read_line())
+        if found is None:
+            raise bad_framing("A chunk size must be hexadecimal digits (RFC 9112 chunk-size).")
+        size = int(found.group(1), 16)
         if size == 0:
             while self._read_line() not in (b"\r\n", b"\n"):
                 pass
@@ -126,8 +167,8 @@ class BodyReader:
                 time.sleep(ahead)
         if self._chunked:
             self._chunk_left -= got
-            if self._chunk_left == 0:
-                self._read_line()  # the CRLF after the chunk
+            if self._chunk_left == 0 and self._read_line() not in (b"\r\n", b"\n"):
+                raise bad_framing("Chunk data must be followed by CRLF (RFC 9112).")
         else:
             self._remaining -= got
             self._done = self._remaining == 0

@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.body import framed_length
 from airflow_provider_oss.testing.netaddr import is_loopback_host
-from airflow_provider_oss.testing.numbers import is_decimal
 from airflow_provider_oss.testing.routing import parse_query, split_host, valid_bucket_name
 from airflow_provider_oss.testing.state import ServerState
 
@@ -58,11 +58,14 @@ def _send(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    length_text = handler.headers.get("Content-Length", "0") or "0"
-    if not is_decimal(length_text) or int(length_text) > _MAX_BODY:
+    try:
+        length = framed_length(handler.headers)
+    except OssApiError:
+        length = None
+    if length is None or length > _MAX_BODY:
         handler.close_connection = True
-        raise ControlError(400, "A control request body needs a Content-Length of at most 1 MiB.")
-    return handler.rfile.read(int(length_text)) if int(length_text) else b""
+        raise ControlError(400, "A control request body needs a (single) Content-Length of at most 1 MiB.")
+    return handler.rfile.read(length) if length > 0 else b""
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -167,12 +167,18 @@ class Exchange:
             self.reset()
 
     def respond_error(self, err: OssApiError) -> None:
-        """Answer with an OSS error document."""
+        """
+        Answer with an OSS error document; a body whose framing turns out to be malformed while the
+        rest of it is drained is answered with that error instead.
+        """
+        if not err.close:
+            try:
+                self.body.drain()
+            except OssApiError as framing:
+                err = framing
         self.error_code = err.code
         if err.close:
             self.handler.close_connection = True
-        else:
-            self.body.drain()
         body = error_document(err, self.request_id, self.host_id())
         headers = {"Content-Type": "application/xml", "x-oss-ec": err.ec, **err.headers}
         head = self.method == "HEAD"

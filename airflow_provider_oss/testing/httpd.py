@@ -157,7 +157,7 @@ def utf8_header(value: str) -> str:
 def process(ex: Exchange) -> None:  # noqa: C901, PLR0912  # the request's life in order: route, faults, auth, operate, answer
     """Process one OSS request: route, inject faults, authenticate, operate, answer."""
     try:
-        ex.body = BodyReader.from_headers(ex.handler.rfile, ex.headers)
+        ex.body = BodyReader.from_headers(ex.handler.rfile, ex.handler.headers)
         if ex.method in ("GET", "HEAD") and not ex.body.finished:
             # Some clients declare a Content-Length on a GET and send nothing: answer without
             # waiting for it, and close (any body bytes that do come cannot be read as a request).
