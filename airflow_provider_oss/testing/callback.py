@@ -5,24 +5,37 @@ CompleteMultipartUpload), as OSS performs it.
 The headers are checked before the object is stored (``InvalidArgument``, 400). After storing, the
 server POSTs the body (its ``${...}`` variables substituted: URL-encoded for a form body, as JSON
 strings for a JSON body) to each ``callbackUrl`` in turn until one answers 200 with a JSON body of at
-most 1 MiB, within 5 seconds. The upload is then answered 200 with that body; otherwise 203
+most 1 MiB. The whole callback has one 5-second deadline (a receiver that trickles its answer does
+not hold the upload longer). The upload is then answered 200 with that body; otherwise 203
 ``CallbackFailed`` with OSS's messages, the object staying stored. Unlike OSS, the callback request
 carries no ``Authorization``/``x-oss-pub-key-url`` signature (nothing here holds OSS's RSA key).
+
+Callbacks go only to the targets the server's operator allows
+(:mod:`~airflow_provider_oss.testing.callback_targets`); a target that is not allowed is answered
+exactly like one that cannot be reached (and logged for the operator), so a client learns nothing
+about the host's ports from it. Every callback request carries ``User-Agent: aliyun-oss-callback``,
+which the server's control API refuses.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import http.client
 import json
+import logging
 import re
+import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
+from airflow_provider_oss.testing.callback_targets import allowed_address
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.exchange import Exchange
@@ -33,7 +46,14 @@ JSON = "application/json"
 CALLBACK_TIMEOUT = 5.0
 #: The largest callback answer OSS relays.
 MAX_CALLBACK_ANSWER = 1 << 20
+#: The ``User-Agent`` of callback requests (the control API refuses it).
+CALLBACK_USER_AGENT = "aliyun-oss-callback"
 _VAR_NAME = re.compile(r"^x:[a-z0-9_.\-]+$")
+#: A ``callbackHost``: a host name or address, optionally with a port (no spaces, no control characters).
+_CALLBACK_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._\-]+)(:[0-9]{1,5})?$")
+_CANNOT_CONNECT = "Error status : -1.OSS can not connect to your callbackUrl, please check it."
+_TOO_LONG = "Cost too long time."
+log = logging.getLogger(__name__)
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -102,8 +122,10 @@ def read_callback(ex: Exchange) -> CallbackRequest | None:
     if body_type not in (FORM, JSON):
         raise invalid_argument("The callbackBodyType is invalid.", "callbackBodyType", str(body_type))
     host = spec.get("callbackHost")
+    if host is not None and host != "" and not (isinstance(host, str) and _CALLBACK_HOST.match(host)):
+        raise invalid_argument("The callbackHost is invalid.", "callbackHost", str(host)[:64])
     variables = _read_variables(ex.headers.get("x-oss-callback-var"))
-    return CallbackRequest(urls, host if isinstance(host, str) and host else None, body, body_type, variables)
+    return CallbackRequest(urls, host or None, body, body_type, variables)
 
 
 def _check_urls(url: Any) -> list[str]:
@@ -114,6 +136,8 @@ def _check_urls(url: Any) -> list[str]:
     if len(urls) > 5:
         raise invalid_argument("The callbackUrl has too many urls.", "callbackUrl")
     for each in urls:
+        if not each.isascii() or not each.isprintable() or " " in each:
+            raise invalid_argument("The callbackUrl is invalid.", "callbackUrl")
         parts = urlsplit(each if "://" in each else f"http://{each}")
         try:
             parts.port  # noqa: B018 - raises for a port that is not a number
@@ -152,32 +176,93 @@ def render_body(callback: CallbackRequest, values: dict[str, str]) -> bytes:
     return _VARIABLE.sub(substitute, callback.body).encode("utf-8")
 
 
-def _post(url: str, host: str | None, body: bytes, body_type: str) -> CallbackOutcome:
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection to a checked address that verifies the certificate of the URL's host name."""
+
+    def __init__(self, address: str, port: int | None, server_name: str, timeout: float) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(address, port, timeout=timeout, context=self._tls)
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        """Connect to the checked address, then TLS with the URL's host name (SNI and verification)."""
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
+def _connection(
+    url: str, deadline: float, own: tuple[str, int], allowed: tuple[str, ...]
+) -> http.client.HTTPConnection | None:
+    """A connection to ``url``'s checked address, or None when the allow-list does not allow it."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     hostname = parts.hostname or ""
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            hostname, parts.port, timeout=CALLBACK_TIMEOUT, context=ssl.create_default_context()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = allowed_address(hostname, port, allowed, own)
+    if address is None:
+        log.warning(
+            "The local OSS server did not send an upload callback to %s:%s: it is the server itself, does "
+            "not resolve, or is not in the server's callback_hosts (oss-local-server --callback-host).",
+            hostname,
+            port,
         )
-    else:
-        connection = http.client.HTTPConnection(hostname, parts.port, timeout=CALLBACK_TIMEOUT)
+        return None
+    timeout = max(deadline - time.monotonic(), 0.001)
+    if parts.scheme == "https":
+        return _PinnedHTTPSConnection(str(address), port, hostname, timeout)
+    return http.client.HTTPConnection(str(address), port, timeout=timeout)
+
+
+def _cut(connection: http.client.HTTPConnection, fired: threading.Event) -> None:
+    """The deadline passed: end whatever the connection is waiting for."""
+    fired.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _post(
+    url: str,
+    callback: CallbackRequest,
+    body: bytes,
+    deadline: float,
+    own: tuple[str, int],
+    allowed: tuple[str, ...],
+) -> CallbackOutcome:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    connection = _connection(url, deadline, own, allowed)
+    if connection is None:
+        return CallbackOutcome(False, message=_CANNOT_CONNECT)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = {"Content-Type": body_type, "Content-Length": str(len(body)), "Host": host or parts.netloc}
+    headers = {
+        "Content-Type": callback.body_type,
+        "Content-Length": str(len(body)),
+        "Host": callback.host or parts.netloc,
+        "User-Agent": CALLBACK_USER_AGENT,
+    }
+    fired = threading.Event()
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _cut, (connection, fired))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         answer = response.read(MAX_CALLBACK_ANSWER + 1)
-    except TimeoutError:
-        return CallbackOutcome(False, message="Cost too long time.")
-    except (OSError, http.client.HTTPException):
-        return CallbackOutcome(
-            False, message="Error status : -1.OSS can not connect to your callbackUrl, please check it."
-        )
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        late = isinstance(err, TimeoutError) or fired.is_set()
+        return CallbackOutcome(False, message=_TOO_LONG if late else _CANNOT_CONNECT)
     finally:
+        watchdog.cancel()
         connection.close()
-    if response.status != 200:
-        return CallbackOutcome(False, message=f"Error status : {response.status}.")
+    if fired.is_set():  # cut at the deadline part-way through the answer
+        return CallbackOutcome(False, message=_TOO_LONG)
+    return _judge(response.status, answer)
+
+
+def _judge(status: int, answer: bytes) -> CallbackOutcome:
+    """What OSS makes of a callback server's whole answer (at most one byte over the limit read)."""
+    if status != 200:
+        return CallbackOutcome(False, message=f"Error status : {status}.")
     if len(answer) > MAX_CALLBACK_ANSWER:
         return CallbackOutcome(
             False, message="Error status : 400.User server return too long content-length value."
@@ -189,12 +274,23 @@ def _post(url: str, host: str | None, body: bytes, body_type: str) -> CallbackOu
     return CallbackOutcome(True, body=answer)
 
 
-def fire(callback: CallbackRequest, values: dict[str, str]) -> CallbackOutcome:
-    """POST the callback to each URL in turn until one succeeds; the last failure otherwise."""
+def fire(
+    callback: CallbackRequest, values: dict[str, str], *, own: tuple[str, int], allowed: tuple[str, ...]
+) -> CallbackOutcome:
+    """
+    POST the callback to each URL in turn until one succeeds, all within one
+    :data:`CALLBACK_TIMEOUT`; the last failure otherwise.
+
+    :param own: the server's listening address and port (never a callback target).
+    :param allowed: the operator's allow-list (see :mod:`~airflow_provider_oss.testing.callback_targets`).
+    """
     body = render_body(callback, values)
+    deadline = time.monotonic() + CALLBACK_TIMEOUT
     outcome = CallbackOutcome(False, message="Error status : -1.")
     for url in callback.urls:
-        outcome = _post(url, callback.host, body, callback.body_type)
+        if time.monotonic() >= deadline:
+            return CallbackOutcome(False, message=_TOO_LONG)
+        outcome = _post(url, callback, body, deadline, own, allowed)
         if outcome.ok:
             break
     return outcome
@@ -210,7 +306,10 @@ def respond_after_callback(
     :param values: the system variables (``bucket``, ``object``, ``etag``, ``size``...).
     :param headers: the upload's response headers (ETag, CRC-64...).
     """
-    outcome = fire(callback, values)
+    address = ex.handler.server.server_address
+    assert isinstance(address, tuple)  # an AF_INET or AF_INET6 server
+    own = (str(address[0]), int(address[1]))
+    outcome = fire(callback, values, own=own, allowed=ex.state.config.callback_hosts)
     if outcome.ok:
         ex.respond(200, {**headers, "Content-Type": "application/json"}, outcome.body)
         return

@@ -21,6 +21,7 @@ import threading
 import warnings
 from types import FrameType
 
+from airflow_provider_oss.testing.callback_targets import DEFAULT_CALLBACK_HOSTS
 from airflow_provider_oss.testing.server import (
     ENV_EXTRA_CREDENTIALS,
     ENV_SECRET,
@@ -79,7 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         help="seconds a connection may stay silent, TLS handshake included (default 120)",
     )
+    parser.add_argument(
+        "--callback-host",
+        action="append",
+        default=None,
+        help="where upload callbacks may go: HOST, HOST:PORT, [IPv6]:PORT, a network or *; repeatable "
+        "or comma-separated, 'none' for nowhere (default: loopback only; never the server itself)",
+    )
     return parser
+
+
+def callback_hosts(values: list[str] | None) -> tuple[str, ...]:
+    """The ``--callback-host`` values as ``callback_hosts`` entries (the default when not given)."""
+    if values is None:
+        return DEFAULT_CALLBACK_HOSTS
+    entries = [entry.strip() for value in values for entry in value.split(",") if entry.strip()]
+    return tuple(entry for entry in entries if entry.lower() != "none")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             max_skew_seconds=args.max_skew_seconds,
             idle_timeout=args.idle_timeout,
             allow_remote=args.allow_remote,
+            callback_hosts=callback_hosts(args.callback_host),
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RemoteBindWarning)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_oss.testing.apierror import OssApiError
 from airflow_provider_oss.testing.body import framed_length
+from airflow_provider_oss.testing.callback import CALLBACK_USER_AGENT
 from airflow_provider_oss.testing.netaddr import is_loopback_host
 from airflow_provider_oss.testing.routing import parse_query, split_host, valid_bucket_name
 from airflow_provider_oss.testing.state import ServerState
@@ -121,6 +122,7 @@ def _info(state: ServerState, handler: BaseHTTPRequestHandler) -> dict[str, Any]
         "etag_mode": config.etag_mode,
         "allow_v1": config.allow_v1,
         "max_skew_seconds": config.max_skew_seconds,
+        "callback_hosts": list(config.callback_hosts),
         "root_dir": state.store.root,
         "buckets": [b.name for b in state.store.buckets()],
         "clock_offset": state.clock_offset,
@@ -272,6 +274,8 @@ def _refusal(handler: BaseHTTPRequestHandler) -> str:
     """
     if not is_loopback_host(str(handler.client_address[0])):
         return "The control API answers only loopback clients."
+    if handler.headers.get("User-Agent", "").strip().lower() == CALLBACK_USER_AGENT:
+        return "The control API does not answer upload callbacks."
     host = split_host(handler.headers.get("Host", ""))
     if not is_loopback_host(host):
         return f"The control API answers only requests for a loopback Host, not {host[:100]!r}."

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from airflow_provider_oss.core.credentials import Credentials
+from airflow_provider_oss.testing.callback_targets import DEFAULT_CALLBACK_HOSTS, parse_allowed
 from airflow_provider_oss.testing.netaddr import is_loopback_host
 from airflow_provider_oss.testing.routing import valid_bucket_name
 from airflow_provider_oss.testing.server_control import LocalServerControl, LocalServerControlError
@@ -52,6 +53,14 @@ _READY_RE = re.compile(r"endpoint=(\S+) region=(\S+) buckets=(\S*)")
 
 class RemoteBindWarning(UserWarning):
     """The local server listens on an address other machines may reach."""
+
+
+def _checked_callback_hosts(entries: Sequence[str]) -> tuple[str, ...]:
+    """The ``callback_hosts`` entries, checked now (a ValueError names a malformed one)."""
+    if isinstance(entries, str):
+        raise TypeError("callback_hosts is a sequence of entries, not a single string.")
+    parse_allowed(tuple(entries))
+    return tuple(entries)
 
 
 class LocalOssServer(LocalServerControl):
@@ -84,6 +93,10 @@ class LocalOssServer(LocalServerControl):
         server closes it.
     :param allow_remote: allow a ``host`` that is not a loopback address (the server then warns:
         anyone who can reach it can use the data with the configured keys).
+    :param callback_hosts: where upload callbacks (``x-oss-callback``) may go: entries ``HOST`` or
+        ``HOST:PORT`` (``[IPv6]:PORT``), HOST an address, a network (``10.0.0.0/8``), a host name or
+        ``*``. The default allows loopback only; ``()`` allows none. The server itself (its own port)
+        is never a callback target; a target not allowed answers 203 like one that cannot be reached.
     """
 
     def __init__(
@@ -108,6 +121,7 @@ class LocalOssServer(LocalServerControl):
         tls_key: str | None = None,
         idle_timeout: float = 120.0,
         allow_remote: bool = False,
+        callback_hosts: Sequence[str] = DEFAULT_CALLBACK_HOSTS,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key.")
@@ -134,6 +148,7 @@ class LocalOssServer(LocalServerControl):
                 "Pass allow_remote=True (oss-local-server --allow-remote) if that is what you want."
             )
         self.allow_remote = allow_remote
+        self.callback_hosts = _checked_callback_hosts(callback_hosts)
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0-65535; got {port}.")
         self.access_key_id = access_key_id
@@ -210,6 +225,7 @@ class LocalOssServer(LocalServerControl):
             etag_mode=self.etag_mode,
             allow_v1=self.allow_v1,
             max_skew_seconds=self.max_skew_seconds,
+            callback_hosts=self.callback_hosts,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -301,6 +317,7 @@ class LocalOssServer(LocalServerControl):
         server.etag_mode = str(info["etag_mode"])
         server.allow_v1 = bool(info["allow_v1"])
         server.max_skew_seconds = int(info["max_skew_seconds"])
+        server.callback_hosts = tuple(info.get("callback_hosts", DEFAULT_CALLBACK_HOSTS))
         server.buckets = tuple(info["buckets"])
         server.root_dir = str(info["root_dir"])
         return server
@@ -341,6 +358,8 @@ class LocalOssServer(LocalServerControl):
             args.append("--no-v1")
         if self.allow_remote:
             args.append("--allow-remote")
+        if self.callback_hosts != DEFAULT_CALLBACK_HOSTS:
+            args += ["--callback-host", ",".join(self.callback_hosts)]
         return args
 
     def _spawn(self, startup_timeout: float) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_oss.testing.auth import Authenticator
+from airflow_provider_oss.testing.callback_targets import DEFAULT_CALLBACK_HOSTS
 from airflow_provider_oss.testing.faults import FaultSet
 from airflow_provider_oss.testing.store import Store
 
@@ -27,6 +28,8 @@ class ServerConfig:
     :param etag_mode: ``md5`` (OSS's ETags) or ``crc`` (cheaper, for benchmarks).
     :param allow_v1: accept V1 signatures.
     :param max_skew_seconds: the allowed request clock skew.
+    :param callback_hosts: where upload callbacks may go (see
+        :mod:`~airflow_provider_oss.testing.callback_targets`).
     """
 
     access_key_id: str
@@ -36,6 +39,7 @@ class ServerConfig:
     etag_mode: str
     allow_v1: bool
     max_skew_seconds: int
+    callback_hosts: tuple[str, ...] = DEFAULT_CALLBACK_HOSTS
 
 
 class ServerState:
