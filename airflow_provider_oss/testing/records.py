@@ -48,17 +48,6 @@ class ObjectRecord:
             "meta": self.meta,
         }
 
-    @classmethod
-    def loaded(cls, data: dict[str, Any], folder: str) -> ObjectRecord:
-        """The record saved by :meth:`saved` in ``folder``."""
-        fields = dict(data)
-        if "data_file" in fields:  # a record from before segments: one file
-            fields["segments"] = [[fields.pop("data_file"), fields["size"]]]
-        fields["segments"] = [
-            Segment(os.path.join(folder, path), int(size)) for path, size in fields["segments"]
-        ]
-        return cls(**fields)
-
 
 @dataclass
 class PartRecord:

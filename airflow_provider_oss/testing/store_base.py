@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -18,13 +19,23 @@ from airflow_provider_oss.testing.apierror import (
     OssApiError,
     no_such_bucket,
 )
+from airflow_provider_oss.testing.record_checks import (
+    RecordError,
+    checked_journal,
+    checked_object,
+    checked_part,
+    checked_upload_head,
+    is_inside,
+)
 from airflow_provider_oss.testing.records import (
     BucketRecord,
-    ObjectRecord,
-    PartRecord,
     UploadRecord,
     new_token,
 )
+from airflow_provider_oss.testing.routing import valid_bucket_name
+
+log = logging.getLogger(__name__)
+_UPLOAD_ID_RE = re.compile(r"^[0-9A-F]{32}$")
 
 
 class StoreBase:
@@ -77,57 +88,105 @@ class StoreBase:
             return None
         return data if isinstance(data, dict) else None
 
-    def _load(self) -> None:  # noqa: C901  # rebuilding the index skips each kind of damaged or foreign file where it is met
+    def _load(self) -> None:
+        """Rebuild the index from the records on disk; a record that fails its checks is skipped."""
         buckets_dir = os.path.join(self.root, "buckets")
         for name in sorted(os.listdir(buckets_dir)):
             directory = os.path.join(buckets_dir, name)
-            info = self._read_json(os.path.join(directory, "bucket.json"))
-            if info is None:
+            try:
+                bucket = self._load_bucket(name, directory)
+            except RecordError as err:
+                log.warning("The local OSS server skipped the bucket folder %s: %s.", directory, err)
                 continue
-            bucket = BucketRecord(name, float(info["created"]), bool(info["public_read"]), directory)
-            bucket.storage_class = str(info.get("storage_class", "Standard"))
-            bucket.redundancy = str(info.get("redundancy", "LRS"))
-            bucket.acl = str(info.get("acl", ""))
+            if bucket is None:
+                continue
             self._buckets[name] = bucket
             uploads_dir = os.path.join(directory, "uploads")
-            for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
-                self._recover_completion(os.path.join(uploads_dir, upload_id))
-            objects_dir = os.path.join(directory, "objects")
-            for sub in sorted(os.listdir(objects_dir)) if os.path.isdir(objects_dir) else []:
-                referenced: set[str] = set()
-                for entry in os.listdir(os.path.join(objects_dir, sub)):
-                    if entry.endswith(".json"):
-                        data = self._read_json(os.path.join(objects_dir, sub, entry))
-                        if data is not None:
-                            record = ObjectRecord.loaded(data, os.path.join(objects_dir, sub))
-                            bucket.objects[record.key] = record
-                            referenced.update(segment.path for segment in record.segments)
-                storefiles.collect_unreferenced_object_files(os.path.join(objects_dir, sub), referenced)
-            bucket.keys = sorted(bucket.objects)
-            for upload_id in os.listdir(uploads_dir) if os.path.isdir(uploads_dir) else []:
-                updir = os.path.join(uploads_dir, upload_id)
-                head = self._read_json(os.path.join(updir, "upload.json"))
-                if head is None:
+            upload_dirs = [
+                os.path.join(uploads_dir, upload_id)
+                for upload_id in (sorted(os.listdir(uploads_dir)) if os.path.isdir(uploads_dir) else [])
+                if _UPLOAD_ID_RE.match(upload_id)
+                and is_inside(self.root, os.path.join(uploads_dir, upload_id))
+            ]
+            for updir in upload_dirs:
+                self._recover_completion(updir)
+            self._load_objects(bucket)
+            for updir in upload_dirs:
+                upload = self._load_upload(name, updir)
+                if upload is not None:
+                    bucket.uploads[upload.upload_id] = upload
+
+    def _load_bucket(self, name: str, directory: str) -> BucketRecord | None:
+        info = self._read_json(os.path.join(directory, "bucket.json"))
+        if info is None:
+            return None
+        if not valid_bucket_name(name) or not is_inside(self.root, directory):
+            raise RecordError("not a bucket this server wrote")
+        created = info.get("created")
+        if not isinstance(created, int | float) or not isinstance(info.get("public_read"), bool):
+            raise RecordError("bucket.json lacks created or public_read")
+        bucket = BucketRecord(name, float(created), bool(info["public_read"]), directory)
+        bucket.storage_class = str(info.get("storage_class", "Standard"))
+        bucket.redundancy = str(info.get("redundancy", "LRS"))
+        bucket.acl = str(info.get("acl", ""))
+        return bucket
+
+    def _load_objects(self, bucket: BucketRecord) -> None:
+        objects_dir = os.path.join(bucket.directory, "objects")
+        for sub in sorted(os.listdir(objects_dir)) if os.path.isdir(objects_dir) else []:
+            folder = os.path.join(objects_dir, sub)
+            if not re.fullmatch(r"[0-9a-f]{2}", sub) or not is_inside(self.root, folder):
+                continue
+            referenced: set[str] = set()
+            for entry in os.listdir(folder):
+                if not entry.endswith(".json"):
                     continue
-                upload = UploadRecord(
-                    name, head["key"], upload_id, float(head["initiated"]), head["meta"], updir
-                )
-                for entry in os.listdir(updir):
-                    if entry.startswith("part-") and entry.endswith(".json"):
-                        part = self._read_json(os.path.join(updir, entry))
-                        if part is not None:
-                            part["data_file"] = os.path.join(updir, part["data_file"])
-                            upload.parts[int(part["number"])] = PartRecord(**part)
-                bucket.uploads[upload_id] = upload
+                path = os.path.join(folder, entry)
+                data = self._read_json(path)
+                if data is None:
+                    continue
+                try:
+                    record = checked_object(data, path, self.root)
+                except RecordError as err:
+                    log.warning("The local OSS server skipped the object record %s: %s.", path, err)
+                    continue
+                bucket.objects[record.key] = record
+                referenced.update(segment.path for segment in record.segments)
+            storefiles.collect_unreferenced_object_files(folder, referenced)
+        bucket.keys = sorted(bucket.objects)
+
+    def _load_upload(self, bucket_name: str, updir: str) -> UploadRecord | None:
+        head = self._read_json(os.path.join(updir, "upload.json"))
+        if head is None:
+            return None
+        try:
+            key, initiated, meta = checked_upload_head(head)
+            upload = UploadRecord(bucket_name, key, os.path.basename(updir), initiated, meta, updir)
+            for entry in os.listdir(updir):
+                found = re.fullmatch(r"part-([1-9][0-9]{0,4})\.json", entry)
+                part = self._read_json(os.path.join(updir, entry)) if found else None
+                if found and part is not None:
+                    number = int(found.group(1))
+                    upload.parts[number] = checked_part(part, updir, number)
+        except RecordError as err:
+            log.warning("The local OSS server skipped the upload %s: %s.", updir, err)
+            return None
+        return upload
 
     def _recover_completion(self, updir: str) -> None:
         """
         Finish a multipart completion a crash interrupted (its journal is there with the upload's
-        record), or clear the files of an upload that was completed or aborted before a crash.
+        record), or clear the files of an upload that was completed or aborted before a crash. A
+        journal that fails its checks is not carried out (the upload stays as it is).
         """
         journal = self._read_json(os.path.join(updir, storefiles.COMPLETION))
         has_record = os.path.exists(os.path.join(updir, "upload.json"))
         if journal is not None and has_record:
+            try:
+                checked_journal(journal, self.root, updir)
+            except RecordError as err:
+                log.warning("The local OSS server ignored the completion journal of %s: %s.", updir, err)
+                return
             storefiles.apply_completion(self.root, journal, self._write_json)
             storefiles.remove_upload_folder(updir)
         elif not has_record:
