@@ -8,9 +8,9 @@ The local server's server-side copies: CopyObject and UploadPartCopy, with OSS's
   answer ``304 Not Modified``. Nothing is written then.
 - CopyObject copies at most 5 GiB (``EntityTooLarge``, 400) unless the copy stays in the source's
   bucket without changing the storage class or the encryption (OSS then copies any size).
-- UploadPartCopy copies ``x-oss-copy-source-range: bytes=<first>-<last>`` (the whole source when
-  absent) as a part of a multipart upload: a range that is not of that form or not inside the
-  source answers ``InvalidArgument``; a part above 5 GiB ``EntityTooLarge``. The answer carries the
+- UploadPartCopy copies ``x-oss-copy-source-range: bytes=<first>-<last>`` (or ``bytes=<first>-``:
+  from ``first`` to the end; the whole source when absent) as a part of a multipart upload: a range
+  that is not of that form or not inside the source answers ``InvalidArgument``; a part above 5 GiB ``EntityTooLarge``. The answer carries the
   part's ``ETag`` and ``x-oss-hash-crc64ecma`` (and ``CopyPartResult`` XML), like UploadPart's.
 
 Nothing is held in memory: bytes are copied file to file in 1 MiB chunks (the CRC-64, and the MD5
@@ -60,7 +60,7 @@ COPY_CONDITION_HEADERS = frozenset(
 #: The largest CopyObject to another bucket (or changing storage class or encryption), and the largest part.
 MAX_SINGLE_COPY = MAX_OBJECT_SIZE
 
-_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d+)$")
+_RANGE_RE = re.compile(r"^bytes=([0-9]+)-([0-9]*)$")
 
 
 def copy_source(ex: Exchange) -> tuple[str, str]:
@@ -203,9 +203,12 @@ def _copy_range(ex: Exchange, size: int) -> tuple[int, int]:
     found = _RANGE_RE.match(value.strip())
     if found is None:
         raise invalid_argument(
-            "x-oss-copy-source-range must be bytes=<first>-<last>.", "x-oss-copy-source-range", value
+            "x-oss-copy-source-range must be bytes=<first>-<last> or bytes=<first>-.",
+            "x-oss-copy-source-range",
+            value,
         )
-    first, last = int(found.group(1)), int(found.group(2))
+    first = int(found.group(1))
+    last = int(found.group(2)) if found.group(2) else size - 1  # bytes=N-: to the end, as OSS
     if first > last or last >= size:
         raise invalid_argument(
             f"x-oss-copy-source-range {value} is not inside the source object ({size} bytes).",

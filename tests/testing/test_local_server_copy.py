@@ -117,9 +117,25 @@ def test_upload_part_copy_without_a_range_copies_the_whole_source(
     assert server.object_bytes(B, "whole-copy") == data
 
 
+def test_an_open_ended_copy_source_range_copies_to_the_end(server: LocalOssServer, client: RawClient) -> None:
+    data = os.urandom(200 * KiB + 3)
+    client.request("PUT", B, "open", data=data)
+    upload_id = initiate(client, B, "open-copy")
+    first = part_copy(
+        client, B, "open-copy", upload_id, 1, f"/{B}/open", **{"x-oss-copy-source-range": "bytes=0-102399"}
+    )
+    rest = part_copy(
+        client, B, "open-copy", upload_id, 2, f"/{B}/open", **{"x-oss-copy-source-range": "bytes=102400-"}
+    )
+    assert rest.status_code == 200, rest.text  # what oss2 sends for a (102400, None) range
+    assert int(rest.headers["x-oss-hash-crc64ecma"]) == crc64.crc64(data[102400:])
+    complete(client, B, "open-copy", upload_id, [first.headers["ETag"], rest.headers["ETag"]])
+    assert server.object_bytes(B, "open-copy") == data
+
+
 @pytest.mark.parametrize(
     "value",
-    ["bytes=0-1000000", "bytes=10-5", "bytes=-5", "bytes=5-", "items=0-5", "bytes=0-1,3-4", "0-5"],
+    ["bytes=0-1000000", "bytes=10-5", "bytes=-5", "bytes=1000-", "items=0-5", "bytes=0-1,3-4", "0-5"],
 )
 def test_a_bad_copy_source_range_is_invalid_argument_and_stores_nothing(
     server: LocalOssServer, client: RawClient, value: str
