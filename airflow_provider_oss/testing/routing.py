@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from airflow_provider_oss.testing.apierror import OssApiError
+from airflow_provider_oss.testing.oss_headers import unhonoured_headers
 
 #: Every operation name the server knows (``op`` in the request log and in fault rules).
 OPERATIONS = (
@@ -127,8 +128,9 @@ def resolve_op(
 ) -> str:
     """
     The OSS operation name of a request: ``Unsupported`` when the server does not implement the
-    method, a query parameter or an ``x-oss-`` header of it (an allow-list: whatever is not known to
-    be implemented is refused, never served as a plainer operation).
+    method or a query parameter of it (an allow-list: whatever is not known to be implemented is
+    refused, never served as a plainer operation), or an ``x-oss-`` header OSS applies there
+    (:mod:`~airflow_provider_oss.testing.oss_headers`; headers OSS ignores there are ignored).
     """
     op = _base_op(method, target, query, headers)
     if op == "Unsupported":
@@ -138,15 +140,8 @@ def resolve_op(
         return "Unsupported"
     if any(name == "versionId" and value != "null" for name, value in query):
         return "Unsupported"  # no versioning: only the "null" version of an object exists
-    allowed = OP_HEADERS.get(op, frozenset())
-    for name in headers:
-        if (
-            name.startswith("x-oss-")
-            and not name.startswith("x-oss-meta-")
-            and name not in COMMON_OSS_HEADERS
-            and name not in allowed
-        ):
-            return "Unsupported"
+    if unhonoured_headers(op, headers, OP_HEADERS):
+        return "Unsupported"
     return op
 
 
@@ -161,16 +156,7 @@ def unsupported_reason(
     extra = sorted({name for name, _ in query} - AUTH_PARAMS - OP_PARAMS.get(op, frozenset()))
     if extra:
         return f"the query parameter(s) {', '.join(extra)} of {op}"
-    allowed = OP_HEADERS.get(op, frozenset())
-    bad = sorted(
-        name
-        for name in headers
-        if name.startswith("x-oss-")
-        and not name.startswith("x-oss-meta-")
-        and name not in COMMON_OSS_HEADERS
-        and name not in allowed
-    )
-    return f"the header(s) {', '.join(bad)} of {op}"
+    return f"the header(s) {', '.join(unhonoured_headers(op, headers, OP_HEADERS))} of {op}"
 
 
 def _base_op(  # noqa: C901, PLR0911, PLR0912  # the operation table of OSS's REST API, one return per operation
@@ -258,11 +244,6 @@ OP_PARAMS: dict[str, frozenset[str]] = {
     "ListParts": frozenset({"uploadId", "max-parts", "part-number-marker", "encoding-type"}),
 }  # fmt: skip
 
-#: ``x-oss-`` request headers every operation accepts (signing, tracing).
-COMMON_OSS_HEADERS = frozenset(
-    {"x-oss-date", "x-oss-content-sha256", "x-oss-security-token", "x-oss-user-agent"}
-)
-
 _OBJECT_WRITE_HEADERS = frozenset(
     {
         "x-oss-storage-class", "x-oss-object-acl", "x-oss-server-side-encryption",
@@ -278,7 +259,8 @@ _COPY_SOURCE_HEADERS = frozenset(
     }
 )  # fmt: skip
 
-#: The other ``x-oss-`` headers each operation implements; any other answers NotImplemented.
+#: The ``x-oss-`` headers each operation implements; one OSS applies there that is not listed here
+#: answers NotImplemented (:mod:`~airflow_provider_oss.testing.oss_headers`).
 OP_HEADERS: dict[str, frozenset[str]] = {
     "PutObject": _OBJECT_WRITE_HEADERS | {"x-oss-traffic-limit", "x-oss-callback", "x-oss-callback-var"},
     "AppendObject": _OBJECT_WRITE_HEADERS - {"x-oss-forbid-overwrite"} | {"x-oss-traffic-limit"},
