@@ -319,8 +319,8 @@ def _protect_control_refs(body: bytes) -> tuple[bytes, str]:
     def swap(match: re.Match[bytes]) -> bytes:
         text = match.group(1).decode("ascii")
         code = int(text[1:], 16) if text.startswith("x") else int(text)
-        if code > 0x10FFFF or _is_xml_char(code):
-            return match.group(0)
+        if code == 0 or code > 0x10FFFF or _is_xml_char(code):
+            return match.group(0)  # &#0; is no character in any XML version: the parser refuses it
         return f"{marker}.{code:x}.".encode()
 
     return _CHAR_REF_RE.sub(swap, body), marker
@@ -336,7 +336,8 @@ def _restore_control_refs(root: ElementTree.Element, marker: str) -> None:
 def parse_xml_body(body: bytes, root_tag: str) -> ElementTree.Element:
     """
     Parse a small XML request body whose root must be ``root_tag`` (``MalformedXML`` otherwise).
-    Character references to control characters (``&#1;``) are accepted in text, as OSS does.
+    Character references to control characters (``&#1;``) are accepted in text, as OSS does; ``&#0;``
+    (a character no XML version has) is ``MalformedXML``.
     """
     body, marker = _protect_control_refs(body)
     refusal = xml_refusal(body)  # judged after decoding, whatever the document's encoding

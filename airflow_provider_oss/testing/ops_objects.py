@@ -217,9 +217,13 @@ def delete_multiple_objects(ex: Exchange) -> None:
     root = parse_xml_body(body, "Delete")
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
     objects = root.findall("Object")
-    keys = [obj.findtext("Key") or "" for obj in objects]
-    if not keys or len(keys) > 1000:
+    if not objects or len(objects) > 1000:
         raise malformed("A delete request names 1 to 1000 objects.")
+    keys = [obj.findtext("Key") for obj in objects]
+    if any(key is None for key in keys):  # OSS: EC 0016-00000613
+        raise malformed("Every Object of a delete request needs a Key.")
+    if any(key == "" for key in keys):  # OSS: EC 0016-00000611
+        raise malformed("The Key of an Object of a delete request must not be empty.")
     versions = [obj.findtext("VersionId") for obj in objects]
     if any(v is not None and v.strip() != "null" for v in versions):  # before deleting anything
         raise OssApiError(
@@ -229,6 +233,7 @@ def delete_multiple_objects(ex: Exchange) -> None:
         )
     deleted = []
     for key, version in zip(keys, versions, strict=True):
+        assert key is not None  # checked above
         ex.store.delete_object(ex.bucket, key)
         if not quiet:
             named = el("VersionId", "null") if version is not None else ""

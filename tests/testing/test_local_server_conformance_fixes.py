@@ -411,3 +411,37 @@ def _signed_get(server: LocalOssServer, key: str) -> dict[str, str]:
         datetime.now(timezone.utc),
     )
     return headers
+
+
+@pytest.mark.parametrize(
+    "objects",
+    [
+        "<Object><Key></Key></Object>",
+        "<Object><Key/></Object>",
+        "<Object><Key>kept</Key></Object><Object><Key></Key></Object>",
+        "<Object><VersionId>null</VersionId></Object>",
+        "<Object><Key>kept</Key></Object><Object><Key>nul-&#0;-key</Key></Object>",
+        "<Object><Key>kept</Key></Object><Object><Key>nul-&#x0;-key</Key></Object>",
+    ],
+    ids=["empty", "self-closed", "empty-after-a-real-key", "no-key", "nul-reference", "hex-nul-reference"],
+)
+def test_delete_multiple_refuses_an_empty_missing_or_nul_key_and_deletes_nothing(
+    oss_server: LocalOssServer, client: RawClient, objects: str
+) -> None:
+    client.request("PUT", B, "kept", data=b"x")
+    body, headers = _delete_body(objects)
+    answer = client.request("POST", B, None, [("delete", "")], headers, data=body)
+    assert (answer.status_code, error_code(answer)) == (400, "MalformedXML")
+    assert b"\x00" not in answer.content
+    assert oss_server.object_bytes(B, "kept") == b"x"
+
+
+def test_delete_multiple_deletes_a_key_of_spaces_which_is_an_object_name(
+    oss_server: LocalOssServer, client: RawClient
+) -> None:
+    assert client.request("PUT", B, " ", data=b"blank name").status_code == 200
+    body, headers = _delete_body("<Object><Key> </Key></Object>")
+    answer = client.request("POST", B, None, [("delete", "")], headers, data=body)
+    assert answer.status_code == 200, answer.text
+    assert parse_xml(answer).findtext("Deleted/Key") == " "
+    assert client.request("HEAD", B, " ").status_code == 404
