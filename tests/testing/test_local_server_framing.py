@@ -5,27 +5,13 @@ could see differently is answered 400 and the connection closed, and nothing is 
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.testing.rawclient import RawClient
+from tests.raw_http import raw_exchange
 
 B = "test-bucket"
-
-
-def _exchange(server: LocalOssServer, request: bytes) -> tuple[bytes, bool]:
-    """Send raw bytes; what came back, and whether the server closed the connection (not our timeout)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
-        sock.sendall(request)
-        out = b""
-        try:
-            while chunk := sock.recv(65536):
-                out += chunk
-        except TimeoutError:
-            return out, False
-        return out, True
 
 
 def _put(headers: str, body: bytes) -> bytes:
@@ -67,7 +53,7 @@ def _put(headers: str, body: bytes) -> bytes:
 def test_ambiguous_framing_answers_400_closes_and_stores_nothing(
     oss_server: LocalOssServer, headers: str, body: bytes
 ) -> None:
-    answer, closed = _exchange(oss_server, _put(headers, body))
+    answer, closed = raw_exchange(oss_server, _put(headers, body), timeout=20)
     assert closed, f"the server kept the connection open: {answer[:200]!r}"
     assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
     assert answer.count(b"HTTP/1.1 ") == 1  # nothing after the body was read as a second request
@@ -77,7 +63,7 @@ def test_ambiguous_framing_answers_400_closes_and_stores_nothing(
 
 
 def test_a_chunk_extension_and_a_plain_chunked_body_are_still_accepted(oss_server: LocalOssServer) -> None:
-    answer, _ = _exchange(
+    answer, _ = raw_exchange(
         oss_server,
         _put(
             "Transfer-Encoding: Chunked\r\nConnection: close\r\n", b"3 ;ext=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
@@ -92,7 +78,7 @@ def test_control_api_refuses_a_chunked_body(oss_server: LocalOssServer) -> None:
         b"POST /_local/buckets HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         b'11\r\n{"name": "b-te1"}\r\n0\r\n\r\n'
     )
-    answer, closed = _exchange(oss_server, request)
+    answer, closed = raw_exchange(oss_server, request, timeout=20)
     assert closed
     assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
     assert "b-te1" not in oss_server.info()["buckets"]

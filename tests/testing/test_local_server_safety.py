@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from airflow_provider_oss.testing.cli import main
 from airflow_provider_oss.testing.netaddr import is_loopback_host
 from airflow_provider_oss.testing.rawclient import RawClient, error_code
 from airflow_provider_oss.testing.server import RemoteBindWarning
+from tests.raw_http import raw_exchange
 
 B = "test-bucket"
 
@@ -120,22 +120,9 @@ def test_sdk_is_bucket_exist_sees_a_missing_bucket(oss_server: LocalOssServer) -
     assert sdk.is_bucket_exist(B) is True
 
 
-def _raw_exchange(server: LocalOssServer, request: bytes, timeout: float = 5.0) -> bytes:
-    """Send raw bytes on a fresh connection; everything answered until the server closes or goes quiet."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
-        sock.sendall(request)
-        out = b""
-        try:
-            while chunk := sock.recv(65536):
-                out += chunk
-        except TimeoutError:
-            pass
-        return out
-
-
 def test_huge_content_length_is_answered_at_once_and_closed(oss_server: LocalOssServer) -> None:
     started = time.monotonic()
-    answer = _raw_exchange(
+    answer, _ = raw_exchange(
         oss_server,
         b"PUT /test-bucket/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000000000000000000\r\n\r\nab",
     )
@@ -172,7 +159,7 @@ def test_non_ascii_digits_answer_400(
 
 
 def test_non_ascii_content_length_answers_400(oss_server: LocalOssServer) -> None:
-    answer = _raw_exchange(
+    answer, _ = raw_exchange(
         oss_server,
         "PUT /test-bucket/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \u00b2\r\n\r\nab".encode(),
     )
