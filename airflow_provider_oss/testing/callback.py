@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
-from airflow_provider_oss.testing.callback_targets import allowed_address
+from airflow_provider_oss.testing.callback_targets import allowed_addresses
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.exchange import Exchange
@@ -190,15 +190,20 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._server_name)
 
 
-def _connection(
+def _connect(
     url: str, deadline: float, own: tuple[str, int], allowed: tuple[str, ...]
 ) -> http.client.HTTPConnection | None:
-    """A connection to ``url``'s checked address, or None when the allow-list does not allow it."""
+    """
+    A connection to one of ``url``'s checked addresses (each tried in turn, as a client does), or
+    None when the allow-list does not allow the URL.
+
+    :raises OSError: when no address could be connected.
+    """
     parts = urlsplit(url if "://" in url else f"http://{url}")
     hostname = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = allowed_address(hostname, port, allowed, own)
-    if address is None:
+    addresses = allowed_addresses(hostname, port, allowed, own)
+    if not addresses:
         log.warning(
             "The local OSS server did not send an upload callback to %s:%s: it is the server itself, does "
             "not resolve, or is not in the server's callback_hosts (oss-local-server --callback-host).",
@@ -206,10 +211,22 @@ def _connection(
             port,
         )
         return None
-    timeout = max(deadline - time.monotonic(), 0.001)
-    if parts.scheme == "https":
-        return _PinnedHTTPSConnection(str(address), port, hostname, timeout)
-    return http.client.HTTPConnection(str(address), port, timeout=timeout)
+    failure: OSError = ConnectionError(f"no address of {hostname}")
+    for address in addresses:
+        timeout = max(deadline - time.monotonic(), 0.001)
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = _PinnedHTTPSConnection(str(address), port, hostname, timeout)
+        else:
+            connection = http.client.HTTPConnection(str(address), port, timeout=timeout)
+        try:
+            connection.connect()
+        except OSError as err:
+            connection.close()
+            failure = err
+            continue
+        return connection
+    raise failure
 
 
 def _cut(connection: http.client.HTTPConnection, fired: threading.Event) -> None:
@@ -230,7 +247,10 @@ def _post(
     allowed: tuple[str, ...],
 ) -> CallbackOutcome:
     parts = urlsplit(url if "://" in url else f"http://{url}")
-    connection = _connection(url, deadline, own, allowed)
+    try:
+        connection = _connect(url, deadline, own, allowed)
+    except OSError as err:
+        return CallbackOutcome(False, message=_TOO_LONG if isinstance(err, TimeoutError) else _CANNOT_CONNECT)
     if connection is None:
         return CallbackOutcome(False, message=_CANNOT_CONNECT)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

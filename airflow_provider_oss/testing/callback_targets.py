@@ -116,14 +116,16 @@ def is_the_server(address: IPAddress, port: int, own: tuple[str, int]) -> bool:
     return address.is_loopback or address == listening or listening.is_unspecified
 
 
-def allowed_address(name: str, port: int, entries: tuple[str, ...], own: tuple[str, int]) -> IPAddress | None:
+def allowed_addresses(
+    name: str, port: int, entries: tuple[str, ...], own: tuple[str, int]
+) -> list[IPAddress]:
     """
-    The address a callback to ``name:port`` connects to, or None when the allow-list ``entries``
-    does not allow it (or it is the server itself, or it does not resolve).
+    The addresses a callback to ``name:port`` may connect to, in resolution order; empty when the
+    allow-list ``entries`` does not allow it (or it is the server itself, or it does not resolve).
     """
     addresses = resolve(name, port)
     if not addresses or any(is_the_server(address, port, own) for address in addresses):
-        return None
+        return []
     if not any(target.admits(name.lower(), addresses, port) for target in parse_allowed(entries)):
-        return None
-    return addresses[0]
+        return []
+    return addresses

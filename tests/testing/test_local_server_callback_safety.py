@@ -20,6 +20,7 @@ import pytest
 
 from airflow_provider_oss.core.xmlutil import parse_error
 from airflow_provider_oss.testing import LocalOssServer
+from airflow_provider_oss.testing.callback_targets import allowed_addresses
 from airflow_provider_oss.testing.cli import build_parser, callback_hosts
 from airflow_provider_oss.testing.rawclient import RawClient
 from tests.callback_support import callback_server
@@ -183,3 +184,29 @@ def test_the_readme_callback_hosts_snippet_runs() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- callback-hosts-snippet:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(block, "README.md", "exec"), {})  # noqa: S102  # the project's own documentation
+
+
+def test_a_callback_by_name_tries_each_address_the_name_resolves_to(oss_server: LocalOssServer) -> None:
+    with callback_server() as receiver:  # listens on 127.0.0.1 only; localhost may resolve to ::1 first
+        url = f"http://localhost:{receiver.port}/notify"
+        assert _put(oss_server, "k", _callback_headers(url)) == (200, "", "")
+        assert receiver.count == 1
+
+
+@pytest.mark.parametrize(
+    ("entries", "name", "port", "allowed"),
+    [
+        (("127.0.0.0/8",), "127.0.0.9", 8080, True),
+        (("127.0.0.1:8080",), "127.0.0.1", 8081, False),
+        (("[::1]:8080",), "::1", 8080, True),
+        (("app.internal",), "10.0.0.1", 80, False),
+        (("*",), "127.0.0.1", 9, True),
+        (("*",), "127.0.0.1", 9000, False),  # the server's own port on loopback
+        (("*",), "::ffff:127.0.0.1", 9000, False),
+        (("10.0.0.0/8",), "127.0.0.1", 80, False),
+    ],
+)
+def test_the_allow_list_admits_what_it_names_and_never_the_server(
+    entries: tuple[str, ...], name: str, port: int, allowed: bool
+) -> None:
+    assert bool(allowed_addresses(name, port, entries, ("127.0.0.1", 9000))) is allowed
