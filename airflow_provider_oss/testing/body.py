@@ -1,7 +1,7 @@
 """
 Reading a request body (``Content-Length`` or chunked) in large chunks, counting the bytes. The
 framing follows RFC 9112: anything ambiguous (two ``Content-Length`` fields, ``Transfer-Encoding``
-with ``Content-Length``, a coding other than a final ``chunked``, a chunk size that is not plain
+with ``Content-Length``, any transfer coding but a single ``chunked``, a chunk size that is not plain
 hexadecimal, chunk data not followed by CRLF) answers 400 and closes the connection, so that no
 two readers of the stream can disagree on where a request ends.
 """
