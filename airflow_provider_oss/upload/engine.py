@@ -332,6 +332,7 @@ class ResumableUploader:
         return MultipartAttempt(self, upload, plan, fingerprint, checkpoint, resumed=False).run({})
 
     def _resume(self, checkpoint: Checkpoint, plan: PartPlan, fingerprint: SourceFingerprint) -> UploadResult:
+        checkpoint = self.recovery.identity_checked(checkpoint, fingerprint)
         upload_id = checkpoint.upload_id
         try:
             listed = list(self.client.list_parts(self.bucket, self.key, upload_id))
