@@ -44,7 +44,6 @@ class MultipartAttempt:
     :param plan: the file's part plan.
     :param fingerprint: the file as the try found it; any change fails the try before completing.
     :param checkpoint: the upload's record (confirmations are added to it as parts are acknowledged).
-    :param resumed: whether an earlier try started the upload (reported in the result).
     """
 
     def __init__(
@@ -54,8 +53,6 @@ class MultipartAttempt:
         plan: PartPlan,
         fingerprint: SourceFingerprint,
         checkpoint: Checkpoint,
-        *,
-        resumed: bool,
     ) -> None:
         assert upload.upload_id is not None
         self.uploader = uploader
@@ -64,7 +61,6 @@ class MultipartAttempt:
         self.plan = plan
         self.fingerprint = fingerprint
         self.checkpoint = checkpoint
-        self.resumed = resumed
         self.progress: ProgressTracker = uploader.progress_tracker(plan.file_size, plan.part_count)
         self.recorder = (
             ConfirmationRecorder(
@@ -184,7 +180,6 @@ class MultipartAttempt:
             upload_id=self.upload_id,
             parts_total=self.plan.part_count,
             progress=self.progress,
-            resumed=self.resumed,
             seconds=uploader.elapsed(),
             already_complete=already_complete,
         )

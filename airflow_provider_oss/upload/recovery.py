@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc
 from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
-from airflow_provider_oss.upload.adoption import find_own_upload
+from airflow_provider_oss.upload.adoption import LeftUpload, find_own_upload
 from airflow_provider_oss.upload.checkpoint import Checkpoint
 from airflow_provider_oss.upload.errors import ObjectExistsError, UploadGoneError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
@@ -69,6 +69,8 @@ class Recovery:
         self.logger = logger
         self.target = f"oss://{bucket}/{key}"
         self.match = ObjectMatch(client, bucket, key, filename, options=options, logger=logger)
+        #: The in-progress uploads of the key that a look at OSS's list left alone (never aborted).
+        self.left_in_progress: tuple[LeftUpload, ...] = ()
 
     def upload(self, upload_id: str | None, key: str | None = None) -> MultipartUpload:
         """The handle of upload ``upload_id`` of ``key`` (default: this key) with this run's store."""
@@ -259,9 +261,11 @@ class Recovery:
         record and return its checkpoint; None (nothing aborted) when none proves itself.
         """
         salvaged = corrupt.salvage.get("upload_id") if corrupt.salvage.get("key") == self.key else None
-        adopted = find_own_upload(
+        found = find_own_upload(
             self.client, self.bucket, self.key, self.filename, plan, prefer=salvaged, logger=self.logger
         )
+        self.left_in_progress += found.left
+        adopted = found.adopted
         if adopted is None:
             self.stale_upload(None, corrupt).forget(only_if_named=False)
             self.logger.info(
