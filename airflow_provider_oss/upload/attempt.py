@@ -140,7 +140,16 @@ class MultipartAttempt:
                 self._confirm(outcome)
 
             outcomes = sender.run(
-                self.plan, listed, reader, self.progress, after_part, confirmed, on_late_part=self._confirm
+                self.plan,
+                listed,
+                reader,
+                self.progress,
+                after_part,
+                confirmed,
+                on_late_part=self._confirm,
+                # nothing names the upload but its parts (discover mode): make it hold one soon
+                first_part_alone=uploader.checkpoint_store is not None
+                and not uploader.checkpoint_store.keeps_record,
             )
             guard.check_full(reader, self.upload_id)
         return outcomes
