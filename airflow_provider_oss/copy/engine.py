@@ -123,7 +123,7 @@ class ServerSideCopier:
     def _outcome(
         self, source: SourceObject, etag: str, crc64: int | None, method: str, **kw: Any
     ) -> CopyOutcome:
-        return CopyOutcome(
+        outcome = CopyOutcome(
             source.url,
             self.target,
             source.size,
@@ -133,6 +133,8 @@ class ServerSideCopier:
             seconds=time.monotonic() - self._started,
             **kw,
         )
+        outcome.resumed = outcome.parts_reused > 0 or method == "already_complete"
+        return outcome
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -171,9 +173,7 @@ class ServerSideCopier:
             found = self.store.adoptable(source, plan, traffic_limit=self.config.traffic_limit)
             if found is not None:
                 upload_id, usable = found
-                return self._copy_parts(
-                    source, plan, self._checkpoint(source, plan, upload_id), usable, resumed=True
-                )
+                return self._copy_parts(source, plan, self._checkpoint(source, plan, upload_id), usable)
         return self._fresh(source, plan)
 
     # -- the source and the record ---------------------------------------------------------------
@@ -257,7 +257,7 @@ class ServerSideCopier:
             self.config.parallelism,
             self.recovery.describe(),
         )
-        return self._copy_parts(source, plan, checkpoint, {}, resumed=False)
+        return self._copy_parts(source, plan, checkpoint, {})
 
     def _resume(self, checkpoint: CopyCheckpoint, source: SourceObject, plan: PartPlan) -> CopyOutcome:
         try:
@@ -283,7 +283,7 @@ class ServerSideCopier:
             plan.part_count,
             plan.part_count - len(usable),
         )
-        return self._copy_parts(source, plan, checkpoint, usable, resumed=True)
+        return self._copy_parts(source, plan, checkpoint, usable)
 
     def _copy_parts(
         self,
@@ -291,8 +291,6 @@ class ServerSideCopier:
         plan: PartPlan,
         checkpoint: CopyCheckpoint,
         listed: dict[int, PartInfo],
-        *,
-        resumed: bool,
     ) -> CopyOutcome:
         upload_id = checkpoint.upload_id
         saver = ConfirmationSaver(
@@ -358,7 +356,6 @@ class ServerSideCopier:
             parts_total=plan.part_count,
             parts_copied=copier.requests,
             parts_reused=reused_count,
-            resumed=resumed,
         )
 
     def _on_failure(self, err: BaseException, upload_id: str) -> None:

@@ -22,7 +22,9 @@ class CopyOutcome:
     :param parts_total: parts in the plan (1 for CopyObject).
     :param parts_copied: parts this run copied (UploadPartCopy requests that succeeded).
     :param parts_reused: parts an earlier try had copied, found in OSS and kept.
-    :param resumed: whether this run continued an earlier try's upload.
+    :param resumed: True when this run built on what an earlier try left: it reused at least one
+        part (``parts_reused > 0``) or found the copy already complete (``method ==
+        "already_complete"``); False when it copied every byte itself.
     :param seconds: the run's duration.
     """
 

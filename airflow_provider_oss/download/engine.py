@@ -162,7 +162,6 @@ class ResumableDownloader:
             ranges_total=plan.part_count,
             ranges_reused=reused,
             bytes_reused=bytes_reused,
-            resumed=state.record is not None,
             elapsed=time.monotonic() - started,
         )
         self.log.info(
@@ -228,7 +227,6 @@ class ResumableDownloader:
             ranges_total=record.part_count,
             ranges_reused=record.part_count,
             bytes_reused=identity.size,
-            resumed=True,
             elapsed=time.monotonic() - started,
             already_complete=True,
         )

@@ -27,7 +27,9 @@ class DownloadResult:
     :param ranges_fetched: ranges this try downloaded.
     :param bytes_fetched: bytes this try downloaded.
     :param bytes_reused: bytes reused from an earlier try.
-    :param resumed: whether this try continued an earlier one.
+    :param resumed: True when this try built on what an earlier try left: it reused at least one
+        range (``ranges_reused > 0``) or found the file already complete; False when it fetched
+        every byte itself, even if it found (and could not use) an earlier try's record.
     :param elapsed: seconds this try took.
     :param already_complete: an earlier try had finished the file (renamed it, killed before
         deleting its checkpoint): this try verified the destination's CRC-64 and fetched nothing.
@@ -59,13 +61,12 @@ class DownloadResult:
         ranges_total: int,
         ranges_reused: int,
         bytes_reused: int,
-        resumed: bool,
         elapsed: float,
         already_complete: bool = False,
     ) -> DownloadResult:
         """
         The result of downloading the object version ``identity`` to ``path``: what was fetched is
-        what was not reused.
+        what was not reused; ``resumed`` is whether anything was reused (or nothing needed).
         """
         return cls(
             bucket=bucket,
@@ -79,7 +80,7 @@ class DownloadResult:
             ranges_fetched=ranges_total - ranges_reused,
             bytes_fetched=identity.size - bytes_reused,
             bytes_reused=bytes_reused,
-            resumed=resumed,
+            resumed=ranges_reused > 0 or already_complete,
             elapsed=elapsed,
             already_complete=already_complete,
         )

@@ -22,9 +22,9 @@ name                            type     value
 ``oss.<kind>.parts_reused``     counter  parts (ranges) an earlier try had transferred, reused
 ``oss.<kind>.files_uploaded``   counter  files this try uploaded (folder)
 ``oss.<kind>.files_skipped``    counter  files whose object already had their size and CRC-64 (folder)
-``oss.<kind>.files_resumed``    counter  files whose multipart upload this try continued (folder)
-``oss.<kind>.resumes``          counter  1 when this try continued a transfer an earlier try started
-``oss.<kind>.already_complete`` counter  1 when an earlier try had finished it (upload, copy)
+``oss.<kind>.files_resumed``    counter  files this try uploaded reusing parts an earlier try stored (folder)
+``oss.<kind>.resumes``          counter  1 when the result's ``resumed`` is true (docs/XCOM_RESULTS.md)
+``oss.<kind>.already_complete`` counter  1 when an earlier try had finished it (upload, copy, download)
 ``oss.<kind>.duration``         timer    the transfer's duration
 ``oss.<kind>.failures``         counter  1 per failed try; tag ``error``: the exception's class name
                                          (a folder with a failed file: ``FolderUploadError``)

@@ -6,8 +6,10 @@ OSS lists every in-progress upload of a key (ListMultipartUploads), including ot
 An upload is adopted only when it *proves* to hold this file: it has at least one part, and every
 part it lists is in this run's plan, of the planned size, with a CRC-64 equal to the local bytes at
 that offset. Another writer's upload (another file, another part size) fails the proof and is left
-alone: it is never adopted and never aborted. The CRC-64s proven here are handed to the resume as
-confirmed, so the listed parts are not read twice.
+alone: it is never adopted and never aborted, and it is named in the result (a try killed between
+InitiateMultipartUpload and its first stored part leaves such an upload, with no part to prove whose
+it is). The CRC-64s proven here are handed to the resume as confirmed, so the listed parts are not
+read twice.
 """
 
 from __future__ import annotations
@@ -67,6 +69,32 @@ class AdoptedUpload:
         )
 
 
+@dataclass(frozen=True)
+class LeftUpload:
+    """
+    An in-progress upload of the key that this run did not adopt and left alone (never aborted).
+
+    :param upload_id: the upload ID.
+    :param why: why it was not adopted, for the log.
+    """
+
+    upload_id: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """
+    What a look at the key's in-progress uploads found.
+
+    :param adopted: the upload proven to hold this file, or None.
+    :param left: every other in-progress upload of the key, left alone.
+    """
+
+    adopted: AdoptedUpload | None
+    left: tuple[LeftUpload, ...] = ()
+
+
 def find_own_upload(
     client: UploadAPI,
     bucket: str,
@@ -76,9 +104,10 @@ def find_own_upload(
     *,
     prefer: str | None = None,
     logger: LoggerLike,
-) -> AdoptedUpload | None:
+) -> Discovery:
     """
-    The in-progress upload of exactly ``key`` whose listed parts are all this file's bytes, or None.
+    The in-progress upload of exactly ``key`` whose listed parts are all this file's bytes (if
+    any), and the other uploads of the key, left alone.
 
     :param client: the OSS calls (ListMultipartUploads, ListParts).
     :param bucket: the bucket.
@@ -92,31 +121,29 @@ def find_own_upload(
         uploads = [u for u in client.list_multipart_uploads(bucket, prefix=key) if u.key == key]
     except OssError as err:
         logger.warning("Could not list the in-progress uploads of oss://%s/%s: %s", bucket, key, err)
-        return None
-    if not uploads:
-        return None
+        return Discovery(None)
+    adopted: AdoptedUpload | None = None
+    left: list[LeftUpload] = []
     with PartReader(filename) as reader:
         for upload in _candidates(uploads, prefer):
+            if adopted is not None:
+                left.append(LeftUpload(upload.upload_id, "another upload of the key was adopted"))
+                continue
             proven, why = _prove(client, bucket, key, upload.upload_id, plan, reader)
-            if proven is not None:
-                initiated = upload.initiated.isoformat(timespec="seconds") if upload.initiated else None
-                logger.info(
-                    "Adopting in-progress upload ID %s of oss://%s/%s: its %d part(s) are this file's bytes "
-                    "(size and CRC-64 of each checked).",
-                    upload.upload_id,
-                    bucket,
-                    key,
-                    len(proven),
-                )
-                return AdoptedUpload(upload.upload_id, proven, initiated)
+            if proven is None:
+                left.append(LeftUpload(upload.upload_id, why))
+                continue
+            initiated = upload.initiated.isoformat(timespec="seconds") if upload.initiated else None
             logger.info(
-                "Leaving in-progress upload ID %s of oss://%s/%s alone: %s (not this run's upload; never aborted).",
+                "Adopting in-progress upload ID %s of oss://%s/%s: its %d part(s) are this file's bytes "
+                "(size and CRC-64 of each checked).",
                 upload.upload_id,
                 bucket,
                 key,
-                why,
+                len(proven),
             )
-    return None
+            adopted = AdoptedUpload(upload.upload_id, proven, initiated)
+    return Discovery(adopted, tuple(left))
 
 
 def _candidates(uploads: list[MultipartUploadInfo], prefer: str | None) -> list[MultipartUploadInfo]:

@@ -44,7 +44,6 @@ class MultipartAttempt:
     :param plan: the file's part plan.
     :param fingerprint: the file as the try found it; any change fails the try before completing.
     :param checkpoint: the upload's record (confirmations are added to it as parts are acknowledged).
-    :param resumed: whether an earlier try started the upload (reported in the result).
     """
 
     def __init__(
@@ -54,8 +53,6 @@ class MultipartAttempt:
         plan: PartPlan,
         fingerprint: SourceFingerprint,
         checkpoint: Checkpoint,
-        *,
-        resumed: bool,
     ) -> None:
         assert upload.upload_id is not None
         self.uploader = uploader
@@ -64,7 +61,6 @@ class MultipartAttempt:
         self.plan = plan
         self.fingerprint = fingerprint
         self.checkpoint = checkpoint
-        self.resumed = resumed
         self.progress: ProgressTracker = uploader.progress_tracker(plan.file_size, plan.part_count)
         self.recorder = (
             ConfirmationRecorder(
@@ -144,7 +140,16 @@ class MultipartAttempt:
                 self._confirm(outcome)
 
             outcomes = sender.run(
-                self.plan, listed, reader, self.progress, after_part, confirmed, on_late_part=self._confirm
+                self.plan,
+                listed,
+                reader,
+                self.progress,
+                after_part,
+                confirmed,
+                on_late_part=self._confirm,
+                # nothing names the upload but its parts (discover mode): make it hold one soon
+                first_part_alone=uploader.checkpoint_store is not None
+                and not uploader.checkpoint_store.keeps_record,
             )
             guard.check_full(reader, self.upload_id)
         return outcomes
@@ -184,7 +189,6 @@ class MultipartAttempt:
             upload_id=self.upload_id,
             parts_total=self.plan.part_count,
             progress=self.progress,
-            resumed=self.resumed,
             seconds=uploader.elapsed(),
             already_complete=already_complete,
         )

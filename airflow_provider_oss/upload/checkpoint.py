@@ -7,8 +7,8 @@ file it is (a :class:`~airflow_provider_oss.upload.fingerprint.SourceFingerprint
 OSS which parts it holds (ListParts), which is the truth, so a checkpoint can never make a part
 count as stored. While parts go up, the record is rewritten now and then with ``confirmed_parts``:
 the CRC-64 of each part that OSS acknowledged with the CRC-64 of the local bytes. A retry reuses a
-listed part whose CRC-64 equals its confirmed one without reading it again (the file's fingerprint
-already matched); any other listed part is read and CRC-checked first. It never holds credentials,
+listed part whose CRC-64 equals its confirmed one without reading it again (the file's fingerprint,
+its identity included, already matched); any other listed part is read and CRC-checked first. It never holds credentials,
 endpoints or tokens.
 
 Where it is kept is :mod:`airflow_provider_oss.upload.stores`.
@@ -40,10 +40,13 @@ __all__ = [
     "encode_confirmed",
 ]
 
-#: The checkpoint format this code writes (2 added ``confirmed_parts``, 3 ``completed``).
-FORMAT_VERSION = 3
+#: The checkpoint format this code writes (2 added ``confirmed_parts``, 3 ``completed``, 4 the
+#: fingerprint's ``ctime_ns``, ``inode`` and ``device``: a record without them has every reused part
+#: read and CRC-checked; an older version of this code refuses a version 4 record as unknown, and
+#: then proves the upload's parts by reading them, as for a damaged record).
+FORMAT_VERSION = 4
 #: The formats this code reads.
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: A checkpoint record larger than this is not one of ours.
 MAX_RECORD_BYTES = 256 * 1024
 
@@ -331,7 +334,7 @@ def _validate(data: Any) -> None:  # noqa: C901, PLR0912  # a flat list of field
 
     version = data.get("version")
     if version not in READABLE_VERSIONS or not _is_int(version):
-        raise bad(f"unknown format version {version!r} (this code reads versions 1, 2 and 3)")
+        raise bad(f"unknown format version {version!r} (this code reads versions 1 to 4)")
     fields = {1: _FIELDS, 2: _FIELDS_V2}.get(version, _FIELDS_V3)
     missing = [name for name in fields if name not in data]
     if missing:

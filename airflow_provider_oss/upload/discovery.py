@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any
 
-from airflow_provider_oss.upload.adoption import find_own_upload
+from airflow_provider_oss.upload.adoption import LeftUpload, find_own_upload
 from airflow_provider_oss.upload.api import UploadAPI
 from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
@@ -64,6 +64,8 @@ class UploadDiscoveryStore:
         self.part_size = part_size
         self.retry = retry
         self.logger = logger if logger is not None else log
+        #: The in-progress uploads of the key that :meth:`load` left alone (never aborted).
+        self.left_in_progress: tuple[LeftUpload, ...] = ()
 
     def __repr__(self) -> str:
         return f"UploadDiscoveryStore(oss://{self.bucket}/{self.key}, retry={self.retry})"
@@ -83,7 +85,9 @@ class UploadDiscoveryStore:
         if not fingerprint.size:
             return None
         plan = plan_parts(fingerprint.size, self.part_size)
-        adopted = find_own_upload(self.client, self.bucket, self.key, self.filename, plan, logger=self.logger)
+        found = find_own_upload(self.client, self.bucket, self.key, self.filename, plan, logger=self.logger)
+        self.left_in_progress = found.left
+        adopted = found.adopted
         if adopted is None:
             return None
         checkpoint = adopted.checkpoint(self.bucket, self.key, self.filename, plan, fingerprint)

@@ -208,13 +208,19 @@ def _upload_exists(client: UploadAPI, bucket: str, key: str, upload_id: str) -> 
 # -- 2. one range ----------------------------------------------------------------------------------
 
 
-def check_source(plan: DistributedPlan, step: str) -> None:
+def check_source(plan: DistributedPlan, step: str) -> SourceFingerprint:
     """
-    Refuse to go on when the source file is not the one the plan fingerprinted.
+    Refuse to go on when the source file is not the one the plan fingerprinted; return its
+    fingerprint on this worker.
+
+    The ctime counts as content here: the other ranges were read from the file as the plan saw it,
+    so a file rewritten in place since (its mtime put back or not) cannot be mended by one range.
+    The inode and device may differ (the same file seen from another worker through a shared
+    volume): the caller then reads every part it reuses.
 
     :param plan: the plan.
     :param step: who refuses, for the message (``"range 3"``, ``"the complete task"``).
-    :raises SourceChangedError: the file changed (size, mtime or sampled content) or is gone.
+    :raises SourceChangedError: the file changed (size, mtime, ctime or sampled content) or is gone.
     """
     try:
         now = SourceFingerprint.of_file(plan.filename)
@@ -222,6 +228,8 @@ def check_source(plan: DistributedPlan, step: str) -> None:
         changes = [str(err)]
     else:
         changes = plan.fingerprint.differences(now)
+        if plan.fingerprint.ctime_ns is not None:
+            changes += plan.fingerprint.identity_differences(now, ctime_only=True)
     if changes:
         raise SourceChangedError(
             f"{plan.filename} changed since the plan task planned upload ID {plan.upload_id} of {plan.target} "
@@ -231,6 +239,7 @@ def check_source(plan: DistributedPlan, step: str) -> None:
             upload_id=plan.upload_id,
             changes=changes,
         )
+    return now
 
 
 def _range_checkpoint(
@@ -301,7 +310,7 @@ def upload_range(
     cfg = config if config is not None else TransferConfig()
     plan.check_range(part_range)
     where = f"range {part_range.index} (parts {part_range.first_part}-{part_range.last_part})"
-    check_source(plan, where)
+    local = check_source(plan, where)
     rplan = plan.range_plan(part_range)
     try:
         listed = list(client.list_parts(plan.bucket, plan.key, plan.upload_id))
@@ -346,8 +355,16 @@ def upload_range(
         logger=logger,
         log_interval=cfg.progress_interval,
     )
-    guard = SourceGuard(plan.filename, plan.fingerprint, plan.target, "the upload is kept")
+    guard = SourceGuard(plan.filename, local, plan.target, "the upload is kept")
     confirmed = {} if cfg.verify_reused_parts else checkpoint.confirmed_parts
+    if confirmed and (other := plan.fingerprint.identity_differences(local)):
+        logger.info(
+            "The file on this worker is not the inode the plan fingerprinted (%s): every part of range %d that "
+            "OSS holds is read and CRC-checked before it is reused.",
+            ", ".join(other),
+            part_range.index,
+        )
+        confirmed = {}
     try:
         outcomes = _send_range(
             client, plan, rplan, by_number, confirmed, guard, progress, recorder, cfg, logger

@@ -209,7 +209,7 @@ def _result(
         parts_sent=sum(r.parts_sent for r in ranges),
         bytes_sent=sum(r.bytes_sent for r in ranges),
         bytes_reused=plan.file_size - sum(r.bytes_sent for r in ranges),
-        resumed=any(r.parts_reused for r in ranges),
+        resumed=already_complete or any(r.parts_reused for r in ranges),
         seconds=time.monotonic() - started,
         already_complete=already_complete,
         parts_reused_confirmed=sum(r.parts_reused_confirmed for r in ranges),

@@ -35,6 +35,7 @@ from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.upload.attempt import MultipartAttempt
 from airflow_provider_oss.upload.checkpoint import Checkpoint, CheckpointCorruptError
 from airflow_provider_oss.upload.config import TransferConfig
+from airflow_provider_oss.upload.discovery import UploadDiscoveryStore
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
 from airflow_provider_oss.upload.multipart import MultipartUpload, describe_store
 from airflow_provider_oss.upload.object_match import options_digest
@@ -166,9 +167,13 @@ class ResumableUploader:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def run(self) -> UploadResult:  # noqa: C901, PLR0911, PLR0912  # the top-level decision list (done, reuse, adopt, restart), read in order
+    def run(self) -> UploadResult:
         """
         Upload the file (continuing the checkpointed upload when there is a usable one).
+
+        The result's ``uploads_left_in_progress`` names the in-progress uploads of the key that a
+        look at OSS's list (discover mode, a damaged record) left alone; each is also logged with
+        the command that aborts it.
 
         :raises SourceFileError: the file is missing or not a regular file.
         :raises ObjectExistsError: ``replace=False`` and the object exists.
@@ -177,6 +182,36 @@ class ResumableUploader:
         :raises CrcMismatchError: OSS's CRC-64 of a part (twice) or of the object differs from the local one.
         :raises UploadGoneError: the upload vanished mid-run and the object in OSS is not this file.
         """
+        self.recovery.left_in_progress = ()
+        try:
+            result = self._decide_and_run()
+        finally:
+            left = self._report_left_in_progress()
+        result.uploads_left_in_progress = left
+        return result
+
+    def _report_left_in_progress(self) -> list[str]:
+        """Log each in-progress upload of the key this run left alone, with its abort command; their IDs."""
+        left = list(self.recovery.left_in_progress)
+        if isinstance(self.checkpoint_store, UploadDiscoveryStore):
+            left += self.checkpoint_store.left_in_progress
+        conn = f"--conn-id {self.conn_id} " if self.conn_id else ""
+        for upload in left:
+            self.logger.warning(
+                "Upload ID %s of %s is left in progress (%s): this run neither continued nor aborted it (it "
+                "may be another writer's). If it is abandoned (for example a try killed before its first part was "
+                "stored), abort it with: oss-uploads %sabort %s %s; until then its parts are billed as storage.",
+                upload.upload_id,
+                self.target,
+                upload.why,
+                conn,
+                self.target,
+                upload.upload_id,
+            )
+        return [upload.upload_id for upload in left]
+
+    def _decide_and_run(self) -> UploadResult:  # noqa: C901, PLR0911, PLR0912  # the top-level decision list (done, reuse, adopt, restart), read in order
+        """:meth:`run`'s decisions: already complete, single PutObject, resume, adopt or start fresh."""
         self._started = time.monotonic()
         fingerprint = SourceFingerprint.of_file(self.filename)
         checkpoint, corrupt = self._load_checkpoint()
@@ -329,9 +364,10 @@ class ResumableUploader:
         )
         if self.checkpoint_store is None:
             self.logger.info("No checkpoint store: a failed run cannot be resumed and aborts its upload.")
-        return MultipartAttempt(self, upload, plan, fingerprint, checkpoint, resumed=False).run({})
+        return MultipartAttempt(self, upload, plan, fingerprint, checkpoint).run({})
 
     def _resume(self, checkpoint: Checkpoint, plan: PartPlan, fingerprint: SourceFingerprint) -> UploadResult:
+        checkpoint = self.recovery.identity_checked(checkpoint, fingerprint)
         upload_id = checkpoint.upload_id
         try:
             listed = list(self.client.list_parts(self.bucket, self.key, upload_id))
@@ -373,4 +409,4 @@ class ResumableUploader:
                 "%d listed part(s) are outside the plan, of another size, or without a CRC-64: they are sent again.",
                 odd,
             )
-        return MultipartAttempt(self, upload, plan, fingerprint, checkpoint, resumed=True).run(by_number)
+        return MultipartAttempt(self, upload, plan, fingerprint, checkpoint).run(by_number)

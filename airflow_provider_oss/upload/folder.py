@@ -393,7 +393,7 @@ class FolderUploader:
         )
         result = uploader.run()
         if result.already_complete:
-            return FileOutcome(file, "skipped", resumed=result.resumed)
+            return FileOutcome(file, "skipped")  # the summary's `resumed` counts uploaded files only
         return FileOutcome(file, "uploaded", bytes_sent=result.bytes_sent, resumed=result.resumed)
 
 

@@ -36,7 +36,7 @@ class FileOutcome:
     :param status: ``uploaded``, ``skipped`` (the object already held these bytes: same size and
         CRC-64), ``failed`` or ``not_attempted``.
     :param bytes_sent: bytes this run sent for it.
-    :param resumed: True when a multipart upload of an earlier try was continued.
+    :param resumed: True when this try uploaded it (``uploaded``) reusing parts an earlier try had stored.
     :param error: why it failed (one line, no secrets).
     """
 

@@ -127,8 +127,11 @@ class ObjectMatch:
                 fingerprint.size,
             )
             expected_crc = crc.crc64_of_file(self.filename)
-            if SourceFingerprint.of_file(self.filename).differences(fingerprint):
-                return None
+            now = SourceFingerprint.of_file(self.filename)
+            if fingerprint.differences(now) or (
+                fingerprint.ctime_ns is not None and fingerprint.identity_differences(now)
+            ):
+                return None  # the file changed while it was read
         if info.crc64 != expected_crc:
             self.logger.info(
                 "%s exists with the file's size but another CRC-64 (%s, the file's is %s).",

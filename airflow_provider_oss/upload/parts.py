@@ -142,6 +142,8 @@ class PartSender:
         after_part: Callable[[PartOutcome], None],
         confirmed: Mapping[int, int] | None = None,
         on_late_part: Callable[[PartOutcome], None] | None = None,
+        *,
+        first_part_alone: bool = False,
     ) -> list[PartOutcome]:
         """
         Make OSS hold every part of ``plan``; return the outcomes in part order.
@@ -156,6 +158,9 @@ class PartSender:
             a listed part with that CRC-64 and the planned size is reused without being read.
         :param on_late_part: told about each part that was in flight when the run failed and was
             stored all the same (so that its confirmation is kept for the next try).
+        :param first_part_alone: when OSS holds no part yet, send one part alone before the others,
+            so that the upload holds a part (which proves whose it is to a discovering retry) as
+            soon as one part's transfer allows, not after ``parallelism`` parts shared the link.
         :raises UploadGone: OSS answered NoSuchUpload.
         :raises PartUploadError: a part failed (the original error is the ``__cause__``).
         :raises CrcMismatchError: OSS reported another CRC-64 for a part twice.
@@ -180,8 +185,10 @@ class PartSender:
             progress.part_done(part.number, part.size, reused=outcome.reused, log=log)
             after_part(outcome)
 
+        alone = first_part_alone and not listed
+
         def fill() -> None:
-            while len(in_flight) < self.parallelism:
+            while len(in_flight) < (1 if alone and not outcomes else self.parallelism):
                 part = next(parts, None)
                 if part is None:
                     return

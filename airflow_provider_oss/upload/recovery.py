@@ -10,12 +10,13 @@ delete go through :class:`~airflow_provider_oss.upload.multipart.MultipartUpload
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc
 from airflow_provider_oss.core.errors import OssNotFoundError, OssPreconditionError
-from airflow_provider_oss.upload.adoption import find_own_upload
+from airflow_provider_oss.upload.adoption import LeftUpload, find_own_upload
 from airflow_provider_oss.upload.checkpoint import Checkpoint
 from airflow_provider_oss.upload.errors import ObjectExistsError, UploadGoneError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
@@ -68,6 +69,8 @@ class Recovery:
         self.logger = logger
         self.target = f"oss://{bucket}/{key}"
         self.match = ObjectMatch(client, bucket, key, filename, options=options, logger=logger)
+        #: The in-progress uploads of the key that a look at OSS's list left alone (never aborted).
+        self.left_in_progress: tuple[LeftUpload, ...] = ()
 
     def upload(self, upload_id: str | None, key: str | None = None) -> MultipartUpload:
         """The handle of upload ``upload_id`` of ``key`` (default: this key) with this run's store."""
@@ -109,6 +112,27 @@ class Recovery:
                 self.filename,
             )
         return None
+
+    def identity_checked(self, checkpoint: Checkpoint, fingerprint: SourceFingerprint) -> Checkpoint:
+        """
+        ``checkpoint`` when the file is the very inode it was made from (same ctime, inode, device);
+        else the same upload with this file's fingerprint and no confirmed part, so that every part
+        OSS lists is read and CRC-checked before it is reused (a part holding other bytes is sent
+        again). A file rewritten in place with its mtime put back matches the content fingerprint
+        but not its ctime; a restored or copied file is another inode.
+        """
+        changes = checkpoint.fingerprint.identity_differences(fingerprint)
+        if not changes:
+            return checkpoint
+        self.logger.warning(
+            "%s has the size, mtime and sampled content upload ID %s was started with, but not the same "
+            "identity (%s): it may have been rewritten in place with its mtime put back, so every part OSS "
+            "holds is read and CRC-checked before it is reused, and a part that does not match is sent again.",
+            self.filename,
+            checkpoint.upload_id,
+            ", ".join(changes),
+        )
+        return dataclasses.replace(checkpoint, fingerprint=fingerprint, confirmed_parts={})
 
     def note_foreign_bucket(self, checkpoint: Checkpoint) -> None:
         """Log that the checkpoint names an upload in another bucket, which this run never aborts."""
@@ -191,6 +215,8 @@ class Recovery:
             why = f"its retention ran out at {mark.until}"
         elif checkpoint.fingerprint.differences(fingerprint):
             why = f"the file changed since ({', '.join(checkpoint.fingerprint.differences(fingerprint))})"
+        elif identity := checkpoint.fingerprint.identity_differences(fingerprint):
+            why = f"the file may have been rewritten since ({', '.join(identity)}), so the mark is not trusted unread"
         info = None
         if why is None:
             try:
@@ -203,7 +229,8 @@ class Recovery:
             why = "the object's options differ from this run's"
         if why is not None:
             self.logger.info(
-                "The %s says upload ID %s completed %s at %s, but %s: uploading again.",
+                "The %s says upload ID %s completed %s at %s, but %s: the object is checked against the file "
+                "(read for its CRC-64), or uploaded again.",
                 describe_store(self.store),
                 checkpoint.upload_id,
                 self.target,
@@ -234,9 +261,11 @@ class Recovery:
         record and return its checkpoint; None (nothing aborted) when none proves itself.
         """
         salvaged = corrupt.salvage.get("upload_id") if corrupt.salvage.get("key") == self.key else None
-        adopted = find_own_upload(
+        found = find_own_upload(
             self.client, self.bucket, self.key, self.filename, plan, prefer=salvaged, logger=self.logger
         )
+        self.left_in_progress += found.left
+        adopted = found.adopted
         if adopted is None:
             self.stale_upload(None, corrupt).forget(only_if_named=False)
             self.logger.info(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,14 +27,23 @@ class UploadResult:
     :param parts_sent: parts sent by this run.
     :param bytes_sent: bytes sent by this run.
     :param bytes_reused: bytes of the reused parts.
-    :param resumed: True when this run continued an upload an earlier try had started.
+    :param resumed: True when this run built on what an earlier try left: it reused at least one
+        part (``parts_reused > 0``) or found the object already complete (``already_complete``);
+        False when this run sent every byte itself. The same in every checkpoint mode (see
+        docs/XCOM_RESULTS.md).
     :param seconds: the run's duration.
-    :param already_complete: True when an earlier try had already completed the object (nothing sent).
+    :param already_complete: True when this run sent nothing because the object already held
+        exactly this file (size and CRC-64 checked): an earlier try, or a re-run, had completed it.
     :param parts_reused_confirmed: of ``parts_reused``, the confirmed ones: the checkpoint had
         confirmed them with the CRC-64 that OSS lists, so the file was not read again for them.
     :param callback_response: with an upload callback, the callback server's answer as OSS relayed
         it (the JSON value, or its text when it is not JSON); None without a callback, or when the
         object was already complete and nothing was sent.
+    :param uploads_left_in_progress: upload IDs of in-progress uploads of the key that this run
+        found in OSS's list (discover mode on a retry, or a damaged checkpoint) and left alone:
+        neither continued nor aborted (another writer's, or one a killed try started and stored no
+        part in). Each is logged with its ``oss-uploads abort`` command. Empty when none was found
+        or OSS's list was not consulted (a first try, a usable checkpoint).
     """
 
     bucket: str
@@ -53,6 +62,7 @@ class UploadResult:
     already_complete: bool = False
     parts_reused_confirmed: int = 0
     callback_response: Any = None
+    uploads_left_in_progress: list[str] = field(default_factory=list)
 
     @classmethod
     def of_single_put(
@@ -92,7 +102,7 @@ class UploadResult:
             parts_sent=0,
             bytes_sent=0,
             bytes_reused=0,
-            resumed=upload_id is not None,
+            resumed=True,
             seconds=seconds,
             already_complete=True,
         )
@@ -109,7 +119,6 @@ class UploadResult:
         upload_id: str,
         parts_total: int,
         progress: ProgressTracker,
-        resumed: bool,
         seconds: float,
         already_complete: bool = False,
     ) -> UploadResult:
@@ -126,7 +135,7 @@ class UploadResult:
             parts_sent=progress.parts_sent,
             bytes_sent=progress.bytes_sent,
             bytes_reused=progress.bytes_reused,
-            resumed=resumed,
+            resumed=progress.parts_reused > 0 or already_complete,
             seconds=seconds,
             already_complete=already_complete,
         )

@@ -1,9 +1,10 @@
 """
 :class:`SourceGuard`: the checks that the source file did not change while it was being uploaded.
 
-A quick check (``stat``: same inode, size and modification time) runs after every part that was
-read; a full one (the fingerprint, with sampled bytes) runs before completing. A change raises
-:class:`SourceChangedError`, so no object ever mixes old and new bytes.
+A quick check (``stat``: same inode, size, modification time and inode change time) runs after
+every part that was read; a full one (the fingerprint, with sampled bytes and identity) runs before
+completing. A change raises :class:`SourceChangedError`, so no object mixes old and new bytes: a
+writer who rewrites the file in place and puts its mtime back still moves its ctime.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class SourceGuard:
     Checks one source file against the fingerprint taken when the run started.
 
     :param filename: the absolute path of the source file.
-    :param fingerprint: its fingerprint when the run started.
+    :param fingerprint: its fingerprint when the run started, on this machine (its ctime is compared
+        when it has one).
     :param target: ``oss://bucket/key``, for messages.
     :param kept: what happens to the upload when the file changed, for messages.
     """
@@ -44,7 +46,8 @@ class SourceGuard:
 
     def check_quick(self, reader: PartReader, upload_id: str | None, extra: Iterable[str] = ()) -> None:
         """
-        ``stat`` the path: same file (inode, device), size and modification time as at the start.
+        ``stat`` the path: same file (inode, device), size, modification time and inode change time
+        as at the start.
 
         :param reader: the open file (its ``fstat`` tells whether the path now names another file).
         :param upload_id: the upload, for the message.
@@ -64,12 +67,17 @@ class SourceGuard:
                 changes.append(f"size {self.fingerprint.size} -> {now.st_size} bytes")
             if now.st_mtime_ns != self.fingerprint.mtime_ns:
                 changes.append(f"mtime {self.fingerprint.mtime_ns} -> {now.st_mtime_ns} ns")
+            if self.fingerprint.ctime_ns is not None and now.st_ctime_ns != self.fingerprint.ctime_ns:
+                changes.append(f"ctime {self.fingerprint.ctime_ns} -> {now.st_ctime_ns} ns")
         if changes:
             raise self.changed(changes, upload_id)
 
     def check_full(self, reader: PartReader, upload_id: str | None) -> None:
-        """:meth:`check_quick`, then the whole fingerprint (sampled bytes included)."""
+        """:meth:`check_quick`, then the whole fingerprint (sampled bytes and identity included)."""
         self.check_quick(reader, upload_id)
-        changes = self.fingerprint.differences(SourceFingerprint.of_file(self.filename))
+        now = SourceFingerprint.of_file(self.filename)
+        changes = self.fingerprint.differences(now)
+        if self.fingerprint.ctime_ns is not None:
+            changes += self.fingerprint.identity_differences(now)
         if changes:
             raise self.changed(changes, upload_id)

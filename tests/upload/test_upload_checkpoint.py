@@ -133,7 +133,7 @@ def test_created_at_defaults_to_now_utc() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(version=4), "unknown format version 4"),
+        (lambda d: d.update(version=5), "unknown format version 5"),
         (lambda d: d.pop("version"), "unknown format version None"),
         (lambda d: d.update(version="1"), "unknown format version"),
         (lambda d: d.pop("upload_id"), "missing field"),

@@ -184,3 +184,28 @@ def test_of_several_uploads_the_one_holding_this_file_is_adopted(
     store.save(checkpoint)
     store.delete()  # both keep nothing: OSS's own list is the record
     assert {u.upload_id for u in client.list_multipart_uploads(BUCKET)} == {mine, foreign, empty}
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_fresh_discovering_upload_stores_one_part_before_sending_the_others(
+    oss_server: LocalOssServer, tmp_path: Path, retry: bool
+) -> None:
+    """Nothing names a discovering upload but its parts: until one is stored, a killed try leaves an
+    upload no retry can prove its own. The first part goes alone, the others after it is stored."""
+    path = tmp_path / "src.bin"
+    make_file(path, 1 * MiB)
+    client = make_client(oss_server)
+    ResumableUploader(
+        client,
+        BUCKET,
+        KEY,
+        path,
+        # 256 KiB parts at 8 Mbit/s each: ~0.26 s a part, so that parts sent together overlap
+        config=TransferConfig(part_size=PART, parallelism=4, traffic_limit=8 * 1024 * 1024),
+        checkpoint_store=UploadDiscoveryStore(client, BUCKET, KEY, str(path), PART, retry=retry),
+    ).run()
+
+    parts = sorted(entries(oss_server.request_log(), "UploadPart"), key=lambda e: e["time"])
+    first_done = parts[0]["time"] + parts[0]["duration"]
+    assert parts[0]["status"] == 200 and len(parts) == 4
+    assert all(later["time"] >= first_done for later in parts[1:])
