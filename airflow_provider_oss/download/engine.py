@@ -6,9 +6,11 @@ Sequence: HeadObject records the object's identity (ETag, size, CRC-64, Last-Mod
 temporary file beside the destination is opened and locked; an earlier try's checkpoint is continued
 when it is of this object version and its ranges still read back with their CRC-64
 (:mod:`~airflow_provider_oss.download.resume`); the missing ranges are fetched ``parallelism`` at a
-time with ``If-Match`` on the ETag; every so often the file is fsynced and the checkpoint saved;
+time with ``If-Match`` on the ETag, each recorded in the journal beside the temporary file as soon
+as it is written (:mod:`~airflow_provider_oss.download.journal`: a SIGKILL loses only the ranges in
+flight); every so often the file and the journal are fsynced and the checkpoint saved;
 the ranges' CRC-64s are combined and compared with the object's; only then is the file fsynced
-and renamed onto the destination and the checkpoint deleted. A try killed between that rename and
+and renamed onto the destination, and the journal and the checkpoint deleted. A try killed between that rename and
 the delete is finished by the retry without a GET once the destination reads back with the object's
 CRC-64 and HeadObject shows the same version (:mod:`~airflow_provider_oss.download.finished`).
 """
@@ -25,13 +27,15 @@ from typing import Any
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.errors import CrcMismatchError, OssResponseError, OssServiceError
+from airflow_provider_oss.core.journal import Journal
 from airflow_provider_oss.download.errors import ObjectChangedError, RangeFetchError
 from airflow_provider_oss.download.fetch import RangeRequest, fetch_range
 from airflow_provider_oss.download.finished import finished_earlier
+from airflow_provider_oss.download.journal import remove_download_journal, start_journal
 from airflow_provider_oss.download.partfile import PartFile, check_destination
 from airflow_provider_oss.download.record import DownloadCheckpoint, ObjectIdentity
 from airflow_provider_oss.download.result import DownloadResult
-from airflow_provider_oss.download.resume import resume_state
+from airflow_provider_oss.download.resume import ResumeState, resume_state
 from airflow_provider_oss.download.store import DownloadCheckpointStore
 from airflow_provider_oss.upload.config import TransferConfig
 from airflow_provider_oss.upload.plan import PartPlan, plan_parts
@@ -54,6 +58,9 @@ class ResumableDownloader:
     :param checkpoint_store: where the ranges written are recorded, or None: not resumable (the
         temporary file is then removed when the download fails).
     :param logger: where to log.
+    :param journal: keep the range journal beside the temporary file (default; only with a
+        checkpoint store). False falls back to the checkpoint alone, which a SIGKILL can leave up to
+        ``checkpoint_save_interval`` behind; it exists to measure the journal's cost.
     """
 
     def __init__(
@@ -66,6 +73,7 @@ class ResumableDownloader:
         config: TransferConfig | None = None,
         checkpoint_store: DownloadCheckpointStore | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        journal: bool = True,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -74,6 +82,7 @@ class ResumableDownloader:
         self.config = config if config is not None else TransferConfig()
         self.store = checkpoint_store
         self.log = logger if logger is not None else log
+        self.journal = journal
 
     def run(self) -> DownloadResult:
         """
@@ -99,6 +108,7 @@ class ResumableDownloader:
         done_before = self._finished_earlier(partfile, store, identity, target, started)
         if done_before is not None:
             return done_before
+        journal: Journal | None = None
         try:
             state = resume_state(
                 store,
@@ -109,19 +119,12 @@ class ResumableDownloader:
                 identity=identity,
                 logger=self.log,
             )
-            if state.record is not None:
-                record = state.record.with_done(state.reused)
-            else:
-                requested = max(identity.size, self.config.part_size) if small else self.config.part_size
-                plan_size = plan_parts(identity.size, requested).part_size
-                record = DownloadCheckpoint(self.bucket, self.key, target, plan_size, identity)
-                partfile.reset(identity.size)
-                if store is not None:
-                    store.save(record)
+            record = self._record(state, store, partfile, identity, target, small)
+            journal = self._journal(record, store, partfile)
             plan = plan_parts(identity.size, record.part_size)
             self.log.info(
-                "Downloading oss://%s/%s (%d bytes, ETag %s) to %s: %s, %d already written, parallelism %d, "
-                "checkpoint: %s",
+                "Downloading oss://%s/%s (%d bytes, ETag %s) to %s: %s, %d already written (%d of them journaled "
+                "after the checkpoint's last save), parallelism %d, checkpoint: %s",
                 self.bucket,
                 self.key,
                 identity.size,
@@ -129,17 +132,20 @@ class ResumableDownloader:
                 target,
                 plan.describe(),
                 len(record.done),
+                state.journaled,
                 self.config.parallelism,
                 store.describe() if store is not None else "none",
             )
             request = RangeRequest(
                 self.client, self.bucket, self.key, identity, partfile, self.config.traffic_limit
             )
-            done = self._fetch_missing(request, plan, record, store)
+            done = self._fetch_missing(request, plan, record, store, journal)
             crc = crc64_mod.combine_all([(done[part.number], part.size) for part in plan])
             self._verify(identity, crc)
             partfile.commit()
+            remove_download_journal(partfile)
         except (ObjectChangedError, CrcMismatchError):
+            remove_download_journal(partfile)
             partfile.discard()
             if self.store is not None:
                 self.store.delete()
@@ -150,6 +156,9 @@ class ResumableDownloader:
             else:
                 partfile.close()
             raise
+        finally:
+            if journal is not None:
+                journal.close()
         if self.store is not None:  # also a record of an earlier, larger version of a now-small object
             self.store.delete()
         reused = len(state.reused)
@@ -179,6 +188,35 @@ class ResumableDownloader:
 
     # -- steps -----------------------------------------------------------------------------------
 
+    def _record(
+        self,
+        state: ResumeState,
+        store: DownloadCheckpointStore | None,
+        partfile: PartFile,
+        identity: ObjectIdentity,
+        target: str,
+        small: bool,
+    ) -> DownloadCheckpoint:
+        """This try's record: the earlier try's with its verified ranges, or a new one (file emptied)."""
+        if state.record is not None:
+            return state.record.with_done(state.reused)
+        requested = max(identity.size, self.config.part_size) if small else self.config.part_size
+        plan_size = plan_parts(identity.size, requested).part_size
+        record = DownloadCheckpoint(self.bucket, self.key, target, plan_size, identity)
+        partfile.reset(identity.size)
+        if store is not None:
+            store.save(record)
+        return record
+
+    def _journal(
+        self, record: DownloadCheckpoint, store: DownloadCheckpointStore | None, partfile: PartFile
+    ) -> Journal | None:
+        """A new journal listing ``record.done``, when the download is resumable and keeps one."""
+        if store is not None and self.journal:
+            return start_journal(record, partfile)
+        remove_download_journal(partfile)  # an earlier try's, which nothing would verify
+        return None
+
     def _finished_earlier(
         self,
         partfile: PartFile,
@@ -204,6 +242,7 @@ class ResumableDownloader:
             )
             if record is None:
                 return None
+            remove_download_journal(partfile)
             partfile.discard()
             store.delete()
         except BaseException:
@@ -265,9 +304,10 @@ class ResumableDownloader:
         plan: PartPlan,
         record: DownloadCheckpoint,
         store: DownloadCheckpointStore | None,
+        journal: Journal | None,
     ) -> dict[int, int]:
         """Fetch every range not in ``record.done``; return range number -> CRC-64 for all ranges."""
-        keeper = _RecordKeeper(request.sink, store, record, plan.part_count, self.config, self.log)
+        keeper = _RecordKeeper(request.sink, store, journal, record, plan.part_count, self.config, self.log)
         missing: Iterator[int] = (n for n in range(1, plan.part_count + 1) if n not in keeper.done)
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.config.parallelism, thread_name_prefix="oss-download") as pool:
@@ -300,17 +340,20 @@ class ResumableDownloader:
 
 class _RecordKeeper:
     """
-    The ranges written so far, saved to the checkpoint store (after an fsync of the temporary file)
+    The ranges written so far: each appended to the journal as soon as it is written (one small
+    ``write``, no fsync: it survives the death of the process, and the retry reads every range back
+    anyway), saved to the checkpoint store (after an fsync of the temporary file and the journal)
     every ``checkpoint_save_interval`` seconds and when the download stops, and logged every
-    ``progress_interval`` seconds. Unlike an upload's parts, ranges are cheap to fetch again, so a
-    SIGKILL may cost at most that interval of transfer; saving more often would cost two fsyncs per
-    save on a fast link.
+    ``progress_interval`` seconds. A SIGKILL thus costs the ranges in flight; a crash of the machine
+    at most that interval of transfer (ranges not yet on disk fail their read-back and are fetched
+    again).
     """
 
     def __init__(
         self,
         sink: PartFile,
         store: DownloadCheckpointStore | None,
+        journal: Journal | None,
         record: DownloadCheckpoint,
         total: int,
         config: TransferConfig,
@@ -318,6 +361,7 @@ class _RecordKeeper:
     ) -> None:
         self.sink = sink
         self.store = store
+        self.journal = journal
         self.record = record
         self.done = dict(record.done)
         self.total = total
@@ -330,6 +374,8 @@ class _RecordKeeper:
         """Range ``number`` is in the temporary file with CRC-64 ``crc``."""
         self.done[number] = crc
         self.unsaved += 1
+        if self.journal is not None:
+            self.journal.append(number, crc)
 
     def tick(self) -> None:
         """Save and log when it is time."""
@@ -345,6 +391,8 @@ class _RecordKeeper:
         if self.store is None or not self.unsaved:
             return
         self.sink.flush()
+        if self.journal is not None:
+            self.journal.sync()
         self.store.save(self.record.with_done(self.done))
         self.unsaved, self.last_save = 0, time.monotonic()
 
