@@ -8,6 +8,7 @@ the same upload ID continued whenever it was still valid, and no upload left in 
 Full form (documented in the README, also ``make soak``)::
 
     python -m tests.soak_harness --runs 50 --seed 1
+    python -m tests.soak_harness --kind download --runs 50 --seed 1   # killed downloads (tests/soak_download.py)
 
 The test suite runs a short form (``tests/upload/test_soak.py``). Each attempt is a separate process
 (``python -m tests.soak_harness attempt ...``), as an Airflow retry would be.
@@ -32,6 +33,8 @@ from typing import Any
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
+from tests.soak_download import DownloadSoakSummary
+from tests.soak_download import soak as download_soak
 
 BUCKET = "soak-bucket"
 KiB = 1024
@@ -591,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="SIGKILL this process right after CompleteMultipartUpload, before or after its record is marked",
     )
+    parser.add_argument(
+        "--kind", choices=("upload", "download"), default="upload", help="what to soak (default upload)"
+    )
     parser.add_argument("--runs", type=int, default=50, help="number of runs (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--size-mb", type=float, default=24, help="source size in MiB (default 24)")
@@ -605,9 +611,13 @@ def main(argv: list[str] | None = None) -> int:
         return _attempt(args)
     if args.runs < 1 or args.part_kb < 100:
         parser.error("--runs must be at least 1 and --part-kb at least 100")
-    summary = soak(
-        args.runs, args.seed, int(args.size_mb * MiB), args.part_kb * KiB, time_budget=args.time_budget
-    )
+    summary: SoakSummary | DownloadSoakSummary
+    if args.kind == "download":
+        summary = download_soak(args.runs, args.seed, int(args.size_mb * MiB), time_budget=args.time_budget)
+    else:
+        summary = soak(
+            args.runs, args.seed, int(args.size_mb * MiB), args.part_kb * KiB, time_budget=args.time_budget
+        )
     print(summary.text())
     return 1 if summary.failures or not summary.runs else 0
 
