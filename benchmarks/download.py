@@ -30,6 +30,7 @@ from airflow_provider_oss.core.client_config import ClientConfig
 from airflow_provider_oss.testing.server import LocalOssServer
 from airflow_provider_oss.upload import MemoryCheckpointStore, ResumableUploader, TransferConfig
 from benchmarks.download_clients import CHECKS_CRC, CLIENTS, DownloadTarget
+from benchmarks.download_kills import KILL_POINTS, kill_and_retry, report_kills
 from benchmarks.machine import describe
 from benchmarks.run import BenchmarkError, default_work_root, make_file, run_module
 
@@ -72,13 +73,22 @@ def _one(client: str, target: DownloadTarget, expected: int) -> dict[str, Any]:
 
 
 def measure(
-    size: int, part_size: int, parallelism: int, repeat: int, clients: tuple[str, ...] = tuple(CLIENTS)
+    size: int,
+    part_size: int,
+    parallelism: int,
+    repeat: int,
+    clients: tuple[str, ...] = tuple(CLIENTS),
+    *,
+    kills: bool = False,
 ) -> dict[str, Any]:
     """
     Download one ``size``-byte object ``repeat`` times with every client, interleaved.
 
+    :param kills: also kill our download at 25/50/75 % of its ranges, with the journal on and off
+        (:mod:`benchmarks.download_kills`), into ``kills``.
     :return: ``rows`` (per client: median seconds, MB/s, CPU, extra peak RSS), ``ratios`` (ours vs
-        each other client, by median time) and ``memory_bound`` (parallelism x part size).
+        each other client, by median time), ``journal_cost`` (ours vs ours with the journal off, as a
+        fraction of time), ``kills`` and ``memory_bound`` (parallelism x part size).
     """
     work_root = default_work_root(size)
     with tempfile.TemporaryDirectory(prefix="oss-download-bench-", dir=work_root) as work:
@@ -107,6 +117,27 @@ def measure(
                     result = _one(name, target, expected)
                     runs[name].append(result)
                     _log(f"round {round_number + 1}/{repeat} {name}: {result['seconds']:.3f} s")
+            kill_rows = []
+            for percent in KILL_POINTS if kills else ():
+                for journal in (True, False):
+                    target = DownloadTarget(
+                        endpoint=server.endpoint,
+                        region=server.region,
+                        access_key_id=server.access_key_id,
+                        access_key_secret=server.access_key_secret,
+                        bucket=BUCKET,
+                        key=KEY,
+                        path=str(Path(work) / "killed.bin"),
+                        part_size=part_size,
+                        parallelism=parallelism,
+                    )
+                    row = kill_and_retry(
+                        server, target, str(Path(work) / "ckpt"), percent=percent, journal=journal
+                    )
+                    kill_rows.append(row)
+                    _log(
+                        f"kill at {percent} % (journal {'on' if journal else 'off'}): {row['refetched']} range(s) again"
+                    )
     rows = {}
     for name, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
@@ -119,7 +150,14 @@ def measure(
             "verified": CHECKS_CRC[name],
         }
     ours = rows["ours"]["seconds"] if "ours" in rows else None
-    ratios = {name: row["seconds"] / ours for name, row in rows.items() if ours and name != "ours"}
+    ratios = {
+        name: row["seconds"] / ours
+        for name, row in rows.items()
+        if ours and name not in ("ours", "ours-nojournal")
+    }
+    journal_cost = (
+        rows["ours"]["seconds"] / rows["ours-nojournal"]["seconds"] - 1 if "ours-nojournal" in rows else None
+    )
     return {
         "size": size,
         "part_size": part_size,
@@ -128,6 +166,8 @@ def measure(
         "work_root": work_root or tempfile.gettempdir(),
         "rows": rows,
         "ratios": ratios,
+        "journal_cost": journal_cost,
+        "kills": kill_rows,
         "memory_bound": parallelism * part_size,
     }
 
@@ -157,6 +197,18 @@ def report(figures: dict[str, Any]) -> list[str]:
             f"{'PASS' if ours['extra_rss'] <= bound else 'MISS'} our extra peak RSS "
             f"{ours['extra_rss'] / MIB:.1f} MiB <= parallelism x part size {bound / MIB:.0f} MiB"
         )
+    if figures.get("journal_cost") is not None:
+        cost = figures["journal_cost"]
+        lines.append(
+            f"- the range journal's cost: ours {cost * 100:+.1f} % time vs the same with the journal off "
+            "(medians, interleaved in this run)"
+        )
+        checks.append(f"{'PASS' if cost <= 0.03 else 'MISS'} journal cost {cost * 100:+.1f} % <= 3 %")
+    if figures.get("kills"):
+        lines += ["", "Bytes fetched again after a SIGKILL (a new process finishes the download):", ""]
+        lines += report_kills(figures["kills"], MIB)
+        within = all(row["bytes_refetched"] <= row["bound"] for row in figures["kills"] if row["journal"])
+        checks.append(f"{'PASS' if within else 'MISS'} journal on: fetched again <= parallelism x range size")
     lines += ["", "Targets: " + "; ".join(checks)]
     return lines
 
@@ -175,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.size_mb, args.part_size_mb, args.repeat = 64, 4, 2
     started = time.monotonic()
-    figures = measure(args.size_mb * MIB, args.part_size_mb * MIB, args.parallelism, args.repeat)
+    figures = measure(args.size_mb * MIB, args.part_size_mb * MIB, args.parallelism, args.repeat, kills=True)
     print(*describe(), sep="\n")
     print(
         f"- download of one {args.size_mb} MiB object, {args.part_size_mb} MiB ranges, parallelism "

@@ -70,8 +70,16 @@ def _parse(binding: str, line: str) -> tuple[int, int] | None:
 
 
 def _open_own_file(path: str) -> int | None:
-    """A read-only descriptor of ``path`` when it is a regular file of this user (no link followed)."""
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    """
+    A read-only descriptor of ``path`` when it is a regular file of this user (no link followed; a
+    FIFO planted there does not block the open: ``O_NONBLOCK``).
+    """
+    flags = (
+        os.O_RDONLY
+        | getattr(os, "O_CLOEXEC", 0)
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_NONBLOCK", 0)
+    )
     try:
         fd = os.open(path, flags)
     except OSError:
