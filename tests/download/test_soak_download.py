@@ -10,4 +10,4 @@ def test_short_download_soak_kills_and_retries_lose_only_the_ranges_in_flight() 
     assert len(summary.runs) == 3
     assert summary.failures == [], summary.text()
     assert sum(r.wrong_bytes for r in summary.runs) == 0
-    assert all(r.fetched_again <= r.parallelism for r in summary.runs), summary.text()
+    assert all(r.fetched_again <= r.parallelism for r in summary.runs if not r.first_finished), summary.text()
