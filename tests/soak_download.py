@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import signal
@@ -83,7 +84,7 @@ def run_attempt(command: list[str], server: LocalOssServer) -> dict[str, Any]:
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode == 0 and lines:
-        return dict(json.loads(lines[-1]))
+        return {**json.loads(lines[-1]), "log": proc.stderr[-3000:]}
     return {"error": lines[-1] if lines else proc.stderr.strip()[-2000:] or f"exit {proc.returncode}"}
 
 
@@ -162,6 +163,7 @@ def attempt(args: argparse.Namespace) -> int:
     from airflow_provider_oss.download import ResumableDownloader
     from airflow_provider_oss.upload import TransferConfig
 
+    logging.basicConfig(level=logging.INFO)  # why an earlier try's ranges were or were not reused
     config = ClientConfig(
         region=args.region,
         endpoint=args.endpoint,
@@ -302,7 +304,8 @@ def one_run(
         problems.append(f"{report.wrong_bytes} wrong byte(s) in the destination")
     if report.fetched_again > parallelism and not report.first_finished:
         problems.append(
-            f"{report.fetched_again} ranges fetched again > parallelism {parallelism}: {sorted(again)}"
+            f"{report.fetched_again} ranges fetched again > parallelism {parallelism}: {sorted(again)}; "
+            f"the retry logged: {result.get('log', '')!r}"
         )
     if leftovers:
         problems.append(f"left behind: {leftovers}")
