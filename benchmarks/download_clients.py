@@ -34,20 +34,24 @@ def prepare_ours() -> None:
     import airflow_provider_oss.download  # noqa: F401
 
 
-def download_ours(target: DownloadTarget, *, journal: bool = True) -> int | None:
+def download_ours(
+    target: DownloadTarget, *, journal: bool = True, checkpoint_dir: str | None = None
+) -> int | None:
     """
     This project's :class:`ResumableDownloader` with a file checkpoint (as resumable as the SDKs').
 
     :param target: what to download and how.
     :param journal: keep the range journal (the default; off only to measure what it costs).
+    :param checkpoint_dir: where the checkpoint is kept (default: a temporary directory).
     """
     from airflow_provider_oss.download import ResumableDownloader, file_store
     from airflow_provider_oss.upload import TransferConfig
 
     with (
         our_client(target) as client,
-        tempfile.TemporaryDirectory(prefix="ours-store-") as store_dir,
+        tempfile.TemporaryDirectory(prefix="ours-store-") as scratch,
     ):
+        store_dir = checkpoint_dir or scratch
         result = ResumableDownloader(
             client,
             target.bucket,

@@ -112,6 +112,29 @@ def _object_size(server: LocalOssServer, target: DownloadTarget) -> int:
         return client.head_object(target.bucket, target.key).size
 
 
+def journal_seconds(directory: str, ranges: int, rounds: int = 20) -> float:
+    """
+    The journal's own time for one download of ``ranges`` ranges, measured directly (the median of
+    ``rounds``): :meth:`Journal.start` (its write, fsync and rename) plus one append per range plus
+    one ``fdatasync``, in ``directory``. Steadier than the difference of two download medians.
+    """
+    from airflow_provider_oss.core.journal import Journal, binding_digest, remove_journal
+
+    path = os.path.join(directory, "bench.ossjournal")
+    binding = binding_digest("bench")
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        journal = Journal.start(path, binding, {})
+        for number in range(1, ranges + 1):
+            journal.append(number, (number * 0x9E3779B97F4A7C15) & ((1 << 64) - 1))
+        journal.sync()
+        journal.close()
+        times.append(time.perf_counter() - started)
+        remove_journal(path)
+    return sorted(times)[len(times) // 2]
+
+
 def report_kills(rows: list[dict[str, Any]], mib: int) -> list[str]:
     """The markdown table of :func:`kill_and_retry` rows."""
     lines = [
@@ -130,24 +153,12 @@ def report_kills(rows: list[dict[str, Any]], mib: int) -> list[str]:
 
 def _child() -> int:
     """One download from the JSON spec on stdin (the parent kills it or lets it finish)."""
-    from airflow_provider_oss.download import ResumableDownloader, file_store
-    from airflow_provider_oss.upload import TransferConfig
-    from benchmarks.client_setup import our_client
+    from benchmarks.download_clients import download_ours
 
     spec = json.load(sys.stdin)
     checkpoint_dir, journal = spec.pop("checkpoint_dir"), spec.pop("journal")
-    target = DownloadTarget(**spec)
-    with our_client(target) as client:
-        result = ResumableDownloader(
-            client,
-            target.bucket,
-            target.key,
-            target.path,
-            config=TransferConfig(part_size=target.part_size, parallelism=target.parallelism),
-            checkpoint_store=file_store(checkpoint_dir, target.bucket, target.key, target.path),
-            journal=journal,
-        ).run()
-    print(json.dumps({"crc64": result.crc64, "ranges_fetched": result.ranges_fetched}), flush=True)
+    crc = download_ours(DownloadTarget(**spec), journal=journal, checkpoint_dir=checkpoint_dir)
+    print(json.dumps({"crc64": crc}), flush=True)
     return 0
 
 

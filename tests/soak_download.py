@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
+from tests.upload_support import last_seq
 
 BUCKET = "soak-bucket"
 KiB = 1024
@@ -97,11 +98,6 @@ def served_ranges(server: LocalOssServer, key: str, part_size: int, after_seq: i
             first = int(entry["range"].removeprefix("bytes=").partition("-")[0])
             numbers.append(first // part_size + 1)
     return numbers
-
-
-def last_seq(server: LocalOssServer) -> int:
-    """The sequence number of the last logged request (0 when none)."""
-    return max((e["seq"] for e in server.request_log()), default=0)
 
 
 def kill_when(

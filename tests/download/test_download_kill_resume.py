@@ -24,11 +24,10 @@ from tests.soak_download import (
     attempt_command,
     checkpoint_store,
     kill_when,
-    last_seq,
     run_attempt,
     served_ranges,
 )
-from tests.upload_support import BUCKET, KiB
+from tests.upload_support import BUCKET, KiB, last_seq
 
 PART = 256 * KiB
 RANGES = 32
