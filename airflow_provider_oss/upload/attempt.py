@@ -19,7 +19,6 @@ from airflow_provider_oss.core.errors import CallbackFailedError, OssPreconditio
 from airflow_provider_oss.upload.checkpoint import CompletedMark
 from airflow_provider_oss.upload.confirmations import ConfirmationRecorder
 from airflow_provider_oss.upload.parts import PartOutcome, PartSender, UploadGone
-from airflow_provider_oss.upload.reader import PartReader
 from airflow_provider_oss.upload.result import UploadResult
 
 if TYPE_CHECKING:
@@ -121,7 +120,7 @@ class MultipartAttempt:
         config = uploader.config
         guard = uploader.source_guard(self.fingerprint)
         confirmed = {} if config.verify_reused_parts else self.checkpoint.confirmed_parts
-        with PartReader(uploader.filename) as reader:
+        with guard.open() as reader:
             guard.check_quick(reader, self.upload_id)
             sender = PartSender(
                 uploader.client,

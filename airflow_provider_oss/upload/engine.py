@@ -100,6 +100,10 @@ class ResumableUploader:
         A run that finds the object already complete (an earlier try completed it) sends nothing,
         so it never fires the callback a second time. When OSS answers 203 (object stored, callback
         failed) the checkpoint is marked completed and :class:`CallbackFailedError` raised.
+    :param source_opener: opens the file for reading the bytes that are sent and returns a read-only
+        descriptor (each part is read through one such descriptor; the fingerprint and the checks
+        of the path still use ``filename``). None: ``os.open(filename)``. The folder upload passes
+        one that opens the file inside the folder without following links.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class ResumableUploader:
         logger: LoggerLike | None = None,
         conn_id: str | None = None,
         callback: UploadCallback | None = None,
+        source_opener: Callable[[], int] | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("bucket must not be empty.")
@@ -141,6 +146,7 @@ class ResumableUploader:
         self.logger: LoggerLike = logger or log
         self.conn_id = conn_id
         self.callback = callback
+        self.source_opener = source_opener
         self.recovery = Recovery(
             client,
             bucket,
@@ -274,7 +280,7 @@ class ResumableUploader:
             if self.abort_on_failure or self.checkpoint_store is None
             else "the next try sees that the checkpoint no longer matches the file and starts clean"
         )
-        return SourceGuard(self.filename, fingerprint, self.target, kept)
+        return SourceGuard(self.filename, fingerprint, self.target, kept, self.source_opener)
 
     # -- results ---------------------------------------------------------------------------------
 

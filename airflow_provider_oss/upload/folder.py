@@ -45,6 +45,7 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.upload.config import MAX_PARALLELISM, TransferConfig, TransferConfigError
 from airflow_provider_oss.upload.engine import ResumableUploader
+from airflow_provider_oss.upload.folder_open import FolderFileOpener
 from airflow_provider_oss.upload.folder_read import read_small_file
 from airflow_provider_oss.upload.folder_result import (
     DEFAULT_MAX_ERRORS,
@@ -338,9 +339,14 @@ class FolderUploader:
             return None
 
     def _small(self, file: FolderFile) -> FileOutcome:
-        data = read_small_file(file, self.config.transfer.threshold)
+        opener = FolderFileOpener(self.scan, file)
+        fd = opener()
+        try:
+            data = read_small_file(file, fd, self.config.transfer.threshold)
+        finally:
+            os.close(fd)
         if data is None:  # grew past the threshold since the scan
-            return self._big(file)
+            return self._big(file, opener)
         local = crc.crc64(data)
         info = self._head(file.key, len(data))
         if info is not None and info.size == len(data) and info.crc64 == local:
@@ -368,16 +374,25 @@ class FolderUploader:
             ) from None
         return FileOutcome(file, "uploaded", bytes_sent=len(data))
 
-    def _big(self, file: FolderFile) -> FileOutcome:
-        size = os.stat(file.path).st_size
-        info = self._head(file.key, size)
-        if info is not None and info.crc64 is not None and info.size == size:
-            before = os.stat(file.path)
-            local = crc.crc64_of_file(file.path)
-            after = os.stat(file.path)
-            unchanged = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
-            if unchanged and local == info.crc64:
-                return FileOutcome(file, "skipped")
+    def _big(self, file: FolderFile, opener: FolderFileOpener | None = None) -> FileOutcome:
+        """
+        Upload a file in parts. Every byte read for it (the CRC-64 that may skip it, each part sent)
+        comes through ``opener``: the file opened inside the folder without following a link, the
+        same file (device and inode) each time.
+        """
+        opener = opener or FolderFileOpener(self.scan, file)
+        fd = opener()
+        try:
+            before = os.fstat(fd)
+            info = self._head(file.key, before.st_size)
+            if info is not None and info.crc64 is not None and info.size == before.st_size:
+                local = crc.crc64_of_fd(fd, 0, before.st_size)
+                after = os.fstat(fd)
+                unchanged = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+                if unchanged and local == info.crc64:
+                    return FileOutcome(file, "skipped")
+        finally:
+            os.close(fd)
         uploader = ResumableUploader(
             self.client,
             self.bucket,
@@ -390,8 +405,10 @@ class FolderUploader:
             abort_on_failure=self.abort_on_failure,
             logger=self.logger,
             conn_id=self.conn_id,
+            source_opener=opener,
         )
         result = uploader.run()
+        os.close(opener())  # the path still leads, without a link, to the file every byte came from
         if result.already_complete:
             return FileOutcome(file, "skipped")  # the summary's `resumed` counts uploaded files only
         return FileOutcome(file, "uploaded", bytes_sent=result.bytes_sent, resumed=result.resumed)

@@ -6,7 +6,6 @@ the buffer read is the buffer CRC-64'd and sent, so the object is exactly one st
 from __future__ import annotations
 
 import os
-import stat
 from typing import TYPE_CHECKING
 
 from airflow_provider_oss.upload.errors import SourceChangedError
@@ -17,35 +16,25 @@ if TYPE_CHECKING:
 __all__ = ["read_small_file"]
 
 
-def read_small_file(file: FolderFile, threshold: int) -> bytearray | None:
+def read_small_file(file: FolderFile, fd: int, threshold: int) -> bytearray | None:
     """
-    Read a small file whole, proving it did not change during the read (``fstat`` before and after:
-    same size and modification time, and exactly that many bytes read).
+    Read a small file whole from ``fd``, proving it did not change during the read (``fstat``
+    before and after: same size and modification time, and exactly that many bytes read).
 
+    :param file: the file (for messages).
+    :param fd: its descriptor, opened inside the folder
+        (:func:`~airflow_provider_oss.upload.folder_open.open_in_folder`); the caller closes it.
+    :param threshold: the multipart threshold.
     :return: the bytes, or None when the file is now at or above ``threshold`` (upload it in parts).
     :raises SourceChangedError: the file changed while it was read.
-    :raises OSError: the file cannot be opened or read (named in the message).
+    :raises OSError: the file cannot be read.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    if not file.via_link:
-        flags |= getattr(os, "O_NOFOLLOW", 0)  # a file swapped for a link since the scan is not followed
-    try:
-        fd = os.open(file.path, flags)  # O_NONBLOCK: a FIFO swapped in since the scan must not block
-    except OSError:
-        if os.path.islink(file.path) and not file.via_link:
-            raise OSError(f"{file.path} became a symbolic link after the scan; it is not followed") from None
-        raise
-    try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            raise OSError(f"{file.path} is no longer a regular file")
-        if before.st_size >= threshold:
-            return None
-        buffer = bytearray(before.st_size + 1)  # one byte more, to see a file that grew
-        read = _read_into(fd, buffer)
-        after = os.fstat(fd)
-    finally:
-        os.close(fd)
+    before = os.fstat(fd)
+    if before.st_size >= threshold:
+        return None
+    buffer = bytearray(before.st_size + 1)  # one byte more, to see a file that grew
+    read = _read_into(fd, buffer)
+    after = os.fstat(fd)
     changes = []
     if read != before.st_size:
         changes.append(f"read {read} bytes of {before.st_size}")

@@ -57,9 +57,12 @@ class FolderFile:
     :param relpath: the path relative to the folder, with ``/`` separators.
     :param key: the destination object key.
     :param size: the size when the folder was scanned.
-    :param via_link: True when the entry itself is a symbolic link that was followed (otherwise the
-        upload opens it without following a link, so a file swapped for a link after the scan
-        cannot lead outside the folder).
+    :param via_link: True when the entry itself is a symbolic link that was followed.
+    :param source_relpath: the path the upload opens, relative to the folder's real path, with
+        ``/`` separators: ``relpath`` itself, or the target of a followed link. The upload opens it
+        component by component without following any link
+        (:func:`~airflow_provider_oss.upload.folder_open.open_in_folder`), so a file or directory
+        swapped for a link after the scan cannot lead outside the folder. Empty: ``relpath``.
     """
 
     path: str
@@ -67,6 +70,11 @@ class FolderFile:
     key: str
     size: int
     via_link: bool = False
+    source_relpath: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source_relpath:
+            object.__setattr__(self, "source_relpath", self.relpath)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class FolderScan:
     :param files: the files to upload, sorted by relative path.
     :param refused: entries that cannot be uploaded as asked: the task fails for them.
     :param ignored: entries left out on purpose (links not followed, FIFOs...): logged, not failures.
+    :param root_identity: the folder's ``(st_dev, st_ino)`` when it was scanned: the upload refuses
+        to read from a folder replaced since (None: not checked).
     """
 
     root: str
@@ -99,6 +109,7 @@ class FolderScan:
     files: list[FolderFile] = field(default_factory=list)
     refused: list[SkippedEntry] = field(default_factory=list)
     ignored: list[SkippedEntry] = field(default_factory=list)
+    root_identity: tuple[int, int] | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -278,9 +289,30 @@ class _Walker:
         if _matches(self.regex, self.pattern, relpath):
             key = self._key(relpath)
             self.scan.files.append(
-                FolderFile(os.path.join(self.root, path), relpath, key, info.st_size, via_link)
+                FolderFile(
+                    os.path.join(self.root, path),
+                    relpath,
+                    key,
+                    info.st_size,
+                    via_link,
+                    self._source(entry, relpath),
+                )
             )
         return None
+
+    def _source(self, entry: os.DirEntry[str], relpath: str) -> str:
+        """
+        The path the upload opens (relative to the real folder), when it is not ``relpath``: the
+        target's own path, for a file reached through a followed link (the file's or a directory's).
+        """
+        if not self.follow_symlinks:
+            return ""
+        source = os.path.relpath(os.path.realpath(entry.path), self.real_root).replace(os.sep, "/")
+        if source == ".." or source.startswith("../"):
+            raise _EntryRefusedError(
+                "it leads outside the folder (a directory above it was swapped for a link)"
+            )
+        return "" if source == relpath else source
 
     def _follow(self, link: str, ancestors: frozenset[str]) -> tuple[os.stat_result, str]:
         """The stat of a link's target and its real path, when the link may be followed."""
@@ -345,6 +377,7 @@ def scan_folder(
         os.scandir(root).close()
     except OSError as err:
         raise FolderScanError(f"The folder {root} cannot be listed: {err.strerror or err}.") from None
+    identity = os.stat(root)
     walker = _Walker(
         root,
         check_prefix(prefix),
@@ -353,4 +386,6 @@ def scan_folder(
         include_hidden=include_hidden,
         follow_symlinks=follow_symlinks,
     )
-    return walker.walk()
+    scan = walker.walk()
+    scan.root_identity = (identity.st_dev, identity.st_ino)
+    return scan

@@ -28,13 +28,15 @@ class PartReader:
     An open source file that threads read parts of.
 
     :param path: the source file.
+    :param fd: a descriptor of it opened already (the reader owns it from now on); None: open ``path``.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fd: int | None = None) -> None:
         self.path = path
-        # O_NONBLOCK, then a type check: a path swapped for a FIFO since the fingerprint must fail, not
-        # hang in open() waiting for a writer (regular files ignore the flag).
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+        if fd is None:
+            # O_NONBLOCK, then a type check: a path swapped for a FIFO since the fingerprint must fail,
+            # not hang in open() waiting for a writer (regular files ignore the flag).
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise SourceFileError(f"The source {path!r} is not a regular file any more.")

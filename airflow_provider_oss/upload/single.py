@@ -14,7 +14,6 @@ from airflow_provider_oss.core.errors import CrcMismatchError, OssPreconditionEr
 from airflow_provider_oss.core.models import ObjectOptions
 from airflow_provider_oss.upload.errors import ObjectExistsError
 from airflow_provider_oss.upload.integrity import verify_object_crc
-from airflow_provider_oss.upload.reader import PartReader
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.callback import UploadCallback
@@ -56,7 +55,7 @@ def put_whole_file(
     size = guard.fingerprint.size
     buffer = bytearray(size)
     view = memoryview(buffer)
-    with PartReader(guard.filename) as reader:
+    with guard.open() as reader:
         read = reader.read_into(view, 0)
         guard.check_quick(reader, None, extra=[] if read == size else [f"read {read} of {size} bytes"])
     local_crc = crc.crc64(view)

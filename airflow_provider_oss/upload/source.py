@@ -10,7 +10,7 @@ writer who rewrites the file in place and puts its mtime back still moves its ct
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from airflow_provider_oss.upload.errors import SourceChangedError
 from airflow_provider_oss.upload.fingerprint import SourceFingerprint
@@ -26,13 +26,26 @@ class SourceGuard:
         when it has one).
     :param target: ``oss://bucket/key``, for messages.
     :param kept: what happens to the upload when the file changed, for messages.
+    :param opener: opens the file and returns a read-only descriptor (None: open ``filename``).
     """
 
-    def __init__(self, filename: str, fingerprint: SourceFingerprint, target: str, kept: str) -> None:
+    def __init__(
+        self,
+        filename: str,
+        fingerprint: SourceFingerprint,
+        target: str,
+        kept: str,
+        opener: Callable[[], int] | None = None,
+    ) -> None:
         self.filename = filename
         self.fingerprint = fingerprint
         self.target = target
         self.kept = kept
+        self.opener = opener
+
+    def open(self) -> PartReader:
+        """The reader of the file, the one thing the upload reads the bytes it sends through."""
+        return PartReader(self.filename, None if self.opener is None else self.opener())
 
     def changed(self, changes: list[str], upload_id: str | None) -> SourceChangedError:
         """The error for ``changes`` found during upload ``upload_id``."""
