@@ -54,6 +54,7 @@ conformance: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak_harness --runs 50 --seed 1 $(SOAK_ARGS)
 	$(BIN)/python -m tests.soak_harness --kind download --runs 50 --seed 1 $(SOAK_ARGS)
+	$(BIN)/python -m tests.soak_harness --kind folder --runs 50 --seed 1 $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo .bench .bench-cache

@@ -9,6 +9,7 @@ Full form (documented in the README, also ``make soak``)::
 
     python -m tests.soak_harness --runs 50 --seed 1
     python -m tests.soak_harness --kind download --runs 50 --seed 1   # killed downloads (tests/soak_download.py)
+    python -m tests.soak_harness --kind folder --runs 50 --seed 1     # link swaps (tests/soak_folder.py)
 
 The test suite runs a short form (``tests/upload/test_soak.py``). Each attempt is a separate process
 (``python -m tests.soak_harness attempt ...``), as an Airflow retry would be.
@@ -35,6 +36,7 @@ from airflow_provider_oss.core import crc64
 from airflow_provider_oss.testing import LocalOssServer
 from tests.soak_download import DownloadSoakSummary
 from tests.soak_download import soak as download_soak
+from tests.soak_folder import FolderSoakSummary, folder_soak
 
 BUCKET = "soak-bucket"
 KiB = 1024
@@ -595,7 +597,11 @@ def main(argv: list[str] | None = None) -> int:
         help="SIGKILL this process right after CompleteMultipartUpload, before or after its record is marked",
     )
     parser.add_argument(
-        "--kind", choices=("upload", "download"), default="upload", help="what to soak (default upload)"
+        "--kind",
+        choices=("upload", "download", "folder"),
+        default="upload",
+        help="what to soak: upload (one file under faults, the default), download, or folder (a folder "
+        "upload under link swaps)",
     )
     parser.add_argument("--runs", type=int, default=50, help="number of runs (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -611,9 +617,11 @@ def main(argv: list[str] | None = None) -> int:
         return _attempt(args)
     if args.runs < 1 or args.part_kb < 100:
         parser.error("--runs must be at least 1 and --part-kb at least 100")
-    summary: SoakSummary | DownloadSoakSummary
+    summary: SoakSummary | DownloadSoakSummary | FolderSoakSummary
     if args.kind == "download":
         summary = download_soak(args.runs, args.seed, int(args.size_mb * MiB), time_budget=args.time_budget)
+    elif args.kind == "folder":
+        summary = folder_soak(args.runs, args.seed, time_budget=args.time_budget)
     else:
         summary = soak(
             args.runs, args.seed, int(args.size_mb * MiB), args.part_kb * KiB, time_budget=args.time_budget

@@ -45,6 +45,7 @@ from airflow_provider_oss.core.errors import (
 )
 from airflow_provider_oss.upload.config import MAX_PARALLELISM, TransferConfig, TransferConfigError
 from airflow_provider_oss.upload.engine import ResumableUploader
+from airflow_provider_oss.upload.errors import SourceFileError
 from airflow_provider_oss.upload.folder_open import FolderFileOpener
 from airflow_provider_oss.upload.folder_read import read_small_file
 from airflow_provider_oss.upload.folder_result import (
@@ -408,8 +409,21 @@ class FolderUploader:
             source_opener=opener,
         )
         result = uploader.run()
-        os.close(opener())  # the path still leads, without a link, to the file every byte came from
         if result.already_complete:
+            # the uploader judged the object by the file's path: judge it again by the file itself
+            fd = opener()
+            try:
+                same = (
+                    crc.crc64_of_fd(fd, 0, result.size) == result.crc64
+                    and os.fstat(fd).st_size == result.size
+                )
+            finally:
+                os.close(fd)
+            if not same:
+                raise SourceFileError(
+                    f"{file.relpath} changed while it was checked against oss://{self.bucket}/{file.key}; nothing "
+                    "was sent for it"
+                )
             return FileOutcome(file, "skipped")  # the summary's `resumed` counts uploaded files only
         return FileOutcome(file, "uploaded", bytes_sent=result.bytes_sent, resumed=result.resumed)
 

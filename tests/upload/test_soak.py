@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from tests.soak_folder import folder_soak
 from tests.soak_harness import FAULTS, KiB, MiB, soak
 
 
@@ -17,3 +20,15 @@ def test_short_soak_every_fault_kind_ends_with_the_right_object() -> None:
     assert all(r.same_upload_id or r.first_attempt_finished for r in resumable), summary.text()
     assert sum(r.foreign_aborts for r in summary.runs) == 0
     assert not any(r.full_reupload for r in summary.runs)
+
+
+def test_short_folder_soak_sends_no_outside_byte_and_every_object_is_its_file() -> None:
+    summary = folder_soak(6, seed=7, time_budget=300)
+    assert summary.failures == [], summary.text()
+    swaps: Counter[str] = Counter()
+    for run in summary.runs:
+        swaps.update(run.swaps)
+    assert swaps["file"] and swaps["dir"], "both kinds of swap happened"
+    assert sum(r.failed for r in summary.runs), "some swapped file was caught (else the swaps came too late)"
+    assert sum(r.outside_files_on_server for r in summary.runs) == 0
+    assert sum(r.wrong_objects for r in summary.runs) == 0
