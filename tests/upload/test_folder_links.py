@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.upload import TransferConfig, folder_open
+from airflow_provider_oss.upload import ResumableUploader, TransferConfig, folder_open
+from airflow_provider_oss.upload.errors import SourceFileError
 from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader
+from airflow_provider_oss.upload.folder_open import FolderFileOpener
 from airflow_provider_oss.upload.folder_scan import scan_folder
 from tests.upload_support import BUCKET, KiB, make_client, make_file
 
@@ -154,4 +156,32 @@ def test_followed_links_inside_the_folder_still_upload_and_a_retargeted_one_fail
     assert "symbolic link" in summary.failures[0][1]  # type: ignore[attr-defined]
     assert server.object_bytes(BUCKET, "alias/a.bin") == data
     assert server.object_bytes(BUCKET, "real/a.bin") == data
+    assert secret_on_server(tmp_path) == []
+
+
+def test_the_documented_opener_snippet_uploads_the_folder_and_refuses_a_swapped_file(
+    server: LocalOssServer, tmp_path: Path
+) -> None:
+    """The snippet of docs/FOLDER_UPLOADS.md ("The same opener serves..."), run as written."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    data = make_file(folder / "big.bin", 3 * THRESHOLD)
+    make_file(folder / "swapped.bin", 3 * THRESHOLD, seed=2)
+    (tmp_path / "outside.bin").write_bytes(secret_bytes(3 * THRESHOLD))
+    client, bucket = make_client(server), BUCKET
+    scan = scan_folder(folder)
+    (folder / "swapped.bin").unlink()
+    (folder / "swapped.bin").symlink_to(tmp_path / "outside.bin")
+    uploaded = []
+    for file in scan.files:
+        opener = FolderFileOpener(scan, file)  # opens inside the folder, no link followed
+        try:
+            ResumableUploader(client, bucket, "mirror/" + file.relpath, file.path, source_opener=opener).run()
+        except SourceFileError as err:
+            assert file.relpath == "swapped.bin" and "symbolic link" in str(err)
+        else:
+            uploaded.append(file.relpath)
+    assert uploaded == ["big.bin"]
+    assert server.object_bytes(BUCKET, "mirror/big.bin") == data
+    assert sent_for(server, "mirror/swapped.bin") == []
     assert secret_on_server(tmp_path) == []
