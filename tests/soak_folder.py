@@ -32,7 +32,7 @@ from airflow_provider_oss.upload import TransferConfig
 from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader
 from airflow_provider_oss.upload.folder_result import FolderUploadSummary
 from airflow_provider_oss.upload.folder_scan import scan_folder
-from tests.upload_support import KiB, make_client
+from tests.upload_support import KiB, files_holding, make_client
 
 BUCKET = "soak-folder"
 #: Marks every byte of the outside files (inside files are random bytes, which never hold it).
@@ -160,16 +160,6 @@ class _Swapper:
                 self.swap(action)
 
 
-def _outside_files_on_server(root: Path) -> int:
-    found = 0
-    for directory, _, names in os.walk(root):
-        for name in names:
-            with open(os.path.join(directory, name), "rb") as f:
-                if MARKER in f.read():
-                    found += 1
-    return found
-
-
 def _check(
     report: FolderRunReport,
     client: OssClient,
@@ -181,7 +171,7 @@ def _check(
 ) -> None:
     report.uploaded = summary.count("uploaded")
     report.failed = summary.count("failed")
-    report.outside_files_on_server = _outside_files_on_server(server_root)
+    report.outside_files_on_server = len(files_holding(server_root, MARKER))
     if report.outside_files_on_server:
         report.problems.append(f"{report.outside_files_on_server} server file(s) hold outside bytes")
     for outcome in summary.outcomes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -75,3 +76,15 @@ def last_seq(server: LocalOssServer) -> int:
     """The sequence number of the last logged request (0 when none)."""
     log = server.request_log()
     return max((e["seq"] for e in log), default=0)
+
+
+def files_holding(root: Path, marker: bytes) -> list[str]:
+    """The files under ``root`` (a local server's ``root_dir``: objects, parts in progress) holding ``marker``."""
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                if marker in f.read():
+                    found.append(path)
+    return found

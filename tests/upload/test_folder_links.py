@@ -20,7 +20,7 @@ from airflow_provider_oss.upload.errors import SourceFileError
 from airflow_provider_oss.upload.folder import FolderUploadConfig, FolderUploader
 from airflow_provider_oss.upload.folder_open import FolderFileOpener
 from airflow_provider_oss.upload.folder_scan import scan_folder
-from tests.upload_support import BUCKET, KiB, make_client, make_file
+from tests.upload_support import BUCKET, KiB, files_holding, make_client, make_file
 
 THRESHOLD = 256 * KiB
 #: Marks every byte of the outside files: found nowhere on the server, or the test fails.
@@ -47,14 +47,7 @@ def server(tmp_path: Path) -> Iterator[LocalOssServer]:
 
 def secret_on_server(tmp_path: Path) -> list[str]:
     """The server's files (objects, parts in progress) holding any of the outside bytes."""
-    found = []
-    for directory, _, names in os.walk(tmp_path / "server"):
-        for name in names:
-            path = os.path.join(directory, name)
-            with open(path, "rb") as f:
-                if SECRET in f.read():
-                    found.append(path)
-    return found
+    return files_holding(tmp_path / "server", SECRET)
 
 
 def sent_for(server: LocalOssServer, key: str) -> list[dict[str, object]]:
