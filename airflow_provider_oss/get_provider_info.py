@@ -58,6 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_oss.operators.folder_upload",
                     "airflow_provider_oss.operators.download",
                     "airflow_provider_oss.operators.copy",
+                    "airflow_provider_oss.operators.bucket",
                 ],
             }
         ],

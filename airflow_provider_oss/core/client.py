@@ -14,16 +14,18 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from airflow_provider_oss.core.client_base import PRESIGN_METHODS, check_object
+from airflow_provider_oss.core.client_buckets import BucketCalls
 from airflow_provider_oss.core.client_listing import ListingCalls
 from airflow_provider_oss.core.client_multipart import MultipartCalls
 from airflow_provider_oss.core.errors import OssClientError
 from airflow_provider_oss.core.signing import MAX_PRESIGN_EXPIRES, SigningRequest
 
 
-class OssClient(ListingCalls, MultipartCalls):
+class OssClient(ListingCalls, MultipartCalls, BucketCalls):
     """
     An Alibaba Cloud OSS client: the object calls (:class:`~airflow_provider_oss.core.client_objects.ObjectCalls`), the listings
-    (:class:`ListingCalls`), the multipart upload API (:class:`MultipartCalls`) and presigned URLs.
+    (:class:`ListingCalls`), the multipart upload API (:class:`MultipartCalls`), bucket creation and
+    deletion (:class:`~airflow_provider_oss.core.client_buckets.BucketCalls`) and presigned URLs.
 
     :param credentials: the access key pair (and STS token).
     :param config: endpoint, addressing, signing, timeout, retry and pool settings.

@@ -20,6 +20,7 @@ from airflow_provider_oss.core.connection_settings import (
 from airflow_provider_oss.core.credentials import Credentials
 from airflow_provider_oss.core.errors import OssClientError, OssError
 from airflow_provider_oss.core.keymatch import split_key
+from airflow_provider_oss.hooks.bucket_methods import OssBucketMethods
 from airflow_provider_oss.hooks.object_methods import OssObjectMethods
 from airflow_provider_oss.hooks.transfers import CopyStoreFactory, OssTransferMethods, StoreFactory
 from airflow_provider_oss.version_compat import BaseHook, mask_secret
@@ -32,7 +33,7 @@ _EXTRA_TYPES = EXTRA_TYPES
 __all__ = ["CopyStoreFactory", "OssConnectionConfigError", "OssHook", "StoreFactory"]
 
 
-class OssHook(OssObjectMethods, OssTransferMethods, BaseHook):
+class OssHook(OssObjectMethods, OssTransferMethods, OssBucketMethods, BaseHook):
     """
     Interact with Alibaba Cloud OSS through this provider's own signed client.
 
@@ -57,7 +58,9 @@ class OssHook(OssObjectMethods, OssTransferMethods, BaseHook):
     The object methods (``check_for_key``, ``load_bytes``, ``list_keys``...) live in
     :class:`~airflow_provider_oss.hooks.object_methods.OssObjectMethods` and the transfers
     (``upload_file``, ``download_file``, ``resumable_copy``...) in
-    :class:`~airflow_provider_oss.hooks.transfers.OssTransferMethods`; this class holds the
+    :class:`~airflow_provider_oss.hooks.transfers.OssTransferMethods`, the bucket methods
+    (``create_bucket``, ``delete_bucket``, ``bucket_exists``) in
+    :class:`~airflow_provider_oss.hooks.bucket_methods.OssBucketMethods`; this class holds the
     connection, the client and bucket resolution they use.
     """
 

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
+    from airflow_provider_oss.core.client_config import ClientConfig
+    from airflow_provider_oss.core.connection_settings import ConnectionSettings
+    from airflow_provider_oss.core.credentials import Credentials
 
 
 class OssHookRequirements:
@@ -28,6 +31,20 @@ class OssHookRequirements:
 
         def get_client(self, *, pool_size: int | None = None) -> OssClient:
             """The connection's client, cached per pool size."""
+            raise NotImplementedError
+
+        @property
+        def _settings(self) -> ConnectionSettings:
+            """What the connection says (credentials, client settings, default bucket)."""
+            raise NotImplementedError
+
+        @property
+        def credentials(self) -> Credentials:
+            """The connection's credentials."""
+            raise NotImplementedError
+
+        def get_client_config(self, **overrides: Any) -> ClientConfig:
+            """The connection's client settings, with ``overrides`` winning."""
             raise NotImplementedError
 
         def resolve_bucket(self, bucket_name: str | None) -> str:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from airflow_provider_oss.testing.store import BucketRecord
 
 BUCKET_ACLS = ("private", "public-read", "public-read-write")
+#: Bucket names start with this when another account holds them: bucket names are global in OSS,
+#: so a PutBucket on one answers 409 BucketAlreadyExists (the server's own account owns the rest).
+OTHER_ACCOUNT_PREFIX = "other-account-"
 
 # -- buckets -------------------------------------------------------------------------------------
 
@@ -110,10 +113,22 @@ def head_bucket(ex: Exchange) -> None:
 
 
 def put_bucket(ex: Exchange) -> None:
-    """PutBucket (``PUT /bucket/``): creates the bucket; ``x-oss-acl: public-read`` makes it public."""
+    """
+    PutBucket (``PUT /bucket/``): creates the bucket; ``x-oss-acl: public-read`` makes it public.
+    As OSS: on a bucket the account owns it answers 200 and changes the ACL only; on a name another
+    account holds (:data:`OTHER_ACCOUNT_PREFIX`) it answers 409 ``BucketAlreadyExists``.
+    """
     if not valid_bucket_name(ex.bucket):
         raise OssApiError(
             400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=ex.bucket
+        )
+    if ex.bucket.startswith(OTHER_ACCOUNT_PREFIX):
+        raise OssApiError(
+            409,
+            "BucketAlreadyExists",
+            "The requested bucket name is not available. The bucket namespace is shared by all users "
+            "of the system. Please select a different name and try again.",
+            BucketName=ex.bucket,
         )
     acl = ex.headers.get("x-oss-acl", "private")
     if acl not in BUCKET_ACLS:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import inspect
 
-from airflow_provider_oss.hooks import object_methods, transfers
+from airflow_provider_oss.hooks import bucket_methods, object_methods, transfers
+from airflow_provider_oss.hooks.bucket_methods import OssBucketMethods
 from airflow_provider_oss.hooks.object_methods import OssObjectMethods
 from airflow_provider_oss.hooks.oss import CopyStoreFactory, OssConnectionConfigError, OssHook, StoreFactory
 from airflow_provider_oss.hooks.transfers import OssTransferMethods
@@ -55,6 +56,9 @@ PUBLIC_METHODS = {
         "abort_on_failure",
         "logger",
     ],
+    "bucket_exists": ["bucket_name"],
+    "create_bucket": ["bucket_name", "region", "acl", "storage_class", "redundancy_type"],
+    "delete_bucket": ["bucket_name", "force"],
     "resolve_bucket": ["bucket_name"],
     "get_client_config": ["overrides"],
     "get_client": ["pool_size"],
@@ -71,10 +75,12 @@ def test_every_public_method_keeps_its_parameters() -> None:
 
 def test_the_hook_composes_the_mixins_and_keeps_airflows_logger() -> None:
     assert issubclass(OssHook, OssObjectMethods) and issubclass(OssHook, OssTransferMethods)
+    assert issubclass(OssHook, OssBucketMethods)
     assert issubclass(OssHook, BaseHook)
     # The mixins' declarations are for the type checker only: nothing shadows the hook's own members.
-    for name in ("log", "get_client", "resolve_bucket", "_locate", "oss_conn_id"):
-        assert name not in vars(OssObjectMethods) and name not in vars(OssTransferMethods), name
+    for name in ("log", "get_client", "resolve_bucket", "_locate", "oss_conn_id", "_settings", "credentials"):
+        for mixin in (OssObjectMethods, OssTransferMethods, OssBucketMethods):
+            assert name not in vars(mixin), (mixin, name)
     hook = OssHook("any_conn")
     assert hook.log.name.endswith("OssHook")
     assert (StoreFactory, CopyStoreFactory) == (transfers.StoreFactory, transfers.CopyStoreFactory)
@@ -82,7 +88,7 @@ def test_the_hook_composes_the_mixins_and_keeps_airflows_logger() -> None:
 
 
 def test_the_mixins_do_not_import_the_hook_module() -> None:
-    for module in (object_methods, transfers):
+    for module in (object_methods, transfers, bucket_methods):
         tree = ast.parse(inspect.getsource(module))
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert "airflow_provider_oss.hooks.oss" not in imported, module.__name__
