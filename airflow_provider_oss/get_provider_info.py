@@ -82,7 +82,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Alibaba Cloud OSS",
-                "python-modules": ["airflow_provider_oss.triggers.oss"],
+                "python-modules": [
+                    "airflow_provider_oss.triggers.oss",
+                    "airflow_provider_oss.triggers.oss_keys_unchanged",
+                ],
             }
         ],
         "connection-types": [

@@ -84,6 +84,15 @@ def find_all(
     return records
 
 
+#: What the keys-unchanged watch compares between polls: key -> ``(size, ETag)``.
+PrefixState = dict[str, tuple[int, str]]
+
+
+def prefix_state(client: OssClient, bucket: str, prefix: str) -> PrefixState:
+    """Every object under ``prefix`` (all pages): key -> ``(size, ETag)``."""
+    return {s.key: (s.size, s.etag) for s in client.list_objects_v2(bucket, prefix=prefix)}
+
+
 @dataclass
 class InactivityTracker:
     """
@@ -100,11 +109,11 @@ class InactivityTracker:
     inactivity_period: float
     min_objects: int = 1
     allow_delete: bool = True
-    previous: dict[str, tuple[int, str]] | None = None
+    previous: PrefixState | None = None
     clock: Callable[[], float] = time.monotonic
     last_activity: float | None = field(default=None, init=False)
 
-    def observe(self, current: dict[str, tuple[int, str]]) -> tuple[bool, str]:
+    def observe(self, current: PrefixState) -> tuple[bool, str]:
         """
         Record one poll; return ``(complete, why)``.
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.keymatch import split_key
-from airflow_provider_oss.core.keywatch import InactivityTracker
+from airflow_provider_oss.core.keywatch import InactivityTracker, prefix_state
 from airflow_provider_oss.hooks.oss import OssHook
+from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.version_compat import BaseSensorOperator
 
 if TYPE_CHECKING:
@@ -23,6 +26,12 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
     compares key names) restarts the quiet period. The observations live in the running task, so
     the sensor runs in ``poke`` mode only: ``reschedule`` would forget them between pokes.
 
+    With ``deferrable=True`` the worker polls once (so a wrong secret or a missing bucket fails at
+    once), then defers to :class:`~airflow_provider_oss.triggers.oss_keys_unchanged.OssKeysUnchangedTrigger`,
+    which carries the observations (each object's size and ETag, the time of the last change) and
+    keeps them across its polls in the triggerer: same semantics, no worker slot held while waiting.
+    The trigger's state is stored by Airflow with the trigger, one entry per object under the prefix.
+
     :param prefix: the prefix to watch (templated); may be an ``oss://bucket/prefix`` URL.
     :param bucket_name: the bucket (templated); defaults to the connection's ``bucket`` extra.
     :param inactivity_period: seconds without change that mean "complete" (default 1 hour).
@@ -30,6 +39,7 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
     :param previous_objects: keys known to exist before the sensor starts; the first poke compares
         against them (so a prefix already complete before the task started is not waited on twice).
     :param allow_delete: when False, an object deleted while waiting fails the task.
+    :param deferrable: wait in the triggerer instead of holding a worker slot between pokes.
     :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
     """
 
@@ -44,6 +54,7 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
         min_objects: int = 1,
         previous_objects: set[str] | None = None,
         allow_delete: bool = True,
+        deferrable: bool = False,
         oss_conn_id: str = OssHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -57,6 +68,8 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
             raise ValueError(f"{label}: inactivity_period must be a non-negative number of seconds.")
         if isinstance(min_objects, bool) or not isinstance(min_objects, int) or min_objects < 0:
             raise ValueError(f"{label}: min_objects must be a non-negative int; got {min_objects!r}.")
+        if not isinstance(deferrable, bool):
+            raise ValueError(f"{label}: deferrable must be True or False; got {deferrable!r}.")
         if self.mode == "reschedule":
             raise ValueError(
                 f"{label}: mode='reschedule' would lose the observations between pokes; use mode='poke'."
@@ -69,8 +82,10 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
         self.min_objects = min_objects
         self.previous_objects = set(previous_objects) if previous_objects is not None else None
         self.allow_delete = allow_delete
+        self.deferrable = deferrable
         self.oss_conn_id = oss_conn_id
         self._tracker: InactivityTracker | None = None
+        self._watched: tuple[str, str] | None = None  # (bucket, prefix) of the last poke
 
     def _tracker_for(self) -> InactivityTracker:
         if self._tracker is None:
@@ -78,8 +93,10 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
             if self.previous_objects is not None:
                 # Only the names are known: any size or ETag seen on the first poke is "unchanged".
                 previous = {key: (-1, "") for key in self.previous_objects}
+            # A deferrable sensor hands its state to the triggerer: it needs wall-clock times.
+            clock = time.time if self.deferrable else time.monotonic
             self._tracker = InactivityTracker(
-                self.inactivity_period, self.min_objects, self.allow_delete, previous=previous
+                self.inactivity_period, self.min_objects, self.allow_delete, previous=previous, clock=clock
             )
         return self._tracker
 
@@ -87,7 +104,8 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
         hook = OssHook(self.oss_conn_id)
         bucket_arg, prefix = split_key(self.prefix, self.bucket_name)
         bucket = hook.resolve_bucket(bucket_arg)
-        current = {s.key: (s.size, s.etag) for s in hook.list_objects(prefix, bucket)}
+        self._watched = (bucket, prefix)
+        current = prefix_state(hook.get_client(), bucket, prefix)
         tracker = self._tracker_for()
         if (
             tracker.previous is not None
@@ -99,3 +117,36 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
         complete, why = tracker.observe(current)
         self.log.info("oss://%s/%s: %s", bucket, prefix, why)
         return complete
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        from airflow_provider_oss.triggers.oss_keys_unchanged import OssKeysUnchangedTrigger
+
+        tracker = self._tracker_for()
+        assert self._watched is not None  # set by poke
+        bucket, prefix = self._watched
+        trigger = OssKeysUnchangedTrigger(
+            bucket_name=bucket,
+            prefix=prefix,
+            inactivity_period=self.inactivity_period,
+            min_objects=self.min_objects,
+            allow_delete=self.allow_delete,
+            previous_objects=tracker.previous,
+            last_activity=tracker.last_activity,
+            poke_interval=self.poke_interval,
+            oss_conn_id=self.oss_conn_id,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
+        """Resume after the trigger fired: succeed, or fail with the trigger's error."""
+        if event.get("status") != "success":
+            raise OssSensorError(
+                f"OssKeysUnchangedSensor(task_id={self.task_id!r}) stopped waiting: "
+                f"{event.get('error_type', 'error')}: {event.get('message', event)}"
+            )
+        self.log.info("%s", event.get("message", "the prefix is unchanged"))

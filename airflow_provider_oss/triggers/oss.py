@@ -20,7 +20,39 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 # ``_poll`` imports them in its worker thread instead.
 
 
-class OssKeyTrigger(BaseTrigger):
+def error_event(err: Exception) -> dict[str, Any]:
+    """The ``error`` event of a poll that failed: the error's type and message (never a secret: our errors carry none)."""
+    return {"status": "error", "error_type": type(err).__name__, "message": str(err)}
+
+
+class OssPollingTrigger(BaseTrigger):
+    """
+    The base of this provider's triggers: the connection's hook, made on the first poll in a worker
+    thread and reused across polls, and its connection pool closed when the trigger ends.
+
+    :param oss_conn_id: the OSS connection.
+    """
+
+    def __init__(self, *, oss_conn_id: str = "oss_default") -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ has no annotations
+        self.oss_conn_id = oss_conn_id
+        self._hook: Any = None
+
+    def _client(self) -> Any:
+        """The hook's client (blocking: call it from a worker thread, never on the event loop)."""
+        if self._hook is None:
+            from airflow_provider_oss.hooks.oss import OssHook
+
+            self._hook = OssHook(self.oss_conn_id)
+        return self._hook.get_client()
+
+    async def cleanup(self) -> None:
+        """Close the client's connection pool when the trigger ends or is cancelled."""
+        if self._hook is not None:
+            self._hook.get_client().close()
+
+
+class OssKeyTrigger(OssPollingTrigger):
     """
     Fire when every key (or ``fnmatch`` pattern) exists; the event carries the matched objects.
 
@@ -40,13 +72,11 @@ class OssKeyTrigger(BaseTrigger):
         poke_interval: float = 60.0,
         wait_first: bool = False,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ has no annotations
+        super().__init__(oss_conn_id=oss_conn_id)
         self.targets = [(str(bucket), str(key)) for bucket, key in targets]
         self.wildcard_match = wildcard_match
-        self.oss_conn_id = oss_conn_id
         self.poke_interval = float(poke_interval)
         self.wait_first = wait_first
-        self._hook: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -67,14 +97,11 @@ class OssKeyTrigger(BaseTrigger):
         """
         from airflow_provider_oss.core.errors import OssError
         from airflow_provider_oss.core.keywatch import find_all
-        from airflow_provider_oss.hooks.oss import OssHook
 
         try:
-            if self._hook is None:
-                self._hook = OssHook(self.oss_conn_id)
-            found = find_all(self._hook.get_client(), self.targets, wildcard=self.wildcard_match)
+            found = find_all(self._client(), self.targets, wildcard=self.wildcard_match)
         except (OssError, ValueError) as err:
-            return {"status": "error", "error_type": type(err).__name__, "message": str(err)}
+            return error_event(err)
         return None if found is None else {"status": "success", "files": found}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -87,8 +114,3 @@ class OssKeyTrigger(BaseTrigger):
                 return
             self.log.info("Waiting for %s", ", ".join(f"oss://{b}/{k}" for b, k in self.targets))
             await asyncio.sleep(self.poke_interval)
-
-    async def cleanup(self) -> None:
-        """Close the client's connection pool when the trigger ends or is cancelled."""
-        if self._hook is not None:
-            self._hook.get_client().close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import runpy
 from pathlib import Path
 
@@ -10,14 +9,10 @@ import pytest
 
 from airflow_provider_oss.testing import LocalOssServer
 from tests.airflow.dag_files import load_dag
+from tests.doc_snippets import DOCS, python_snippets
 from tests.upload_support import make_client
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "BUCKETS.md"
-
-
-def python_snippets(path: Path) -> list[str]:
-    """The fenced ``python`` blocks of a Markdown file, in order."""
-    return re.findall(r"^```python\n(.*?)^```", path.read_text(), flags=re.S | re.M)
+DOC = DOCS / "BUCKETS.md"
 
 
 def test_the_hook_snippet_runs(oss_server: LocalOssServer, oss_connection_env: str, tmp_path: Path) -> None:

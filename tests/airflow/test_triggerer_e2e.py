@@ -1,11 +1,12 @@
 """
-The deferrable OssKeySensor under a real Airflow 3.3 deployment on 127.0.0.1 (api-server,
+The deferrable OssKeySensor and OssKeysUnchangedSensor under a real Airflow 3.3 deployment on 127.0.0.1 (api-server,
 dag-processor, scheduler with a LocalExecutor of ONE slot, and a triggerer), on SQLite, with the
 ``oss`` connection stored in the metadata database (so the triggerer fetches it through Airflow).
 
-The proof that the deferred sensor holds no worker slot: the only slot must run ``produce``, which
-writes the awaited key only after it has seen the sensor in state ``deferred``. If the sensor held
-the slot, ``produce`` could never start and the run would time out.
+The proof that the deferred sensors hold no worker slot: the only slot must run ``produce``, which
+writes the awaited key only after it has seen the sensor in state ``deferred``. If a sensor held
+the slot, ``produce`` could never start and the run would time out. ``quiet`` (keys unchanged)
+first sees an empty prefix, so it can only succeed in the triggerer, after the write and 2 s of quiet.
 """
 
 from __future__ import annotations
@@ -34,11 +35,23 @@ def _dag_source(db: Path) -> str:
 
         from airflow_provider_oss.hooks.oss import OssHook
         from airflow_provider_oss.sensors.oss_key import OssKeySensor
+        from airflow_provider_oss.sensors.oss_keys_unchanged import OssKeysUnchangedSensor
 
         with DAG(dag_id={DAG_ID!r}, schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
             wait = OssKeySensor(
                 task_id="wait",
                 bucket_key="oss://test-bucket/{KEY}",
+                deferrable=True,
+                poke_interval=1,
+                timeout=600,
+                priority_weight=100,
+                weight_rule="absolute",
+            )
+
+            quiet = OssKeysUnchangedSensor(
+                task_id="quiet",
+                prefix="oss://test-bucket/incoming/",
+                inactivity_period=2,
                 deferrable=True,
                 poke_interval=1,
                 timeout=600,
@@ -66,7 +79,7 @@ def _dag_source(db: Path) -> str:
                 return OssHook().read_key("{KEY}")
 
             produce()
-            wait >> consume()
+            [wait, quiet] >> consume()
         """  # noqa: S608 - a DAG file, not a query
     )
 
@@ -96,13 +109,16 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
     deployment.wait_for(
         "the sensor's trigger row", lambda: query_sqlite(db, "SELECT classpath FROM trigger"), 180
     )
-    ((classpath,),) = query_sqlite(db, "SELECT classpath FROM trigger")
-    assert classpath == "airflow_provider_oss.triggers.oss.OssKeyTrigger"
+    classpaths = {row[0] for row in query_sqlite(db, "SELECT classpath FROM trigger")}
+    assert classpaths <= {
+        "airflow_provider_oss.triggers.oss.OssKeyTrigger",
+        "airflow_provider_oss.triggers.oss_keys_unchanged.OssKeysUnchangedTrigger",
+    }, classpaths
     state = deployment.wait_for_run_end(DAG_ID, 300)
     states = dict(query_sqlite(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", DAG_ID))
     triggerer_log = (tmp / "triggerer.log").read_text(errors="replace")
     assert state == "success", (states, triggerer_log[-3000:])
-    assert states == {"wait": "success", "produce": "success", "consume": "success"}
+    assert states == {"wait": "success", "quiet": "success", "produce": "success", "consume": "success"}
     # That the trigger never blocks the event loop is proven without a clock by
     # test_key_sensor_features.py::test_trigger_polls_off_the_event_loop_until_the_key_exists (the loop
     # keeps running while each HEAD is in flight); Airflow's own "blocked for N seconds" warnings depend
@@ -114,5 +130,14 @@ def test_deferred_sensor_waits_in_the_triggerer_without_a_worker_slot(
     # The sensor's one try: it deferred, the triggerer fired, the same try resumed (no retry).
     ((try_number,),) = query_sqlite(db, "SELECT try_number FROM task_instance WHERE task_id = 'wait'")
     assert try_number == 1
+    # The keys-unchanged trigger kept its observations across polls: it saw the write as activity,
+    # then fired after the quiet period, in the same try.
+    quiet_logs = list((tmp / "airflow" / "logs").glob("dag_id=*/run_id=*/task_id=quiet/*.trigger.*.log"))
+    assert len(quiet_logs) == 1
+    quiet_log = quiet_logs[0].read_text()
+    assert "activity: 1 new, 0 rewritten, 0 deleted" in quiet_log, quiet_log[-3000:]
+    assert "Trigger fired event" in quiet_log and "1 object(s) unchanged for" in quiet_log
+    ((quiet_try,),) = query_sqlite(db, "SELECT try_number FROM task_instance WHERE task_id = 'quiet'")
+    assert quiet_try == 1
     heads = [e for e in oss_server.request_log() if e["op"] == "HeadObject" and e["key"] == KEY]
     assert len(heads) >= 2  # the worker's first poke and at least one poll from the triggerer
