@@ -26,6 +26,31 @@ _ENDPOINT_EXAMPLES = (
 )
 
 
+def _choice(label: str, default: str, values: list[str], description: str = "") -> dict[str, Any]:
+    """
+    A select of ``values`` whose empty choice (JSON null, what an untouched field saves) reads as
+    "default: ...": the default is shown, never stored.
+    """
+    return {
+        "label": label,
+        "description": f"{description} Empty: {default}.".strip(),
+        "schema": {
+            "type": ["string", "null"],
+            "enum": [None, *values],
+            "values_display": {"null": f"(default: {default})"},
+        },
+    }
+
+
+def _number(label: str, default: str, description: str = "", *, integer: bool = False) -> dict[str, Any]:
+    """A number field with no pre-filled value (the form saves null when it is left alone)."""
+    return {
+        "label": label,
+        "description": f"{description} Empty: {default}.".strip(),
+        "schema": _INTEGER if integer else _NUMBER,
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """Return the provider description: hooks, operators, sensors and the ``oss_resumable`` connection form."""
     return {
@@ -119,25 +144,38 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Only for temporary (STS) credentials; leave empty for an AccessKey pair.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
-                    "signature_version": {
-                        "label": "Signature version",
-                        "schema": {"type": ["string", "null"], "default": "v4", "enum": ["v4", "v1"]},
-                    },
-                    "addressing_style": {
-                        "label": "Addressing style",
-                        "schema": {
-                            "type": ["string", "null"],
-                            "default": "virtual",
-                            "enum": ["virtual", "path"],
-                        },
-                    },
-                    "internal": {
-                        "label": "Use the VPC internal endpoint",
-                        "schema": {"type": ["boolean", "null"], "default": False},
-                    },
-                    "connect_timeout": {"label": "Connect timeout (s)", "schema": {**_NUMBER, "default": 10}},
-                    "read_timeout": {"label": "Read timeout (s)", "schema": {**_NUMBER, "default": 120}},
-                    "max_retries": {"label": "Retries per request", "schema": {**_INTEGER, "default": 5}},
+                    "signature_version": _choice("Signature version", "v4", ["v4", "v1"]),
+                    "addressing_style": _choice(
+                        "Addressing style",
+                        "virtual (path for an IP or localhost endpoint)",
+                        ["virtual", "path", "cname"],
+                        "virtual: bucket.endpoint (real OSS); path: endpoint/bucket (IP endpoints); "
+                        "cname: a custom domain bound to one bucket.",
+                    ),
+                    "internal": _choice(
+                        "Use the VPC internal endpoint", "false", ["true", "false"], "oss-<region>-internal."
+                    ),
+                    "scheme": _choice(
+                        "Scheme",
+                        "https, or the endpoint URL's",
+                        ["https", "http"],
+                        "Used when the endpoint has no scheme.",
+                    ),
+                    "connect_timeout": _number("Connect timeout (s)", "10"),
+                    "read_timeout": _number("Read timeout (s)", "120"),
+                    "max_retries": _number("Retries per request", "5", integer=True),
+                    "backoff_base": _number(
+                        "Retry backoff base (s)", "0.5", "The first retry's wait; doubles per retry."
+                    ),
+                    "backoff_max": _number(
+                        "Retry backoff cap (s)", "20", "The longest wait between retries."
+                    ),
+                    "pool_size": _number(
+                        "HTTP connection pool size",
+                        "10",
+                        "Transfers size their own pool from their parallelism.",
+                        integer=True,
+                    ),
                     "verify": {
                         "label": "TLS verification",
                         "description": "Empty or true: system CAs; false: no verification (insecure, logs a "
@@ -147,6 +185,24 @@ def get_provider_info() -> dict[str, Any]:
                             "examples": ["true", "false", "/etc/ssl/certs/ca-certificates.crt"],
                         },
                     },
+                    "resolve": {
+                        "label": "Resolve host names (like curl --resolve)",
+                        "description": 'A JSON object of host name -> IP address, e.g. {"*.oss-cn-hangzhou.'
+                        'aliyuncs.com": "10.0.0.5"}; the Host header keeps the name. Empty: DNS.',
+                        "schema": _STRING,
+                    },
+                    "user_agent": {
+                        "label": "User-Agent",
+                        "description": "Empty: airflow-provider-oss/<version> python/<version>.",
+                        "schema": _STRING,
+                    },
+                    "require_crc64": _choice(
+                        "Require OSS's CRC-64 on every write",
+                        "true",
+                        ["true", "false"],
+                        "false only for an OSS-compatible server that sends none (each write is then "
+                        "logged as unverified).",
+                    ),
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "host"],

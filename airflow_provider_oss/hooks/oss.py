@@ -42,7 +42,8 @@ class OssHook(OssObjectMethods, OssTransferMethods, OssBucketMethods, BaseHook):
     bucket), ``security_token`` (STS), ``signature_version`` (``v4`` default, or ``v1``),
     ``addressing_style`` (``virtual`` default, or ``path`` for IP endpoints), ``internal`` (use the
     VPC endpoint), ``connect_timeout``, ``read_timeout``, ``max_retries``, ``backoff_base``,
-    ``backoff_max``, ``pool_size`` and ``verify`` (``true``, ``false`` or a CA bundle path); an
+    ``backoff_max``, ``pool_size``, ``verify`` (``true``, ``false`` or a CA bundle path), ``resolve``,
+    ``require_crc64``, ``scheme`` and ``user_agent``; an
     extra that is missing, ``null`` or empty is unset. The region may be left out when the
     endpoint names it (``oss-cn-shanghai.aliyuncs.com``).
 

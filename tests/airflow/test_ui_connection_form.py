@@ -30,6 +30,42 @@ from airflow_provider_oss.testing import LocalOssServer
 CONN_ID = "oss_ui"
 
 
+def _form_fields() -> dict[str, Any]:
+    from airflow_provider_oss.get_provider_info import get_provider_info
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    return dict(conn_type["conn-fields"])
+
+
+#: The connection form's extra fields (provider info ``conn-fields``).
+FORM_FIELDS = _form_fields()
+
+
+def test_every_extra_the_hook_reads_has_a_form_field_and_none_is_prefilled() -> None:
+    from airflow_provider_oss.core.connection_settings import EXTRA_TYPES, OFFICIAL_EXTRAS
+
+    # The official provider's own extras belong to its "oss" type; ours are login/password.
+    assert set(FORM_FIELDS) == set(EXTRA_TYPES) - set(OFFICIAL_EXTRAS)
+    for name, field in FORM_FIELDS.items():
+        assert "default" not in field["schema"], name  # Airflow would pre-fill it, and save it
+        assert field["label"], name
+    for name in ("pool_size", "backoff_base", "backoff_max", "resolve", "require_crc64"):
+        assert "Empty:" in FORM_FIELDS[name].get("description", "") or name == "resolve", name
+    assert FORM_FIELDS["addressing_style"]["schema"]["enum"] == [None, "virtual", "path", "cname"]
+
+
+def test_airflow_builds_the_form_with_no_value_in_any_extra_field() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    widgets = {
+        key.split("__", 2)[2]: widget.field
+        for key, widget in ProvidersManager().connection_form_widgets.items()
+        if key.startswith("extra__oss_resumable__")
+    }
+    assert set(widgets) == set(FORM_FIELDS)
+    assert {name: field["value"] for name, field in widgets.items() if field["value"] is not None} == {}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -253,6 +289,23 @@ def test_connection_made_in_the_ui_works(  # noqa: PLR0915  # one browser sessio
     web.find_element(By.NAME, "password").send_keys(oss_server.access_key_secret)
     button("Extra Fields").click()
     region = wait.until(ec.visibility_of_element_located((By.NAME, "element_region")))
+    web.save_screenshot(str(screens / "0b-form-every-field.png"))
+    marked = web.find_elements(
+        By.XPATH, "//*[starts-with(@id, 'element_') or starts-with(@name, 'element_')]"
+    )
+    shown = {a for e in marked for a in (e.get_attribute("id"), e.get_attribute("name")) if a}
+    missing = {f"element_{name}" for name in FORM_FIELDS} - shown
+    assert not missing, (sorted(missing), sorted(shown))
+    assert "(default: v4)" in web.find_element(By.TAG_NAME, "body").text
+    for number in (
+        "connect_timeout",
+        "read_timeout",
+        "max_retries",
+        "pool_size",
+        "backoff_base",
+        "backoff_max",
+    ):
+        assert web.find_element(By.NAME, f"element_{number}").get_attribute("value") == "", number
     assert region.get_attribute("placeholder") == "Start typing to see options"  # a datalist of regions
     hints = web.find_element(By.TAG_NAME, "body").text
     assert "leave empty when the endpoint names it" in hints
@@ -266,12 +319,15 @@ def test_connection_made_in_the_ui_works(  # noqa: PLR0915  # one browser sessio
     wait.until(lambda d: "oss_resumable" in d.find_element(By.TAG_NAME, "body").text)
     web.save_screenshot(str(screens / "2-saved-list.png"))
 
-    # What the form stored: the fields left empty are JSON null (the hook reads them as unset).
+    # What the form stored: only what was typed. Airflow's form writes every field it shows, a field
+    # left alone as JSON null (the hook reads null as unset); no default is pre-filled, so none is saved.
     status, stored = _http(f"{base}/api/v2/connections/{CONN_ID}", token=token)
     assert status == 200, stored
     assert stored["conn_type"] == "oss_resumable"
     extras = json.loads(stored["extra"])
-    assert extras["security_token"] is None and extras["verify"] is None
+    typed = {"region": oss_server.region, "endpoint": oss_server.endpoint, "bucket": "test-bucket"}
+    assert {name: value for name, value in extras.items() if value is not None} == typed
+    assert set(extras) == set(FORM_FIELDS)
 
     # The Test button.
     web.get_log("performance")
