@@ -20,6 +20,19 @@ class OssSensorError(OssError):
     """A deferred OSS sensor's trigger met an error other than "not there yet"."""
 
 
+def check_trigger_event(sensor: str, task_id: str, event: dict[str, Any]) -> None:
+    """
+    Fail a resumed sensor whose trigger fired an error event, naming the sensor and the error.
+
+    :raises OssSensorError: unless the event's status is ``success``.
+    """
+    if event.get("status") != "success":
+        raise OssSensorError(
+            f"{sensor}(task_id={task_id!r}) stopped waiting: "
+            f"{event.get('error_type', 'error')}: {event.get('message', event)}"
+        )
+
+
 #: ``check_fn`` receives the matched objects' records and says whether they are ready.
 CheckFn = Callable[[list[ObjectRecord]], bool]
 
@@ -126,10 +139,6 @@ class OssKeySensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         """Resume after the trigger fired: fail on its error, else apply ``check_fn`` (re-defer if False)."""
-        if event.get("status") != "success":
-            raise OssSensorError(
-                f"OssKeySensor(task_id={self.task_id!r}) stopped waiting: "
-                f"{event.get('error_type', 'error')}: {event.get('message', event)}"
-            )
+        check_trigger_event(type(self).__name__, self.task_id, event)
         if not self._accepts(event["files"]):
             self._defer(wait_first=True)

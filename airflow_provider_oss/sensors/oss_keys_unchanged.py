@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oss.core.keymatch import split_key
 from airflow_provider_oss.core.keywatch import InactivityTracker, prefix_state
 from airflow_provider_oss.hooks.oss import OssHook
-from airflow_provider_oss.sensors.oss_key import OssSensorError
+from airflow_provider_oss.sensors.oss_key import check_trigger_event
 from airflow_provider_oss.version_compat import BaseSensorOperator
 
 if TYPE_CHECKING:
@@ -144,9 +144,5 @@ class OssKeysUnchangedSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         """Resume after the trigger fired: succeed, or fail with the trigger's error."""
-        if event.get("status") != "success":
-            raise OssSensorError(
-                f"OssKeysUnchangedSensor(task_id={self.task_id!r}) stopped waiting: "
-                f"{event.get('error_type', 'error')}: {event.get('message', event)}"
-            )
+        check_trigger_event(type(self).__name__, self.task_id, event)
         self.log.info("%s", event.get("message", "the prefix is unchanged"))
