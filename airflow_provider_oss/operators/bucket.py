@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core.client_buckets import check_bucket_settings
 from airflow_provider_oss.core.endpoints import validate_bucket_name
+from airflow_provider_oss.core.errors import OssAuthError
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators._args import checked, is_template, task_label
 from airflow_provider_oss.version_compat import BaseOperator
@@ -25,6 +26,7 @@ class OssCreateBucketOperator(BaseOperator):
     """
     Create a bucket, unless it exists already (as Amazon's ``S3CreateBucketOperator``): an existing
     bucket is left exactly as it is (a PutBucket on it would change its ACL) and the task succeeds.
+    A name another account holds fails the task with OSS's ``BucketAlreadyExists``.
 
     Returns (to XCom) ``{"bucket", "created"}``: ``created`` is False when the bucket existed.
 
@@ -74,7 +76,7 @@ class OssCreateBucketOperator(BaseOperator):
         self._check_arguments()
         hook = OssHook(self.oss_conn_id)
         bucket = hook.resolve_bucket(self.bucket_name)
-        if hook.bucket_exists(bucket):
+        if self._exists(hook, bucket):
             self.log.info("Bucket %r exists already; left unchanged.", bucket)
             return {"bucket": bucket, "created": False}
         hook.create_bucket(
@@ -86,6 +88,20 @@ class OssCreateBucketOperator(BaseOperator):
         )
         self.log.info("Created bucket %r.", bucket)
         return {"bucket": bucket, "created": True}
+
+    @staticmethod
+    def _exists(hook: OssHook, bucket: str) -> bool:
+        """
+        Whether the bucket exists. OSS answers GetBucketInfo on another account's bucket with
+        ``AccessDenied``: then the PutBucket is sent and its answer says what the name is
+        (``BucketAlreadyExists``). Any other error (a wrong secret...) fails the task here.
+        """
+        try:
+            return hook.bucket_exists(bucket)
+        except OssAuthError as err:
+            if err.code != "AccessDenied":
+                raise
+            return False
 
 
 class OssDeleteBucketOperator(BaseOperator):

@@ -16,6 +16,7 @@ from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators.bucket import OssCreateBucketOperator, OssDeleteBucketOperator
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.testing.ops_buckets import OTHER_ACCOUNT_PREFIX
+from tests.upload_support import make_client
 
 
 @pytest.fixture
@@ -61,9 +62,29 @@ def test_create_operator_in_another_region_keeps_a_custom_endpoint(
     ]
 
 
-def test_create_operator_on_another_accounts_name_fails_with_bucket_already_exists(hook: OssHook) -> None:
+def test_create_operator_on_another_accounts_name_fails_with_bucket_already_exists(
+    hook: OssHook, oss_server: LocalOssServer
+) -> None:
+    # Real OSS answers GetBucketInfo on another account's bucket with AccessDenied.
+    oss_server.add_fault("GetBucketInfo", "status", status=403, code="AccessDenied")
     with pytest.raises(OssServiceError, match="BucketAlreadyExists"):
         OssCreateBucketOperator(task_id="create", bucket_name=OTHER_ACCOUNT_PREFIX + "x").execute({})
+    assert [e["status"] for e in _ops(oss_server, "PutBucket")] == [409]
+
+
+def test_create_operator_with_a_wrong_secret_fails_and_creates_nothing(
+    hook: OssHook, oss_server: LocalOssServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_OSS_DEFAULT"])
+    conn["password"] = "wrong"
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
+    with pytest.raises(OssAuthError, match="SignatureDoesNotMatch"):
+        OssCreateBucketOperator(task_id="create", bucket_name="new-one").execute({})
+    # OSS answers NoSuchBucket before checking the signature (so does the server): the PutBucket is
+    # what refuses the secret.
+    assert [e["status"] for e in _ops(oss_server, "PutBucket")] == [403]
+    with make_client(oss_server) as client:
+        assert client.list_buckets() == ["test-bucket"]
 
 
 def test_delete_operator_without_force_leaves_a_full_bucket_and_with_force_empties_it(
