@@ -9,26 +9,26 @@ per file, counted in files, so that a folder of 100,000 files does not send 100,
 totals stay apart from those of single uploads). After Airflow's own prefix (``statsd_prefix``,
 default ``airflow``):
 
-==============================  =======  ==============================================================
-name                            type     value
-==============================  =======  ==============================================================
-``oss.<kind>.transfers``        counter  1 per finished transfer
-``oss.<kind>.bytes_sent``       counter  bytes this try sent (upload, folder)
-``oss.<kind>.bytes_received``   counter  bytes this try received (download)
-``oss.<kind>.bytes_reused``     counter  bytes an earlier try had transferred, reused (upload, download)
-``oss.<kind>.bytes_skipped``    counter  bytes of files already in OSS, not sent (folder)
-``oss.<kind>.parts_sent``       counter  parts (download: ranges) this try transferred (upload,
-                                         download, copy: UploadPartCopy requests, 1 for a CopyObject)
-``oss.<kind>.parts_reused``     counter  parts (ranges) an earlier try had transferred, reused
-``oss.<kind>.files_uploaded``   counter  files this try uploaded (folder)
-``oss.<kind>.files_skipped``    counter  files whose object already had their size and CRC-64 (folder)
-``oss.<kind>.files_resumed``    counter  files this try uploaded reusing parts an earlier try stored (folder)
-``oss.<kind>.resumes``          counter  1 when the result's ``resumed`` is true (docs/XCOM_RESULTS.md)
-``oss.<kind>.already_complete`` counter  1 when an earlier try had finished it (upload, copy, download)
-``oss.<kind>.duration``         timer    the transfer's duration
-``oss.<kind>.failures``         counter  1 per failed try; tag ``error``: the exception's class name
-                                         (a folder with a failed file: ``FolderUploadError``)
-==============================  =======  ==============================================================
+==================================  =======  ==============================================================
+name                                type     value
+==================================  =======  ==============================================================
+``oss.<kind>.transfers``            counter  1 per finished transfer
+``oss.<kind>.bytes_sent``           counter  bytes this try sent (upload, folder)
+``oss.<kind>.bytes_received``       counter  bytes this try received (download)
+``oss.<kind>.bytes_reused``         counter  bytes an earlier try had transferred, reused (upload, download)
+``oss.<kind>.bytes_skipped``        counter  bytes of files already in OSS, not sent (folder)
+``oss.<kind>.parts_sent``           counter  parts (download: ranges) this try transferred (upload,
+                                             download, copy: UploadPartCopy requests, 1 for a CopyObject)
+``oss.<kind>.parts_reused``         counter  parts (ranges) an earlier try had transferred, reused
+``oss.<kind>.files_uploaded``       counter  files this try uploaded (folder)
+``oss.<kind>.files_skipped``        counter  files whose object already had their size and CRC-64 (folder)
+``oss.<kind>.files_resumed``        counter  files this try uploaded reusing parts an earlier try stored (folder)
+``oss.<kind>.resumes``              counter  1 when the result's ``resumed`` is true (docs/XCOM_RESULTS.md)
+``oss.<kind>.already_complete``     counter  1 when an earlier try had finished it (upload, copy, download)
+``oss.<kind>.duration``             timer    the transfer's duration
+``oss.<kind>.failures``             counter  1 per failed try; tag ``error``: the exception's class name
+                                             (a folder with a failed file: ``FolderUploadError``)
+==================================  =======  ==============================================================
 
 An upload's :class:`~airflow_provider_oss.upload.result.UploadResult` is read as it is; the other
 results name things their own way and are first turned into a :class:`TransferMeasures`

@@ -67,7 +67,7 @@ class OssTransferMethods(OssHookRequirements):
         :param bucket_name: the bucket (default: the connection's ``bucket`` extra).
         :param config: range size, parallelism, single-GET threshold... (default :class:`TransferConfig`).
         :param checkpoint_store: where the ranges written are recorded
-            (:func:`airflow_provider_oss.download.file_store`, or a :class:`DownloadCheckpointStore` on a
+            (:func:`airflow_provider_oss.download.store.file_store`, or a :class:`DownloadCheckpointStore` on a
             key-value or memory store); None: not resumable.
         :param logger: where the engine logs (default: this hook's logger).
         :return: what was downloaded, fetched and reused, and the verified CRC-64 (also sent as

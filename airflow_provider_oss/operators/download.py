@@ -85,7 +85,7 @@ class OssDownloadOperator(OssTransferOperator):
     The file is written under a hidden temporary name beside ``local_path`` and renamed onto it only
     when the CRC-64 of all its ranges equals the object's; an object that changes during the
     download (every GET carries ``If-Match`` on the ETag recorded at the start) fails the try with
-    :class:`~airflow_provider_oss.download.ObjectChangedError` and the next try starts over. The
+    :class:`~airflow_provider_oss.download.errors.ObjectChangedError` and the next try starts over. The
     checkpoint (the object's identity and each written range's CRC-64; never credentials) is kept in
     ``task_state_store`` (Airflow 3.3+), under ``checkpoint_dir``, or beside the temporary file.
     Guarantees: docs/DOWNLOADS.md.

@@ -60,8 +60,6 @@ class ResumableUploadOperator(OssTransferOperator):
     :param content_encoding: the object's Content-Encoding.
     :param traffic_limit: per-request bandwidth cap in bit/s (``x-oss-traffic-limit``), 819200
         (100 KB/s) to 838860800 (100 MB/s).
-
-    Every argument is checked when the DAG is parsed; the templated ones again after rendering.
     :param replace: when False, fail before uploading if the key already exists; an object that
         someone else writes during the upload is never replaced either (OSS enforces it atomically
         at completion with ``x-oss-forbid-overwrite``).
@@ -84,6 +82,8 @@ class ResumableUploadOperator(OssTransferOperator):
         fire the callback again.
     :param callback_var: the callback's custom variables (templated), ``{"x:name": "value"}``:
         names start with ``x:`` and are lower case.
+
+    Every argument is checked when the DAG is parsed; the templated ones again after rendering.
     """
 
     template_fields: Sequence[str] = (

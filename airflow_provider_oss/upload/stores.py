@@ -62,6 +62,7 @@ class CheckpointStore(Protocol):
         """Where the checkpoint lives, for logs (never a secret)."""
 
 
+#: The record a key-value store holds: an upload, download or copy checkpoint.
 Record = TypeVar("Record")
 
 
