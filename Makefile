@@ -7,12 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint soak bench clean constraints conformance
+.PHONY: install demo test lint docs soak bench clean constraints conformance
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[test,lint]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[test,lint,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +28,14 @@ lint: $(STAMP)
 test: lint
 	scripts/ensure_debian_packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The documentation site (Sphinx): the guides in docs/ and README, the API reference from the
+# docstrings. Every warning fails the build (-W), every reference must resolve (-n);
+# tests/docs/test_docs_site.py runs this target in `make test`.
+DOCS_OUT ?= docs/_build/html
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -c docs -n -W --keep-going -q -b html . $(DOCS_OUT)
+	@echo "Documentation: $(DOCS_OUT)/index.html"
 
 # The upload table (BENCH_ARGS, e.g. --size-mb 256), then resume, scale, CRC-64 library, distributed upload,
 # folder and download figures.
@@ -57,7 +65,7 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.soak_harness --kind folder --runs 50 --seed 1 $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo .bench .bench-cache
+	rm -rf $(VENV) docs/_build docs/_api .pytest_cache .mypy_cache .ruff_cache .demo .bench .bench-cache
 
 constraints: $(STAMP)
 	(echo "# Pinned versions that CI and 'make' install with (regenerate: make constraints)."; \
