@@ -12,6 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPO / "constraints.txt"
 _WHEEL: list[Path] = []
+_SDIST: list[Path] = []
 
 
 def uv() -> str:
@@ -34,11 +35,22 @@ def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 6
 def built_wheel() -> Path:
     """The project's wheel, built once per test session from the working tree."""
     if not _WHEEL:
-        out = Path(tempfile.mkdtemp(prefix="oss-provider-wheel-"))
-        run(uv(), "build", "--wheel", "--quiet", "--out-dir", out, REPO)
-        (wheel,) = out.glob("airflow_provider_oss-*.whl")
-        _WHEEL.append(wheel)
+        _WHEEL.append(_build("--wheel", "airflow_provider_oss-*.whl"))
     return _WHEEL[0]
+
+
+def built_sdist() -> Path:
+    """The project's source distribution (``.tar.gz``), built once per test session."""
+    if not _SDIST:
+        _SDIST.append(_build("--sdist", "airflow_provider_oss-*.tar.gz"))
+    return _SDIST[0]
+
+
+def _build(kind: str, pattern: str) -> Path:
+    out = Path(tempfile.mkdtemp(prefix="oss-provider-dist-"))
+    run(uv(), "build", kind, "--quiet", "--out-dir", out, REPO)
+    (built,) = out.glob(pattern)
+    return built
 
 
 def scratch_venv(path: Path) -> Path:
