@@ -41,7 +41,7 @@ _CRC_MAX = (1 << 64) - 1
 
 
 def binding_digest(*facts: object) -> str:
-    """The SHA-256 (hex) of ``facts``' ``repr``s: what a journal is bound to."""
+    """The SHA-256 (hex) of the ``repr()`` of each of ``facts``: what a journal is bound to."""
     return hashlib.sha256(
         "\x00".join(repr(fact) for fact in facts).encode("utf-8", "surrogatepass")
     ).hexdigest()
