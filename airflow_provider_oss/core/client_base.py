@@ -24,6 +24,7 @@ from airflow_provider_oss.core.models import (
     UploadedPart,
     normalize_etag,
 )
+from airflow_provider_oss.core.read_answers import answer_traits
 from airflow_provider_oss.core.transport import (
     RetryEvent,
     Transport,
@@ -76,29 +77,6 @@ def check_crc_arg(name: str, value: int | None) -> None:
 def describe_target(bucket: str, key: str, part_number: int | None = None) -> str:
     text = f"oss://{bucket}/{key}"
     return f"{text} part {part_number}" if part_number is not None else text
-
-
-def answer_traits(response: requests.Response) -> str:
-    """What the answer looked like, for a message about an answer that is not OSS's."""
-    traits = []
-    content_type = response.headers.get("Content-Type")
-    if content_type:
-        traits.append(f"Content-Type {content_type.split(';')[0].strip()[:60]}")
-    if not response.headers.get("x-oss-request-id"):
-        traits.append("no x-oss-request-id")
-    return f" ({', '.join(traits)})" if traits else ""
-
-
-def content_range_total(value: str | None) -> tuple[int, int, int] | None:
-    """``bytes a-b/total`` as (a, b, total); None when absent or malformed."""
-    if not value:
-        return None
-    unit, _, rest = value.strip().partition(" ")
-    span, _, total = rest.partition("/")
-    first, _, last = span.partition("-")
-    if unit.lower() != "bytes" or not (first.isdigit() and last.isdigit() and total.isdigit()):
-        return None
-    return int(first), int(last), int(total)
 
 
 class ClientBase:

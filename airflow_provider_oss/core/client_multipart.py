@@ -16,7 +16,6 @@ from airflow_provider_oss.core.callback import UploadCallback
 from airflow_provider_oss.core.client_base import (
     MAX_PAGE_SIZE,
     PartRef,
-    answer_traits,
     check_crc_arg,
     check_object,
     check_page_size,
@@ -44,6 +43,7 @@ from airflow_provider_oss.core.models import (
     normalize_etag,
     validate_traffic_limit,
 )
+from airflow_provider_oss.core.read_answers import answer_traits
 from airflow_provider_oss.core.transport import (
     Body,
     CallStats,

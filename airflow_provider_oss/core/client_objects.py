@@ -21,12 +21,10 @@ from airflow_provider_oss.core.client_base import (
     ClientBase,
     check_crc_arg,
     check_object,
-    content_range_total,
     describe_target,
 )
 from airflow_provider_oss.core.client_callback import CALLBACK_FAILED_STATUS, callback_answer, callback_failed
 from airflow_provider_oss.core.errors import (
-    CrcMismatchError,
     OssClientError,
     OssConnectionError,
     OssNotFoundError,
@@ -38,6 +36,7 @@ from airflow_provider_oss.core.models import (
     PutObjectResult,
     normalize_etag,
 )
+from airflow_provider_oss.core.read_answers import ReadContext
 from airflow_provider_oss.core.signing import uri_encode
 from airflow_provider_oss.core.transport import (
     Body,
@@ -156,7 +155,10 @@ class ObjectCalls(ClientBase):
             raise
         return info
 
-    def _download(  # noqa: C901, PLR0912, PLR0915  # one streamed GET loop: range, If-Match, resume after a cut stream and the CRC check share its state
+    def _read_context(self, op: str, bucket: str, key: str) -> ReadContext:
+        return ReadContext(op, bucket, key, self.config.endpoint_url, self.config.require_crc64)
+
+    def _download(
         self,
         bucket: str,
         key: str,
@@ -165,31 +167,24 @@ class ObjectCalls(ClientBase):
         byte_range: tuple[int, int] | None,
         chunk_size: int,
     ) -> ObjectInfo:
-        """GET an object into ``write``, resuming after a broken connection; return its metadata."""
-        if byte_range is not None:
-            if (
-                not isinstance(byte_range, tuple)
-                or len(byte_range) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in byte_range)
-                or byte_range[0] < 0
-                or byte_range[1] < byte_range[0]
-            ):
-                raise OssClientError(
-                    f"byte_range must be (first, last) with 0 <= first <= last (both inclusive); got {byte_range!r}."
-                )
-            start, end = byte_range
-        else:
-            start, end = 0, None
-        position = start
+        """
+        GET an object (or a range of it) into ``write``, resuming after a broken connection with a
+        ranged GET pinned to the first answer's ETag; return its metadata. Every answer is checked
+        (:class:`~airflow_provider_oss.core.read_answers.ReadContext`) before a byte of it is written;
+        a whole object's bytes are checked against its CRC-64 as they stream.
+        """
+        first, last = _check_byte_range(byte_range)
+        context = self._read_context("GetObject", bucket, key)
+        position = first
         crc = 0
         info: ObjectInfo | None = None
         server_crc: int | None = None
-        last_byte = -1  # the last byte offset the answer promised
+        end = -1  # the last byte to receive, known from the first answer
         failures = 0
         while True:
             headers: dict[str, str] = {}
-            if byte_range is not None or position > start or failures:
-                headers["Range"] = f"bytes={position}-{'' if end is None else end}"
+            if byte_range is not None or info is not None:
+                headers["Range"] = f"bytes={position}-{'' if last is None else last}"
                 headers["x-oss-range-behavior"] = "standard"
             if info is not None and info.etag:
                 headers["If-Match"] = f'"{info.etag}"'  # the object must not change between pieces
@@ -197,65 +192,69 @@ class ObjectCalls(ClientBase):
             broken: Exception | None = None
             try:
                 if info is None:
-                    span = content_range_total(response.headers.get("Content-Range"))
-                    if response.status_code == 206 and span is not None:
-                        info = ObjectInfo.from_headers(key, response.headers, size=span[2])
-                        last_byte = span[1]
-                    else:
-                        info = ObjectInfo.from_headers(key, response.headers)
-                        last_byte = info.size - 1
-                        if byte_range is None:
-                            server_crc = info.crc64
-                # read1: what has arrived, so a connection cut part-way loses nothing already received.
-                read = getattr(response.raw, "read1", response.raw.read)
-                while True:
-                    try:
-                        chunk = read(chunk_size)
-                    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
-                        broken = err
-                        break
-                    if not chunk:
-                        break
-                    write(chunk)
-                    crc = crc64_mod.update(crc, chunk)
-                    position += len(chunk)
+                    info, end, server_crc = self._first_answer(context, response, byte_range)
+                else:
+                    span = context.check_range(response, position, last)
+                    if span[1:] != (end, info.size):
+                        raise context.refuse(
+                            response,
+                            f"for bytes {span[0]}-{span[1]} of {span[2]}, not of the {info.size} bytes",
+                        )
+                position, crc, broken = _stream(response, write, position, end, crc, chunk_size)
             finally:
                 response.close()
-            if broken is None and position > last_byte:
+            if broken is None:
                 break
             failures += 1
-            reason = f"ConnectionBroken after {position - start} bytes"
             if failures > self.config.max_retries:
                 raise OssConnectionError(
                     f"GET {describe_target(bucket, key)}: the download from {self.config.endpoint_url} broke off "
-                    f"{failures} time(s); last at byte {position} of {last_byte + 1}.",
+                    f"{failures} time(s); last at byte {position} of {end + 1}.",
                     method="GET",
                     key=key,
                     attempts=failures,
                 )
             delay = self._transport.backoff_delay(failures)
+            reason = f"ConnectionBroken after {position - first} bytes"
             self._transport.note_retry(RetryEvent("GetObject", "GET", bucket, key, failures, reason, delay))
             time.sleep(delay)
         assert info is not None
-        if server_crc is not None and server_crc != crc:
-            raise CrcMismatchError(
-                f"CRC-64 mismatch downloading {describe_target(bucket, key)}: OSS says {server_crc}, the "
-                f"{position - start} bytes received give {crc}. Download it again.",
-                local_crc=crc,
-                server_crc=server_crc,
-                key=key,
-            )
+        context.verify_crc(server_crc, crc, position - first, "download it again.")
         return info
+
+    @staticmethod
+    def _first_answer(
+        context: ReadContext, response: requests.Response, byte_range: tuple[int, int] | None
+    ) -> tuple[ObjectInfo, int, int | None]:
+        """
+        Check the first answer of a read: (the object's metadata, the last byte to receive, the
+        CRC-64 to check a whole object against).
+        """
+        if byte_range is not None:
+            _, end, total = context.check_range(response, byte_range[0], byte_range[1])
+            return ObjectInfo.from_headers(context.key, response.headers, size=total), end, None
+        size = context.whole_size(response)
+        context.check_is_oss(response)
+        server_crc = context.server_crc(response)
+        context.require_crc(server_crc)
+        info = ObjectInfo.from_headers(context.key, response.headers, size=size)
+        return info, size - 1, server_crc
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
         """
-        An object's metadata.
+        An object's metadata, from an answer that must be OSS's (``x-oss-request-id``, a
+        ``Content-Length`` in ASCII digits).
 
         :raises OssNotFoundError: when the object (or bucket) does not exist.
+        :raises OssResponseError: when the answer is not OSS's (a captive portal, a wrong endpoint).
         """
         check_object(bucket, key)
         response = self._transport.send("HEAD", bucket, key, op="HeadObject")
-        return ObjectInfo.from_headers(key, response.headers)
+        context = self._read_context("HeadObject", bucket, key)
+        size = context.whole_size(response)
+        context.check_is_oss(response)
+        context.server_crc(response)
+        return ObjectInfo.from_headers(key, response.headers, size=size)
 
     def object_exists(self, bucket: str, key: str) -> bool:
         """
@@ -264,7 +263,8 @@ class ObjectCalls(ClientBase):
         """
         check_object(bucket, key)
         try:
-            self._transport.send("HEAD", bucket, key, op="HeadObject")
+            response = self._transport.send("HEAD", bucket, key, op="HeadObject")
+            self._read_context("HeadObject", bucket, key).check_is_oss(response)
             return True
         except OssNotFoundError as err:
             if err.code == "NoSuchKey":
@@ -278,6 +278,7 @@ class ObjectCalls(ClientBase):
                 "GET", bucket, key, headers={"Range": "bytes=0-0"}, stream=True, op="GetObject"
             )
             response.close()
+            self._read_context("GetObject", bucket, key).check_is_oss(response)
             return True
         except OssNotFoundError as get_error:
             if get_error.code == "NoSuchKey":
@@ -338,3 +339,48 @@ class ObjectCalls(ClientBase):
             "POST", bucket, None, query=query, headers=headers, body=body, op="DeleteMultipleObjects"
         )
         return parse_delete_result(keys, response.content)
+
+
+def _check_byte_range(byte_range: tuple[int, int] | None) -> tuple[int, int | None]:
+    """``byte_range`` as (first, last), last None for a whole object."""
+    if byte_range is None:
+        return 0, None
+    if (
+        not isinstance(byte_range, tuple)
+        or len(byte_range) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in byte_range)
+        or byte_range[0] < 0
+        or byte_range[1] < byte_range[0]
+    ):
+        raise OssClientError(
+            f"byte_range must be (first, last) with 0 <= first <= last (both inclusive); got {byte_range!r}."
+        )
+    return byte_range
+
+
+def _stream(
+    response: requests.Response,
+    write: Callable[[bytes], object],
+    position: int,
+    end: int,
+    crc: int,
+    chunk_size: int,
+) -> tuple[int, int, Exception | None]:
+    """
+    Write the answer's body (bytes ``position..end``) as it arrives, its CRC-64 computed on the way;
+    return the next position, the CRC-64 so far and what broke the connection (None: all arrived).
+    Never more than ``end`` is read, whatever the body holds.
+    """
+    # read1: what has arrived, so a connection cut part-way loses nothing already received.
+    read = getattr(response.raw, "read1", response.raw.read)
+    while position <= end:
+        try:
+            chunk = read(min(chunk_size, end + 1 - position))
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+            return position, crc, err
+        if not chunk:
+            return position, crc, EOFError("the connection closed early")
+        write(chunk)
+        crc = crc64_mod.update(crc, chunk)
+        position += len(chunk)
+    return position, crc, None

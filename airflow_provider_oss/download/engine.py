@@ -28,6 +28,7 @@ from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.errors import CrcMismatchError, OssResponseError, OssServiceError
 from airflow_provider_oss.core.journal import Journal
+from airflow_provider_oss.core.read_answers import ReadContext
 from airflow_provider_oss.download.errors import ObjectChangedError, RangeFetchError
 from airflow_provider_oss.download.fetch import RangeRequest, fetch_range
 from airflow_provider_oss.download.finished import finished_earlier
@@ -270,32 +271,19 @@ class ResumableDownloader:
             already_complete=True,
         )
 
+    def _read_context(self) -> ReadContext:
+        config = self.client.config
+        return ReadContext("GetObject", self.bucket, self.key, config.endpoint_url, config.require_crc64)
+
     def _check_crc_available(self, identity: ObjectIdentity) -> None:
-        if identity.crc64 is not None:
-            return
-        if self.client.config.require_crc64:
-            raise OssResponseError(
-                f"oss://{self.bucket}/{self.key}: {self.client.config.endpoint_url} reports no CRC-64 "
-                "(x-oss-hash-crc64ecma) for the object, which OSS always does, so the download could not be "
-                "verified. Check the connection's endpoint; for an OSS-compatible server without CRC-64, set "
-                "require_crc64=false."
-            )
-        self.log.warning(
-            "oss://%s/%s has no CRC-64 (require_crc64=false): the download is UNVERIFIED beyond its size.",
-            self.bucket,
-            self.key,
-        )
+        self._read_context().require_crc(identity.crc64, self.log)
 
     def _verify(self, identity: ObjectIdentity, crc: int) -> None:
-        if identity.crc64 is None or identity.crc64 == crc:
-            return
-        raise CrcMismatchError(
-            f"CRC-64 mismatch downloading oss://{self.bucket}/{self.key}: OSS says {identity.crc64}, the ranges "
-            f"received combine to {crc}. The bytes were damaged in transit; the partial file and its checkpoint "
-            "were discarded, so the next try downloads the object again.",
-            local_crc=crc,
-            server_crc=identity.crc64,
-            key=self.key,
+        self._read_context().verify_crc(
+            identity.crc64,
+            crc,
+            identity.size,
+            "the partial file and its checkpoint were discarded, so the next try downloads the object again.",
         )
 
     def _fetch_missing(

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from airflow_provider_oss.testing.objectdata import ObjectReader
 
 
+#: The page of the ``portal`` fault.
+PORTAL_PAGE = b"<html><body><h1>Welcome to Airport WiFi</h1><p>Please log in to continue.</p></body></html>"
+
+
 def new_request_id() -> str:
     """A 24-hex-digit request id, like OSS's."""
     return secrets.token_hex(12).upper()
@@ -187,6 +191,20 @@ class Exchange:
         self.start_response(err.status, headers, 0 if head else len(body))
         if not head:
             self.handler.wfile.write(body)
+
+    def respond_portal(self) -> None:
+        """Answer as a captive portal does: ``200 text/html``, a login page, nothing of OSS's."""
+        self.body.drain()
+        page = PORTAL_PAGE if self.method != "HEAD" else b""
+        handler = self.handler
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html; charset=utf-8")
+        handler.send_header("Content-Length", str(len(PORTAL_PAGE)))
+        self.responded = True
+        self.status = 200
+        self.record()
+        handler.end_headers()
+        handler.wfile.write(page)
 
     def reset(self) -> None:
         """Drop the connection with a TCP reset, without (the rest of) an answer."""

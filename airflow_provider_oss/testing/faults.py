@@ -8,7 +8,17 @@ from dataclasses import asdict, dataclass
 from airflow_provider_oss.testing.routing import OPERATIONS
 
 #: What a rule does to the request it fires on.
-ACTIONS = ("status", "reset", "delay", "bad_crc", "expire_upload", "corrupt", "drop_answer")
+ACTIONS = (
+    "status",
+    "reset",
+    "delay",
+    "bad_crc",
+    "expire_upload",
+    "corrupt",
+    "drop_answer",
+    "ignore_range",
+    "portal",
+)
 
 #: The OSS error code answered for an injected status.
 STATUS_CODES = {
@@ -34,7 +44,10 @@ class FaultRule:
     :param id: the rule's id, returned by ``add_fault``.
     :param op: the operation name (``UploadPart``...) or ``*`` for any.
     :param action: ``status``, ``reset``, ``delay``, ``bad_crc``, ``expire_upload``, ``corrupt``
-        (GetObject: send the bytes with one flipped, headers unchanged) or ``drop_answer``.
+        (GetObject: send the bytes with one flipped, headers unchanged), ``drop_answer``,
+        ``ignore_range`` (GetObject: answer as if the request had no ``Range``: 200 with the whole
+        object, as a proxy that drops the header does) or ``portal`` (answer ``200 text/html`` with a
+        login page and no ``x-oss-request-id``, unprocessed, as a captive portal does).
     :param nth: the first matching request it fires on (1 = the next one).
     :param times: how many matching requests in a row it fires on.
     :param status: the HTTP status for ``status``.

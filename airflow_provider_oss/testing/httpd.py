@@ -209,7 +209,7 @@ def process(ex: Exchange) -> None:  # noqa: C901, PLR0912  # the request's life 
                 ex.respond_error(OssApiError(500, "InternalError", "The local server failed.", close=True))
 
 
-def _inject_before(ex: Exchange, fault: FaultRule) -> bool:
+def _inject_before(ex: Exchange, fault: FaultRule) -> bool:  # noqa: PLR0911  # one branch per fault action, each says whether the request is finished
     """Apply a fault before authentication; True when the request is finished."""
     if fault.action == "delay":
         ex.state.stopping.wait(fault.delay)  # cut short when the server stops
@@ -233,6 +233,12 @@ def _inject_before(ex: Exchange, fault: FaultRule) -> bool:
             with contextlib.suppress(OssApiError):
                 ex.store.abort_upload(ex.target.bucket, upload_id)
         ex.respond_error(no_such_upload(upload_id))
+        return True
+    if fault.action == "ignore_range":
+        ex.headers.pop("range", None)  # then answered as a GET of the whole object
+        return False
+    if fault.action == "portal":
+        ex.respond_portal()
         return True
     return False  # bad_crc, corrupt and drop_answer act on the response
 

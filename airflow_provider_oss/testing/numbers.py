@@ -1,8 +1,7 @@
-"""Strict decimal numbers in requests: ASCII digits only (``str.isdigit`` also accepts superscripts and other scripts' digits)."""
+"""Strict decimal numbers in requests: ASCII digits only (the client's own parser, shared)."""
 
 from __future__ import annotations
 
+from airflow_provider_oss.core.numbers import is_decimal
 
-def is_decimal(text: str) -> bool:
-    """Whether ``text`` is one or more ASCII digits ``0-9``, nothing else."""
-    return text.isascii() and text.isdigit()
+__all__ = ["is_decimal"]

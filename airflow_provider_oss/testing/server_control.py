@@ -120,7 +120,9 @@ class LocalServerControl:
             (abort the request's upload, then answer ``NoSuchUpload``), ``corrupt`` (GetObject: send
             the object's bytes with the middle one flipped, as a damaged network path would) or
             ``drop_answer`` (process the request fully, then reset the connection instead of
-            answering: an answer lost on the way).
+            answering: an answer lost on the way), ``ignore_range`` (GetObject: answer 200 with the
+            whole object, as a proxy that drops ``Range`` does) or ``portal`` (answer ``200 text/html``
+            with a login page and no ``x-oss-request-id``, as a captive portal does).
         :param code: the OSS error code of a ``status`` fault (derived from ``status`` when None).
         :return: the rule's id.
         """
