@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.errors import OssResponseError
 from airflow_provider_oss.core.models import ObjectOptions, normalize_etag, validate_traffic_limit
+from airflow_provider_oss.core.read_answers import ReadContext
 from airflow_provider_oss.core.signing import uri_encode
 from airflow_provider_oss.core.xmlutil import find_text, parse_xml
 
@@ -88,24 +89,17 @@ def head_source(client: OssClient, bucket: str, key: str) -> SourceObject:
         may be empty, and the caller names the source).
     """
     response = client.transport.send("HEAD", bucket, key, op="HeadObject")
+    context = ReadContext("HeadObject", bucket, key, client.config.endpoint_url, client.config.require_crc64)
+    size = context.whole_size(response)  # the client's own checks of a read's answer
+    context.check_is_oss(response)
+    crc = context.server_crc(response)
     headers = {name.lower(): value for name, value in response.headers.items()}
-    length = headers.get("content-length", "").strip()
     etag = normalize_etag(headers.get("etag", ""))
-    if not length.isdigit() or not etag:
-        raise OssResponseError(
-            f"HeadObject oss://{bucket}/{key}: {client.config.endpoint_url} answered without "
-            "Content-Length or ETag, which OSS always sends. Check the connection's endpoint."
-        )
+    if not etag:
+        raise context.refuse(response, "without ETag, which OSS always sends")
     kept = {name.lower(): headers[name.lower()] for name in _KEPT_HEADERS if name.lower() in headers}
     kept.update({name: value for name, value in headers.items() if name.startswith("x-oss-meta-")})
-    return SourceObject(
-        bucket=bucket,
-        key=key,
-        size=int(length),
-        etag=etag,
-        crc64=crc64_mod.parse_crc(headers.get("x-oss-hash-crc64ecma")),
-        headers=kept,
-    )
+    return SourceObject(bucket=bucket, key=key, size=size, etag=etag, crc64=crc, headers=kept)
 
 
 @dataclass(frozen=True)

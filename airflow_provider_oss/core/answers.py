@@ -13,6 +13,7 @@ from collections.abc import Callable
 import requests
 
 from airflow_provider_oss.core.errors import OssServiceError, service_error_class
+from airflow_provider_oss.core.numbers import ascii_int
 from airflow_provider_oss.core.xmlutil import parse_error, parse_http_time, parse_iso_time
 
 #: OSS tolerates 900 s of clock difference; a 403 on HEAD (no body, so no code) with more skew than
@@ -54,10 +55,12 @@ def describe_address(bucket: str | None, key: str | None) -> str:
 
 
 def retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return float(value)
-    return None
+    """
+    A ``Retry-After`` in seconds (ASCII digits); None when absent or another form (HTTP also allows a
+    date): the hint is only ever a lower bound on the backoff, so a form not understood is ignored.
+    """
+    seconds = ascii_int(response.headers.get("Retry-After", "").strip())
+    return None if seconds is None else float(seconds)
 
 
 def service_error(

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable
 from functools import lru_cache
 
+from airflow_provider_oss.core.numbers import ascii_int
+
 log = logging.getLogger(__name__)
 
 #: The check value of CRC-64/XZ: the checksum of ``b"123456789"``.
@@ -212,9 +214,5 @@ def parse_crc(text: str | None) -> int | None:
     """Parse an ``x-oss-hash-crc64ecma`` value; None when absent or not a number."""
     if text is None:
         return None
-    text = text.strip()
-    # isdigit() alone accepts non-ASCII digits: "²" (a Latin-1 byte a header can carry) made int() raise.
-    if not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if value <= _MASK else None
+    value = ascii_int(text.strip())  # isdigit() alone accepts "²", after which int() raises
+    return value if value is not None and value <= _MASK else None

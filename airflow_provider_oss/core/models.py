@@ -9,6 +9,7 @@ from datetime import datetime
 
 from airflow_provider_oss.core.crc64 import parse_crc
 from airflow_provider_oss.core.errors import OssClientError
+from airflow_provider_oss.core.numbers import ascii_int
 from airflow_provider_oss.core.xmlutil import parse_http_time
 
 KiB = 1024
@@ -203,8 +204,7 @@ class ObjectInfo:
         :param size: the object size when ``Content-Length`` is not it (a range response).
         """
         if size is None:
-            length = headers.get("Content-Length", "0").strip()
-            size = int(length) if length.isdigit() else 0
+            size = ascii_int(headers.get("Content-Length", "0").strip()) or 0
         metadata = {
             name.lower()[len("x-oss-meta-") :]: value
             for name, value in headers.items()

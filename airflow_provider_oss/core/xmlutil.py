@@ -15,6 +15,7 @@ from xml.parsers import expat
 from xml.sax.saxutils import escape
 
 from airflow_provider_oss.core.errors import OssResponseError
+from airflow_provider_oss.core.numbers import ascii_int
 
 
 class OssXmlError(OssResponseError):
@@ -85,10 +86,10 @@ def find_int(element: ElementTree.Element, path: str, default: int = 0) -> int:
     text = find_text(element, path).strip()
     if not text:
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise OssXmlError(f"Expected an integer in <{path}>, got {text!r}.") from None
+    value = ascii_int(text)
+    if value is None:
+        raise OssXmlError(f"Expected a number in ASCII digits in <{path}>, got {text[:80]!r}.")
+    return value
 
 
 def find_bool(element: ElementTree.Element, path: str) -> bool:

@@ -167,6 +167,8 @@ class Authenticator:
     @staticmethod
     def _parse_v4_time(value: str, where: str) -> float:
         try:
+            if not value.isascii():  # strptime takes any script's digits
+                raise ValueError(value)
             parsed = datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
         except ValueError:
             raise invalid_argument(

@@ -60,7 +60,7 @@ COPY_CONDITION_HEADERS = frozenset(
 #: The largest CopyObject to another bucket (or changing storage class or encryption), and the largest part.
 MAX_SINGLE_COPY = MAX_OBJECT_SIZE
 
-_RANGE_RE = re.compile(r"^bytes=([0-9]+)-([0-9]*)$")
+_RANGE_RE = re.compile(r"^bytes=([0-9]+)-([0-9]*)$")  # ASCII digits: \d also matches other scripts'
 
 
 def copy_source(ex: Exchange) -> tuple[str, str]:

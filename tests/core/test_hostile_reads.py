@@ -270,3 +270,52 @@ def test_a_read_through_the_local_server_still_works(oss_server: LocalOssServer,
     assert (info.size, info.crc64) == (len(DATA), crc64(DATA))
     with make_client(oss_server, signature_version="v1") as v1:
         assert v1.get_object(BUCKET, KEY, byte_range=(0, 0)) == DATA[:1]
+
+
+def test_a_retry_after_in_other_digits_is_ignored_not_a_bare_value_error() -> None:
+    def script(method: str, path: str) -> Answer:
+        return Answer(
+            503, {"Retry-After": "\u00b2", "x-oss-request-id": "R", "Content-Type": "application/xml"}
+        )
+
+    with (
+        HostileOss(script) as server,
+        server.client(max_retries=1, backoff_base=0.01, backoff_max=0.02) as client,
+        pytest.raises(OssServiceError) as caught,
+    ):
+        client.get_object("bucket", "k.bin")
+    assert caught.value.status == 503
+    assert len(server.requests) == 2  # retried, the Retry-After ignored
+
+
+@pytest.mark.parametrize("size", ["\u0663", "1_000", "+3"])
+def test_a_listed_size_in_other_digits_is_a_response_error(size: str) -> None:
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?><ListBucketResult><Name>bucket</Name><IsTruncated>false</IsTruncated>"
+        f'<Contents><Key>k.bin</Key><Size>{size}</Size><ETag>"E"</ETag></Contents></ListBucketResult>'
+    ).encode()
+
+    def script(method: str, path: str) -> Answer:
+        return Answer(200, {"x-oss-request-id": "R", "Content-Type": "application/xml"}, body)
+
+    with (
+        HostileOss(script) as server,
+        server.client() as client,
+        pytest.raises(OssResponseError, match="Size"),
+    ):
+        list(client.list_objects_v2("bucket"))
+
+
+def test_a_copy_source_head_with_other_digits_is_a_response_error_naming_the_header() -> None:
+    from airflow_provider_oss.copy.calls import head_source
+
+    def script(method: str, path: str) -> Answer:
+        return Answer(200, {"ETag": ETAG, "x-oss-request-id": "R", "Content-Length": "\u00b2"})
+
+    with (
+        HostileOss(script) as server,
+        server.client() as client,
+        pytest.raises(OssResponseError, match="Content-Length") as caught,
+    ):
+        head_source(client, "bucket", "k.bin")
+    assert server.endpoint in str(caught.value)
