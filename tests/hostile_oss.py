@@ -62,13 +62,8 @@ class HostileOss:
                 with outer._lock:
                     outer.requests.append((self.command, self.path))
                 answer = outer.script(self.command, self.path)
-                self.send_response(answer.status)
-                headers = dict(answer.headers)
-                if answer.endless:
-                    headers.setdefault("Content-Length", str(1 << 50))
-                else:
-                    headers.setdefault("Content-Length", str(len(answer.body)))
-                for name, value in headers.items():
+                self.send_response_only(answer.status)
+                for name, value in _wire_headers(answer, self.date_time_string()).items():
                     self.send_header(name, value)
                 self.end_headers()
                 try:
@@ -114,6 +109,15 @@ class HostileOss:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _wire_headers(answer: Answer, now: str) -> dict[str, str]:
+    """The answer's headers plus ``Content-Length`` and one ``Date`` (the script's, if it gives one)."""
+    headers = dict(answer.headers)
+    if not any(name.lower() == "date" for name in headers):
+        headers["Date"] = now
+    headers.setdefault("Content-Length", str(1 << 50 if answer.endless else len(answer.body)))
+    return headers
 
 
 def serve(script: Script) -> Iterator[HostileOss]:

@@ -1,6 +1,6 @@
 """
 Reading OSS's answers: bodies read with a cap (an endless body is not an OSS answer), the typed
-error an error answer means, and the clock offset a clock-skew refusal reveals.
+error an error answer means, and the clock offset an OSS clock-skew refusal reveals.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from collections.abc import Callable
 
 import requests
 
-from airflow_provider_oss.core.errors import OssServiceError, service_error_class
+from airflow_provider_oss.core.errors import OssResponseError, OssServiceError, service_error_class
 from airflow_provider_oss.core.numbers import ascii_int
 from airflow_provider_oss.core.xmlutil import parse_error, parse_http_time, parse_iso_time
 
-#: OSS tolerates 900 s of clock difference; a 403 on HEAD (no body, so no code) with more skew than
-#: this margin is taken for ``RequestTimeTooSkewed``.
-HEAD_SKEW_MARGIN = 600
+#: The largest server-minus-local clock offset adopted from a ``RequestTimeTooSkewed`` (OSS itself
+#: allows 15 minutes): one day covers a drifting clock and a time-zone mistake (up to 14 hours); more
+#: is a broken clock (or not OSS's time), an error to fix, never signed with.
+MAX_CLOCK_OFFSET = 24 * 3600
 #: The most of an error body read (the rest is never downloaded: the connection is closed).
 MAX_ERROR_BODY = 1 << 20
 #: The most of a successful answer read into memory (list results are a few MiB at most; object
@@ -112,30 +113,36 @@ def service_error(
     )
 
 
-def skew_offset(
-    response: requests.Response, error: OssServiceError, method: str, current_offset: float
-) -> float | None:
+def skew_offset(response: requests.Response, error: OssServiceError) -> float | None:
     """
-    The server-minus-local clock offset when ``error`` is a clock-skew refusal, else None.
+    The server-minus-local clock offset that an OSS ``RequestTimeTooSkewed`` refusal reveals, else None.
 
-    :param current_offset: the offset already applied (a HEAD's bare 403 counts as skew only
-        when the clock is off by more than a margin beyond it).
+    Only OSS's own word moves the clock: the error code ``RequestTimeTooSkewed`` (from the XML body,
+    or a HEAD's ``x-oss-err`` header) in an answer that carries ``x-oss-request-id``, with the
+    server's time from its ``ServerTime`` (or, failing that, its ``Date``). A bare 403, or one
+    without a request id (a proxy, a captive portal), moves nothing.
+
+    :raises OssResponseError: when the offset is beyond :data:`MAX_CLOCK_OFFSET` (the message names it).
     """
-    if error.code != "RequestTimeTooSkewed" and not (
-        error.status == 403 and not error.code and method == "HEAD"
-    ):
+    if error.code != "RequestTimeTooSkewed" or not response.headers.get("x-oss-request-id"):
         return None
-    server_time = parse_http_time(response.headers.get("Date"))
-    if server_time is None and error.details.get("ServerTime"):
+    server_time = None
+    if error.details.get("ServerTime"):
         try:
             server_time = parse_iso_time(error.details["ServerTime"])
-        except Exception:  # a malformed ServerTime: no correction
+        except Exception:  # a malformed ServerTime: the Date header, or no correction
             server_time = None
+    if server_time is None:
+        server_time = parse_http_time(response.headers.get("Date"))
     if server_time is None:
         return None
     offset = server_time.timestamp() - time.time()
-    if error.code != "RequestTimeTooSkewed":
-        skew = abs(offset - current_offset)
-        if skew < HEAD_SKEW_MARGIN:
-            return None
+    if abs(offset) > MAX_CLOCK_OFFSET:
+        raise OssResponseError(
+            f"{error.method} {describe_address(error.bucket, error.key)}: the server (request id "
+            f"{error.request_id}) refused the request as RequestTimeTooSkewed and says its time is "
+            f"{server_time.isoformat()}, {offset:+.0f} s ({offset / 86400:+.1f} days) from this machine's clock. "
+            f"An offset beyond {MAX_CLOCK_OFFSET // 3600} hours is not adopted: fix this machine's clock (NTP), "
+            "and check the connection's endpoint."
+        )
     return offset

@@ -4,7 +4,8 @@ timeouts, retries with exponential backoff and full jitter, clock-skew correctio
 and credential-free logging.
 
 Each attempt is signed just before it is sent (a V4 signature is valid for 15 minutes), with the
-clock corrected by the offset learned from a ``RequestTimeTooSkewed`` answer.
+clock corrected by the offset learned from OSS's ``RequestTimeTooSkewed`` answer (one that carries
+``x-oss-request-id``; never beyond :data:`~airflow_provider_oss.core.answers.MAX_CLOCK_OFFSET`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class Transport:
         self._on_retry = on_retry
         self._lock = threading.Lock()
         self._clock_offset = 0.0
+        self._skew_logged = False
         self._retries = 0
         self._requests = 0
         # Each secret as it is, as repr() escapes it and as a URL encodes it: the forms in which a
@@ -339,16 +341,11 @@ class Transport:
                 elapsed,
                 attempt,
             )
-            offset = skew_offset(response, error, method, self._clock_offset)
-            if offset is not None and not skew_retried:
+            offset = skew_offset(response, error) if not skew_retried else None
+            if offset is not None:
                 skew_retried = True
                 stats.skew_corrected = True
-                log.warning(
-                    "The OSS server clock differs from this machine's by %.0f s (more than OSS allows): "
-                    "signing with the server's time from now on. Fix this machine's clock (NTP).",
-                    offset,
-                )
-                self._clock_offset = offset
+                self._adopt_clock_offset(offset)
                 self.note_retry(RetryEvent(op, method, bucket, key, attempt, "RequestTimeTooSkewed", 0.0))
                 attempt -= 1  # the corrected retry is not one of the max_retries
                 continue
@@ -359,6 +356,18 @@ class Transport:
                 time.sleep(delay)
                 continue
             raise error
+
+    def _adopt_clock_offset(self, offset: float) -> None:
+        """Sign with the server's time from now on; say so once per client (later changes at debug)."""
+        with self._lock:
+            self._clock_offset = offset
+            first, self._skew_logged = not self._skew_logged, True
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "The OSS server clock differs from this machine's by %.0f s (more than OSS allows): "
+            "signing with the server's time from now on. Fix this machine's clock (NTP).",
+            offset,
+        )
 
     def _prepare(
         self,

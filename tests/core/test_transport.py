@@ -275,7 +275,7 @@ class TestClockSkew:
         assert [e.reason for e in events] == ["RequestTimeTooSkewed"]
         assert oss_server.object_bytes(BUCKET, "skew/a") == b"first"
 
-    def test_head_skew_without_a_body_is_recognised_from_the_date(self, oss_server: LocalOssServer) -> None:
+    def test_head_skew_is_recognised_from_the_x_oss_err_header(self, oss_server: LocalOssServer) -> None:
         with make_client(oss_server) as client:
             client.put_object(BUCKET, "skew/head", b"x")
             oss_server.set_clock_offset(3600)
