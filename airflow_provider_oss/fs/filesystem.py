@@ -2,9 +2,11 @@
 :class:`OssFileSystem`: an fsspec filesystem over :class:`~airflow_provider_oss.core.client.OssClient`,
 so ``oss://bucket/key`` paths work with fsspec, universal_pathlib and Airflow's ObjectStoragePath.
 
-Reads are ranged GETs of ``block_size`` bytes (a whole-object read is CRC-64 checked); a write is
-one PutObject when it fits in a block, else a multipart upload of block-sized parts whose combined
-CRC-64 is checked at completion (and aborted when the write fails). "Directories" are key prefixes
+Reads are ranged GETs of ``block_size`` bytes, each answer checked to be exactly the range asked
+(:mod:`~airflow_provider_oss.core.read_answers`); a read that spans the whole object is one GET
+checked against the object's CRC-64. A write is one PutObject when it fits in a block, else a
+multipart upload of block-sized parts whose combined CRC-64 is checked at completion (and aborted
+when the write fails). "Directories" are key prefixes
 ending in ``/``: ``mkdir`` is a no-op, and a directory exists while an object lies under it. No
 listing is cached, so what one writer does is seen by the next call.
 """
@@ -196,10 +198,26 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
         size = self.info(path)["size"]
         first = 0 if start is None else (start if start >= 0 else max(size + start, 0))
         stop = size if end is None else (end if end >= 0 else max(size + end, 0))
-        stop = min(stop, size)
+        return self._read_span(bucket, key, first, min(stop, size), size)
+
+    def _read_span(self, bucket: str, key: str, first: int, stop: int, size: int) -> bytes:
+        """
+        Bytes ``first..stop-1`` of an object of ``size`` bytes: a ranged GET, or, when the span is the
+        whole object, a GET checked against the object's CRC-64.
+
+        :raises OSError: when the object is no longer ``size`` bytes (it changed since it was opened).
+        """
         if first >= stop:
             return b""
-        return self.client.get_object(bucket, key, byte_range=(first, stop - 1))
+        if first > 0 or stop < size:
+            return self.client.get_object(bucket, key, byte_range=(first, stop - 1))
+        data = self.client.get_object(bucket, key)  # CRC-64 checked
+        if len(data) != size:
+            raise OSError(
+                f"oss://{bucket}/{key} changed while it was read ({size} bytes when opened, {len(data)} now): "
+                "open it again."
+            )
+        return data
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         bucket, key = self._key_path(path)
@@ -266,9 +284,7 @@ class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no ty
         super().__init__(fs, path, mode, **kwargs)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
-        if start >= end:
-            return b""
-        return self.fs.client.get_object(self.bucket, self.key, byte_range=(start, end - 1))
+        return self.fs._read_span(self.bucket, self.key, start, min(end, self.size), self.size)
 
     def _initiate_upload(self) -> None:
         """Nothing yet: a file that fits in one block is sent with one PutObject at close."""

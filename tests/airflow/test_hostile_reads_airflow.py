@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oss.core.errors import OssResponseError
+from airflow_provider_oss.core.errors import CrcMismatchError, OssResponseError
 from airflow_provider_oss.fs.filesystem import OssFileSystem
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
@@ -59,6 +59,13 @@ def _object_storage_path(hook: OssHook) -> Any:
     return ObjectStoragePath(f"oss://{BUCKET}/{KEY}", conn_id=hook.oss_conn_id)
 
 
+def _path_read_at_offset(hook: OssHook) -> bytes:
+    with _object_storage_path(hook).open("rb", block_size=128 * 1024) as f:
+        f.seek(200_000)
+        data: bytes = f.read(16)
+        return data
+
+
 #: Each read path: what it returns from a trustworthy server.
 READS: dict[str, tuple[Callable[[OssHook, Path], Any], Callable[[], Any]]] = {
     "hook.read_bytes": (lambda h, _: h.read_bytes(KEY, BUCKET), lambda: DATA),
@@ -81,9 +88,21 @@ READS: dict[str, tuple[Callable[[OssHook, Path], Any], Callable[[], Any]]] = {
     ),
     "fs.open-read-at-offset": (lambda h, _: _read_at_offset(_fs(h)), lambda: DATA[200_000:200_016]),
     "ObjectStoragePath.read_bytes": (lambda h, _: _object_storage_path(h).read_bytes(), lambda: DATA),
+    "ObjectStoragePath.open-read-at-offset": (
+        lambda h, _: _path_read_at_offset(h),
+        lambda: DATA[200_000:200_016],
+    ),
+    "fs.open-read-whole": (lambda h, _: _fs(h).open(f"{BUCKET}/{KEY}", "rb").read(), lambda: DATA),
 }
 #: The paths that send a ranged GET (the others read whole objects or only HEAD).
-RANGED = ("hook.download_file", "fs.cat_file-range", "fs.open-read-at-offset", "ObjectStoragePath.read_bytes")
+RANGED = (
+    "hook.download_file",
+    "fs.cat_file-range",
+    "fs.open-read-at-offset",
+    "ObjectStoragePath.open-read-at-offset",
+)
+#: The paths that read the whole object: each is checked against the object's CRC-64.
+WHOLE = ("hook.read_bytes", "fs.cat", "fs.cat_file", "fs.open-read-whole", "ObjectStoragePath.read_bytes")
 
 
 @pytest.mark.parametrize("path", sorted(READS))
@@ -118,3 +137,22 @@ def test_every_read_path_refuses_a_captive_portal(
     assert oss_server.endpoint in str(caught.value)
     assert "text/html" in str(caught.value)
     assert not (tmp_path / "out.bin").exists()
+
+
+@pytest.mark.parametrize("path", WHOLE)
+def test_every_whole_read_path_checks_the_bytes_against_the_crc64(
+    hook: OssHook, oss_server: LocalOssServer, tmp_path: Path, path: str
+) -> None:
+    oss_server.add_fault("GetObject", "corrupt")  # one byte flipped on the way, headers intact
+    read, _ = READS[path]
+    with pytest.raises(CrcMismatchError):
+        read(hook, tmp_path)
+    assert [entry["range"] for entry in oss_server.request_log() if entry["op"] == "GetObject"] == [None]
+
+
+def test_a_whole_fs_read_of_an_object_that_changed_since_it_was_opened_fails(hook: OssHook) -> None:
+    fs = _fs(hook)
+    with fs.open(f"{BUCKET}/{KEY}", "rb") as f:
+        hook.load_bytes(DATA + b"more", KEY, BUCKET)
+        with pytest.raises(OSError, match="changed while it was read"):
+            f.read()
