@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
@@ -319,3 +320,10 @@ def test_a_copy_source_head_with_other_digits_is_a_response_error_naming_the_hea
     ):
         head_source(client, "bucket", "k.bin")
     assert server.endpoint in str(caught.value)
+
+
+def test_the_documented_hostile_reads_snippet_runs() -> None:
+    """docs/OBJECTS_AND_SENSORS.md's snippet, as written there."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "OBJECTS_AND_SENSORS.md").read_text()
+    block = doc.split("<!-- snippet: hostile-reads", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "OBJECTS_AND_SENSORS.md", "exec"), {})  # noqa: S102  # the project's own doc
