@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import requests
-import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.bulk_delete import DeleteResult, delete_request, parse_delete_result
@@ -36,7 +35,7 @@ from airflow_provider_oss.core.models import (
     PutObjectResult,
     normalize_etag,
 )
-from airflow_provider_oss.core.read_answers import ReadContext
+from airflow_provider_oss.core.read_answers import ReadContext, stream_span
 from airflow_provider_oss.core.signing import uri_encode
 from airflow_provider_oss.core.transport import (
     Body,
@@ -200,7 +199,9 @@ class ObjectCalls(ClientBase):
                             response,
                             f"for bytes {span[0]}-{span[1]} of {span[2]}, not of the {info.size} bytes",
                         )
-                position, crc, broken = _stream(response, write, position, end, crc, chunk_size)
+                position, crc, broken = stream_span(
+                    response, lambda _, chunk: write(chunk), position, end, crc, chunk_size
+                )
             finally:
                 response.close()
             if broken is None:
@@ -356,31 +357,3 @@ def _check_byte_range(byte_range: tuple[int, int] | None) -> tuple[int, int | No
             f"byte_range must be (first, last) with 0 <= first <= last (both inclusive); got {byte_range!r}."
         )
     return byte_range
-
-
-def _stream(
-    response: requests.Response,
-    write: Callable[[bytes], object],
-    position: int,
-    end: int,
-    crc: int,
-    chunk_size: int,
-) -> tuple[int, int, Exception | None]:
-    """
-    Write the answer's body (bytes ``position..end``) as it arrives, its CRC-64 computed on the way;
-    return the next position, the CRC-64 so far and what broke the connection (None: all arrived).
-    Never more than ``end`` is read, whatever the body holds.
-    """
-    # read1: what has arrived, so a connection cut part-way loses nothing already received.
-    read = getattr(response.raw, "read1", response.raw.read)
-    while position <= end:
-        try:
-            chunk = read(min(chunk_size, end + 1 - position))
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
-            return position, crc, err
-        if not chunk:
-            return position, crc, EOFError("the connection closed early")
-        write(chunk)
-        crc = crc64_mod.update(crc, chunk)
-        position += len(chunk)
-    return position, crc, None

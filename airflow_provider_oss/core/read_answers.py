@@ -18,10 +18,12 @@ escape hatch: what it lets through is logged as UNVERIFIED.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.errors import CrcMismatchError, OssResponseError
@@ -29,7 +31,7 @@ from airflow_provider_oss.core.numbers import ascii_int, header_int
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReadContext", "parse_content_range"]
+__all__ = ["ReadContext", "parse_content_range", "stream_span"]
 
 
 def answer_traits(response: requests.Response) -> str:
@@ -223,3 +225,34 @@ class ReadContext:
             server_crc=server_crc,
             key=self.key,
         )
+
+
+def stream_span(
+    response: requests.Response,
+    write_at: Callable[[int, bytes], object],
+    position: int,
+    end: int,
+    crc: int,
+    chunk_size: int,
+) -> tuple[int, int, Exception | None]:
+    """
+    Hand a checked answer's body (bytes ``position..end`` of the object) to ``write_at(offset, chunk)``
+    as it arrives, its CRC-64 computed on the way; never more than ``end`` is read, whatever the body
+    holds.
+
+    :return: the next position, the CRC-64 so far, and what broke the connection (None: all arrived;
+        an ``EOFError`` when the body ended early).
+    """
+    # read1: what has arrived, so a connection cut part-way loses nothing already received.
+    read = getattr(response.raw, "read1", response.raw.read)
+    while position <= end:
+        try:
+            chunk = read(min(chunk_size, end + 1 - position))
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+            return position, crc, err
+        if not chunk:
+            return position, crc, EOFError("the connection closed early")
+        write_at(position, chunk)
+        crc = crc64_mod.update(crc, chunk)
+        position += len(chunk)
+    return position, crc, None

@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 
 import requests
-import urllib3
 
-from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.errors import (
     OssConnectionError,
@@ -21,7 +19,7 @@ from airflow_provider_oss.core.errors import (
     OssPreconditionError,
 )
 from airflow_provider_oss.core.models import normalize_etag
-from airflow_provider_oss.core.read_answers import ReadContext
+from airflow_provider_oss.core.read_answers import ReadContext, stream_span
 from airflow_provider_oss.core.transport import RetryEvent
 from airflow_provider_oss.download.errors import ObjectChangedError
 from airflow_provider_oss.download.partfile import PartFile
@@ -105,27 +103,6 @@ def _check_answer(request: RangeRequest, response: requests.Response, position: 
         raise request.changed(f"the object is now {total} bytes")
 
 
-def _stream(
-    request: RangeRequest, response: requests.Response, position: int, end: int, crc: int
-) -> tuple[int, int, BaseException | None]:
-    """
-    Write the answer's body at ``position`` onward; return the next position, the CRC-64 so far and
-    what broke the connection (None when the range arrived whole).
-    """
-    read = getattr(response.raw, "read1", response.raw.read)
-    while position <= end:
-        try:
-            chunk = read(min(READ_CHUNK, end + 1 - position))
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
-            return position, crc, err
-        if not chunk:
-            return position, crc, EOFError("the connection closed early")
-        request.sink.write_at(position, chunk)
-        crc = crc64_mod.update(crc, chunk)
-        position += len(chunk)
-    return position, crc, None
-
-
 def fetch_range(request: RangeRequest, part_number: int, offset: int, length: int) -> int:
     """
     Download ``length`` bytes from ``offset`` into the temporary file and return their CRC-64.
@@ -147,7 +124,9 @@ def fetch_range(request: RangeRequest, part_number: int, offset: int, length: in
         response = _send(request, position, end)
         try:
             _check_answer(request, response, position, end)
-            position, crc, broken = _stream(request, response, position, end, crc)
+            position, crc, broken = stream_span(
+                response, request.sink.write_at, position, end, crc, READ_CHUNK
+            )
         finally:
             response.close()
         if broken is None:

@@ -47,3 +47,13 @@ def oss_connection_env(oss_server: object, monkeypatch: pytest.MonkeyPatch) -> I
     }
     monkeypatch.setenv("AIRFLOW_CONN_OSS_DEFAULT", json.dumps(conn))
     yield "oss_default"
+
+
+@pytest.fixture
+def fresh_object_stores() -> Iterator[None]:
+    """Airflow caches one store (and so one client) per scheme and connection: each test has its own server."""
+    from airflow.sdk.io import store
+
+    store._STORE_CACHE.clear()
+    yield
+    store._STORE_CACHE.clear()

@@ -7,7 +7,6 @@ delete, and what a hostile world does (missing keys, a missing bucket, a failed 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,14 +22,7 @@ def _ops(server: LocalOssServer, op: str) -> list[dict[str, Any]]:
     return [entry for entry in server.request_log() if entry["op"] == op]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_object_stores() -> Iterator[None]:
-    """Airflow caches one store (and so one client) per scheme and connection: each test has its own server."""
-    from airflow.sdk.io import store
-
-    store._STORE_CACHE.clear()
-    yield
-    store._STORE_CACHE.clear()
+pytestmark = pytest.mark.usefixtures("fresh_object_stores")
 
 
 @pytest.fixture
