@@ -98,9 +98,11 @@ class ClientConfig:
         matches every sub-domain (every bucket of a virtual-hosted endpoint).
     :param user_agent: the ``User-Agent`` header.
     :param require_crc64: a write (PutObject, UploadPart, CompleteMultipartUpload) whose answer has
-        no ``x-oss-hash-crc64ecma`` is an error, since OSS always sends it and an answer without it
-        did not come from OSS (default). False only for an OSS-compatible server that sends no CRC-64:
-        each write is then logged as unverified.
+        no ``x-oss-hash-crc64ecma``, and a read whose answer has no ``x-oss-request-id`` (or, for a
+        whole object, no ``x-oss-hash-crc64ecma`` to check its bytes against), is an error, since OSS
+        always sends them and an answer without them did not come from OSS (default). False only
+        for an OSS-compatible server that sends neither: each such write and read is then logged as
+        unverified. A ranged read must be answered with exactly the range asked either way.
     """
 
     region: str
