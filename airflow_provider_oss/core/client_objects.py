@@ -197,7 +197,8 @@ class ObjectCalls(ClientBase):
                     if span[1:] != (end, info.size):
                         raise context.refuse(
                             response,
-                            f"for bytes {span[0]}-{span[1]} of {span[2]}, not of the {info.size} bytes",
+                            f"for bytes {span[0]}-{span[1]} of {span[2]}, not the rest of the first answer "
+                            f"(bytes {position}-{end} of {info.size})",
                         )
                 position, crc, broken = stream_span(
                     response, lambda _, chunk: write(chunk), position, end, crc, chunk_size

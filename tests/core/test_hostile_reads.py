@@ -322,3 +322,24 @@ def test_the_documented_hostile_reads_snippet_runs() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "OBJECTS_AND_SENSORS.md").read_text()
     block = doc.split("<!-- snippet: hostile-reads", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(block, "OBJECTS_AND_SENSORS.md", "exec"), {})  # noqa: S102  # the project's own doc
+
+
+def test_a_resumed_answer_for_another_object_size_fails() -> None:
+    body = bytes(range(250)) * 4
+    headers = {"ETag": ETAG, "x-oss-request-id": "R", "x-oss-hash-crc64ecma": str(crc64(body))}
+    answers = [
+        # the whole object promised, half of it sent, then the connection closed
+        Answer(200, {**headers, "Content-Length": "1000", "Connection": "close"}, body[:500]),
+        # the rest, of an object that is now 1,500 bytes
+        Answer(206, {**headers, "Content-Range": "bytes 500-1499/1500"}, b"y" * 1000),
+    ]
+
+    def script(method: str, path: str) -> Answer:
+        return answers.pop(0)
+
+    with (
+        HostileOss(script) as server,
+        server.client(max_retries=1, backoff_base=0.01, backoff_max=0.02) as client,
+        pytest.raises(OssResponseError, match="not the rest of the first answer"),
+    ):
+        client.get_object("bucket", "k.bin")
