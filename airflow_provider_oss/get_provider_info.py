@@ -197,11 +197,11 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": _STRING,
                     },
                     "require_crc64": _choice(
-                        "Require OSS's CRC-64 on every write",
+                        "Require OSS's CRC-64 and request id (writes and reads)",
                         "true",
                         ["true", "false"],
-                        "false only for an OSS-compatible server that sends none (each write is then "
-                        "logged as unverified).",
+                        "false only for an OSS-compatible server that sends neither (each such write and "
+                        "read is then logged as unverified).",
                     ),
                 },
                 "ui-field-behaviour": {
