@@ -34,7 +34,9 @@ def test_append_at_a_wrong_position_is_refused(oss_client: OssClient) -> None:
     assert caught.value.code == "PositionNotEqualToLength"
 
 
-def test_append_whose_answer_was_lost_is_stored_once(oss_client: OssClient, oss_server: LocalOssServer) -> None:
+def test_append_whose_answer_was_lost_is_stored_once(
+    oss_client: OssClient, oss_server: LocalOssServer
+) -> None:
     oss_client.append_object(BUCKET, "a.log", b"one\n", position=0)
     oss_server.add_fault("AppendObject", "drop_answer")
     result = oss_client.append_object(BUCKET, "a.log", b"two\n", position=4, object_crc64=crc64(b"one\n"))
