@@ -95,3 +95,83 @@ def test_wheel_installs_beside_the_official_provider(tmp_path: Path) -> None:
     assert result["official_key_id"] == "local-access-key"
     assert result["tested"] == [True, "Connection successfully tested: bucket 'team-bucket' is reachable."]
     assert result["stored"] == "beside the official provider"
+
+
+_REMOTE_LOG_SCRIPT = """
+import json, os
+from pathlib import Path
+from airflow_provider_oss.testing import LocalOssServer
+
+with LocalOssServer(buckets=("team-logs",)) as server:
+    os.environ["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps({
+        "conn_type": "oss",
+        "extra": {
+            "auth_type": "AK",
+            "access_key_id": server.access_key_id,
+            "access_key_secret": server.access_key_secret,
+            "region": server.region,
+            "endpoint": server.endpoint,
+            "addressing_style": "path",
+        },
+    })
+    from airflow.logging_config import configure_logging, get_remote_task_log
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.log import load_remote_log_handler
+
+    configure_logging()
+    claimant = ProvidersManager().remote_logging_handler_by_scheme("oss")
+    api_server, worker = get_remote_task_log(), load_remote_log_handler()
+    relative = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
+    local = Path(os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]) / relative
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text("a line beside the official provider\\n")
+    worker.upload(relative)
+    print(json.dumps({
+        "claimant": claimant.package_name,
+        "api_server": type(api_server).__module__,
+        "worker": type(worker).__module__,
+        "stored": server.object_bytes("team-logs", "airflow/" + relative).decode(),
+        "read": api_server.read(relative, None),
+    }))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "logging_config_class", ["", "airflow_provider_oss.log.logging_config.LOGGING_CONFIG"]
+)
+def test_remote_task_logs_beside_the_official_provider(tmp_path: Path, logging_config_class: str) -> None:
+    """
+    Both providers claim the ``oss`` remote-logging scheme. Airflow 3.3 keeps the first claimant in
+    package-name order (ours, ``airflow-provider-oss``) and warns about the other; with our
+    ``logging_config_class`` ours is chosen whatever the order. Either way the worker stores and
+    the api-server reads through OssRemoteLogIO, on a connection in the official format.
+    """
+    bin_dir = scratch_venv(tmp_path / "venv")
+    install(bin_dir, built_wheel(), OFFICIAL)
+    env = airflow_env(tmp_path / "home")
+    env.update(
+        {
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": "oss://team-logs/airflow",
+            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "oss_default",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
+        }
+    )
+    if logging_config_class:
+        env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"] = logging_config_class
+
+    output = run(bin_dir / "python", "-c", _REMOTE_LOG_SCRIPT, env=env)
+
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["claimant"] == "airflow-provider-oss"
+    assert result["api_server"] == result["worker"] == "airflow_provider_oss.log.oss_remote_log"
+    assert result["stored"] == "a line beside the official provider\n"
+    assert result["read"] == [
+        ["oss://team-logs/airflow/dag_id=d/run_id=r/task_id=t/attempt=1.log"],
+        ["a line beside the official provider\n"],
+    ]
+    assert (
+        "Remote logging scheme 'oss' is already registered by airflow-provider-oss; ignoring duplicate "
+        "registration from apache-airflow-providers-alibaba" in output
+    )
