@@ -7,6 +7,9 @@ slow (the upload gives up in bounded time, keeps the local log, warns once) and 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from airflow_provider_oss.log.location import LogLocation
 from airflow_provider_oss.log.oss_remote_log import OssRemoteLogIO
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.remote_log_docs import DOC_PAGE, README, as_airflow_env, documented_logging_settings
 
 BUCKET = "test-bucket"
 TRY_1 = "dag_id=d/run_id=manual__1/task_id=t/attempt=1.log"
@@ -177,3 +181,27 @@ def test_a_wrong_remote_base_names_the_setting(remote_base: str) -> None:
 def test_a_log_path_outside_the_folder_is_refused(relative: str) -> None:
     with pytest.raises(ValueError, match="relative to the log folder"):
         LogLocation.parse("oss://b-1/x").key_of(relative)
+
+
+def test_the_documented_settings_select_and_configure_the_handler(tmp_path: Path) -> None:
+    """docs/REMOTE_LOGS.md's and the README's ``[logging]`` snippet, in a fresh Airflow process."""
+    settings = documented_logging_settings(DOC_PAGE)
+    assert documented_logging_settings(README) == settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__LOGGING__")}
+    env.update(as_airflow_env(settings))
+    env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(tmp_path)
+    script = (
+        "import airflow.logging_config as config\n"
+        "from airflow.sdk.log import load_remote_conn_id, load_remote_log_handler\n"
+        "config.configure_logging()\n"
+        "reads_3_3 = 'get_remote_task_log' in vars(config)  # 3.0-3.2: the module's REMOTE_TASK_LOG\n"
+        "api = config.get_remote_task_log() if reads_3_3 else config.REMOTE_TASK_LOG\n"
+        "worker = load_remote_log_handler()\n"
+        "print(type(api).__name__, type(worker).__name__, api.location, api.upload_timeout, load_remote_conn_id())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == (
+        "OssRemoteLogIO OssRemoteLogIO LogLocation(bucket='my-bucket', prefix='airflow/logs') 30 oss_default"
+    )

@@ -1,7 +1,7 @@
 """
 Remote task logs on OSS under a real Airflow deployment on 127.0.0.1 (api-server, dag-processor,
-scheduler with a LocalExecutor, triggerer), configured as docs/REMOTE_LOGS.md says. One deployment
-serves every scenario:
+scheduler with a LocalExecutor, triggerer), configured as docs/REMOTE_LOGS.md says, on Airflow 3.3 and
+on 3.0.6 (a scratch environment). One deployment per version serves every scenario:
 
 - a task's log is read back through the REST log endpoint after its local log folder is deleted;
 - a retried task shows try 1 and try 2, each from its own object;
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import textwrap
 import urllib.parse
 import urllib.request
@@ -26,6 +27,9 @@ import pytest
 
 from airflow_provider_oss.testing import LocalOssServer, LocalServerControlError
 from tests.airflow.e2e_support import Deployment, airflow_deployment, free_port, query_sqlite
+from tests.airflow.remote_log_docs import DOC_PAGE, as_airflow_env, documented_logging_settings
+from tests.airflow.test_airflow_versions import AIRFLOW_RELEASES
+from tests.package_support import built_wheel, install, scratch_venv
 
 BUCKET = "test-bucket"
 PREFIX = "airflow-logs"
@@ -97,14 +101,28 @@ DAG_SOURCE = textwrap.dedent(
 DAG_IDS = ("logs_plain", "logs_retry", "logs_deferred", "logs_live", "logs_oss_slow")
 
 
+@pytest.fixture(params=["3.3", "3.0.6"])
+def airflow_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This environment's Airflow 3.3, or a scratch environment with Airflow 3.0.6 and the wheel."""
+    version = str(request.param)
+    if version == "3.3":
+        return sys.executable
+    bin_dir = scratch_venv(tmp_path_factory.mktemp("airflow-venv") / "venv")
+    release = f"apache-airflow=={version}"
+    install(bin_dir, release, constrained=False, extra=("--exclude-newer", AIRFLOW_RELEASES[version]))
+    install(bin_dir, built_wheel(), constrained=False, extra=("--no-deps",))
+    install(bin_dir, "fastcrc>=0.4", constrained=False)
+    return str(bin_dir / "python")
+
+
 @pytest.fixture
-def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, oss_server: LocalOssServer, airflow_python: str) -> Iterator[Deployment]:
+    # docs/REMOTE_LOGS.md's snippet, on the local server's bucket and with a short upload_timeout.
+    documented = documented_logging_settings(DOC_PAGE)
+    documented["remote_base_log_folder"] = f"oss://{BUCKET}/{PREFIX}"
+    documented["remote_task_handler_kwargs"] = json.dumps({"upload_timeout": UPLOAD_TIMEOUT})
     settings = {
-        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "airflow_provider_oss.log.logging_config.LOGGING_CONFIG",
-        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
-        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"oss://{BUCKET}/{PREFIX}",
-        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "oss_default",
-        "AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS": json.dumps({"upload_timeout": UPLOAD_TIMEOUT}),
+        **as_airflow_env(documented),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
     }
@@ -114,6 +132,7 @@ def deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[Deploymen
         {"remote_logs.py": DAG_SOURCE},
         daemons=("api-server", "dag-processor", "scheduler", "triggerer"),
         env_overrides=settings,
+        python=airflow_python,
     ) as running:
         yield running
 
@@ -136,7 +155,9 @@ def rest_log(deployment: Deployment, dag_id: str, task_id: str, try_number: int)
         content: list[dict[str, Any]] = json.loads(answer.read())["content"]
     events = [str(line.get("event", "")) for line in content]
     start, end = events.index("::group::Log message source details"), events.index("::endgroup::")
-    return events[start + 1 : end], "\n".join(events[end + 1 :])
+    # Airflow 3.3 sends each source as a line of the group, 3.0 as the group line's "sources".
+    sources = events[start + 1 : end] or [str(source) for source in content[start].get("sources", [])]
+    return sources, "\n".join(events[end + 1 :])
 
 
 def log_holding(deployment: Deployment, dag_id: str, marker: str) -> tuple[list[str], str] | None:
