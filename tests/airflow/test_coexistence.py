@@ -29,13 +29,9 @@ print(json.dumps({
 }))
 """
 
-_SCRIPT = """
-import json, os
-from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.hooks.oss import OssHook
-from airflow.providers.alibaba.cloud.hooks.oss import OSSHook
-
-with LocalOssServer(buckets=("team-bucket",)) as server:
+#: Script lines (inside ``with LocalOssServer(...) as server:``) setting ``oss_default`` in the
+#: official provider's format (the bucket in the schema), on the local server.
+_OFFICIAL_CONNECTION = """\
     os.environ["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps({
         "conn_type": "oss",
         "schema": "team-bucket",
@@ -47,6 +43,16 @@ with LocalOssServer(buckets=("team-bucket",)) as server:
             "endpoint": server.endpoint,
         },
     })
+"""
+
+_SCRIPT = """
+import json, os
+from airflow_provider_oss.testing import LocalOssServer
+from airflow_provider_oss.hooks.oss import OssHook
+from airflow.providers.alibaba.cloud.hooks.oss import OSSHook
+
+with LocalOssServer(buckets=("team-bucket",)) as server:
+OFFICIAL_CONNECTION
     official = OSSHook()  # the official hook accepts the same connection
     ours = OssHook()
     tested = ours.test_connection()
@@ -57,7 +63,7 @@ with LocalOssServer(buckets=("team-bucket",)) as server:
         "tested": tested,
         "stored": server.object_bytes("team-bucket", "coexist.txt").decode(),
     }))
-"""
+""".replace("OFFICIAL_CONNECTION\n", _OFFICIAL_CONNECTION)
 
 
 @pytest.mark.slow
@@ -103,17 +109,7 @@ from pathlib import Path
 from airflow_provider_oss.testing import LocalOssServer
 
 with LocalOssServer(buckets=("team-logs",)) as server:
-    os.environ["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps({
-        "conn_type": "oss",
-        "extra": {
-            "auth_type": "AK",
-            "access_key_id": server.access_key_id,
-            "access_key_secret": server.access_key_secret,
-            "region": server.region,
-            "endpoint": server.endpoint,
-            "addressing_style": "path",
-        },
-    })
+OFFICIAL_CONNECTION
     from airflow.logging_config import configure_logging, get_remote_task_log
     from airflow.providers_manager import ProvidersManager
     from airflow.sdk.log import load_remote_log_handler
@@ -133,7 +129,7 @@ with LocalOssServer(buckets=("team-logs",)) as server:
         "stored": server.object_bytes("team-logs", "airflow/" + relative).decode(),
         "read": api_server.read(relative, None),
     }))
-"""
+""".replace("OFFICIAL_CONNECTION\n", _OFFICIAL_CONNECTION)
 
 
 @pytest.mark.slow
