@@ -13,6 +13,7 @@ on 3.0.6 (a scratch environment). One deployment per version serves every scenar
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -213,7 +214,7 @@ def test_task_logs_live_in_oss(deployment: Deployment, oss_server: LocalOssServe
         assert deployment.wait_for_run_end(dag_id, 240) == "success", dag_id
         # The worker reports the state, then stores the log: wait for it before its disk goes.
         key = key_of(deployment, dag_id, task_id, try_number)
-        deployment.wait_for(f"{key} in OSS", lambda key=key: stored_log(oss_server, key), 60)
+        deployment.wait_for(f"{key} in OSS", functools.partial(stored_log, oss_server, key), 60)
         shutil.rmtree(local_logs(deployment, dag_id))  # the worker and its disk are gone
 
     sources, text = rest_log(deployment, "logs_plain", "say", 1)
