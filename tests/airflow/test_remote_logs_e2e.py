@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oss.testing import LocalOssServer, LocalServerControlError
+from tests.airflow.chromium import headless_chromium
 from tests.airflow.e2e_support import Deployment, airflow_deployment, free_port, query_sqlite
 from tests.airflow.remote_log_docs import DOC_PAGE, as_airflow_env, documented_logging_settings
 from tests.airflow.test_airflow_versions import AIRFLOW_RELEASES
@@ -117,6 +118,12 @@ def airflow_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture
+def browser() -> Iterator[Any]:
+    with headless_chromium() as web:
+        yield web
+
+
+@pytest.fixture
 def deployment(tmp_path: Path, oss_server: LocalOssServer, airflow_python: str) -> Iterator[Deployment]:
     # docs/REMOTE_LOGS.md's snippet, on the local server's bucket and with a short upload_timeout.
     documented = documented_logging_settings(DOC_PAGE)
@@ -193,7 +200,9 @@ def local_logs(deployment: Deployment, dag_id: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.airflow
-def test_task_logs_live_in_oss(deployment: Deployment, oss_server: LocalOssServer, tmp_path: Path) -> None:
+def test_task_logs_live_in_oss(
+    deployment: Deployment, oss_server: LocalOssServer, tmp_path: Path, browser: Any
+) -> None:
     for dag_id in DAG_IDS:
         deployment.wait_until_parsed(dag_id, 180)
     flag = tmp_path / "live.flag"
@@ -241,6 +250,16 @@ def test_task_logs_live_in_oss(deployment: Deployment, oss_server: LocalOssServe
 
     assert "MARKER live line" in rest_log(deployment, "logs_live", "wait_for_flag", 1)[1]
 
+    # The UI in headless Chromium, the worker's logs gone: the log comes from OSS.
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    uri = f"oss://{BUCKET}/{key_of(deployment, 'logs_plain', 'say', 1)}"
+    page = ui_log_text(browser, deployment, "logs_plain", "say", [uri], screens)  # its source: OSS
+    assert "No log in OSS" not in page and "Could not read" not in page
+    second_try = f"oss://{BUCKET}/{key_of(deployment, 'logs_retry', 'flaky', 2)}"
+    page = ui_log_text(browser, deployment, "logs_retry", "flaky", [second_try], screens)  # the latest try
+    assert "attempt=1.log" not in page
+
     # OSS answers nothing for a minute: the task ends, the upload gives up, the local log is kept.
     oss_server.add_fault("*", "delay", delay=60, times=100)
     deployment.trigger("logs_oss_slow")
@@ -258,6 +277,37 @@ def test_task_logs_live_in_oss(deployment: Deployment, oss_server: LocalOssServe
     assert f"within {UPLOAD_TIMEOUT} s" in warning[0] and str(kept) in warning[0]
     secret = oss_server.access_key_secret
     assert not [p for p in tmp_path.rglob("*.log") if secret in p.read_text(errors="replace")]
+
+
+def ui_log_text(
+    web: Any, deployment: Deployment, dag_id: str, task_id: str, wanted: list[str], screens: Path
+) -> str:
+    """
+    The task instance page's text, its source details opened, once it shows every ``wanted`` text;
+    its screenshot goes to ``screens`` (also when it never does).
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    port = deployment.env["AIRFLOW__API__PORT"]
+    run_id = urllib.parse.quote(run_id_of(deployment, dag_id), safe="")
+    web.get(f"http://127.0.0.1:{port}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}")
+
+    def showing() -> str | None:
+        try:
+            for group in web.find_elements(By.XPATH, "//*[text()='Log message source details']"):
+                if "oss://" not in web.find_element(By.TAG_NAME, "body").text:
+                    group.click()
+            body: str = web.find_element(By.TAG_NAME, "body").text
+        except WebDriverException:  # the page is still being drawn
+            return None
+        return body if all(text in body for text in wanted) else None
+
+    try:
+        text: str = deployment.wait_for(f"the UI to show {wanted}", showing, 90)
+    finally:
+        web.save_screenshot(str(screens / f"{dag_id}.png"))
+    return text
 
 
 def scheduler_log(tmp_path: Path) -> list[str]:
