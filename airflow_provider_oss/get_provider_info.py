@@ -97,6 +97,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "filesystems": ["airflow_provider_oss.fs.oss"],
+        # Airflow 3.3+ picks the remote task log handler of [logging] remote_base_log_folder by its
+        # scheme; older versions (and a deployment with the official provider, which claims "oss"
+        # too) select it through logging_config_class (docs/REMOTE_LOGS.md).
+        "remote-logging": [
+            {"classpath": "airflow_provider_oss.log.oss_remote_log.OssRemoteLogIO", "scheme": "oss"}
+        ],
         "asset-uris": [
             {
                 "schemes": ["oss"],

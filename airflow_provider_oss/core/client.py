@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import TracebackType
 
+from airflow_provider_oss.core.client_append import AppendCalls
 from airflow_provider_oss.core.client_base import PRESIGN_METHODS, check_object
 from airflow_provider_oss.core.client_buckets import BucketCalls
 from airflow_provider_oss.core.client_listing import ListingCalls
@@ -21,11 +22,12 @@ from airflow_provider_oss.core.errors import OssClientError
 from airflow_provider_oss.core.signing import MAX_PRESIGN_EXPIRES, SigningRequest
 
 
-class OssClient(ListingCalls, MultipartCalls, BucketCalls):
+class OssClient(ListingCalls, MultipartCalls, BucketCalls, AppendCalls):
     """
     An Alibaba Cloud OSS client: the object calls (:class:`~airflow_provider_oss.core.client_objects.ObjectCalls`), the listings
     (:class:`ListingCalls`), the multipart upload API (:class:`MultipartCalls`), bucket creation and
-    deletion (:class:`~airflow_provider_oss.core.client_buckets.BucketCalls`) and presigned URLs.
+    deletion (:class:`~airflow_provider_oss.core.client_buckets.BucketCalls`), appends
+    (:class:`~airflow_provider_oss.core.client_append.AppendCalls`) and presigned URLs.
 
     :param credentials: the access key pair (and STS token).
     :param config: endpoint, addressing, signing, timeout, retry and pool settings.

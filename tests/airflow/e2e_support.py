@@ -89,10 +89,14 @@ def airflow_env(home: Path, api_port: int, oss_server: LocalOssServer, executor:
     return env
 
 
-def airflow_cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
-    """Run ``airflow <args>`` to completion; on failure the error names the command and its output."""
+def airflow_cli(env: dict[str, str], *args: str, timeout: float = 300, python: str = sys.executable) -> None:
+    """
+    Run ``airflow <args>`` to completion; on failure the error names the command and its output.
+
+    :param python: the interpreter whose Airflow runs (another Airflow version's environment).
+    """
     result = subprocess.run(
-        [sys.executable, "-m", "airflow", *args],
+        [python, "-m", "airflow", *args],
         env=env,
         capture_output=True,
         timeout=timeout,
@@ -109,10 +113,12 @@ class Components:
     stdout and stderr in ``<log_dir>/<name>.log``; :meth:`stop` ends every one still running.
 
     :param log_dir: where the log files go.
+    :param python: the interpreter whose Airflow runs the components.
     """
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, python: str = sys.executable) -> None:
         self.log_dir = log_dir
+        self.python = python
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.expected_dead: set[str] = set()
 
@@ -127,7 +133,7 @@ class Components:
 
     def start_airflow(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start ``airflow <args>`` as the component ``name``."""
-        return self.start(name, [sys.executable, "-m", "airflow", *args], env)
+        return self.start(name, [self.python, "-m", "airflow", *args], env)
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
         """:func:`wait_for` watching every component not in :attr:`expected_dead`."""
@@ -301,7 +307,7 @@ class Deployment:
         args = ["dags", "trigger", dag_id]
         if conf is not None:
             args += ["--conf", json.dumps(dict(conf))]
-        airflow_cli(self.env, *args, timeout=120)
+        airflow_cli(self.env, *args, timeout=120, python=self.components.python)
 
     def wait_for_run_end(self, dag_id: str, timeout: float) -> str:
         """Wait until the DAG run of ``dag_id`` is ``success`` or ``failed``, and return that state."""
@@ -330,6 +336,7 @@ def airflow_deployment(
     env_overrides: Mapping[str, str] | None = None,
     connection_extra: Mapping[str, Any] | None = None,
     connection_in_db: bool = False,
+    python: str = sys.executable,
 ) -> Iterator[Deployment]:
     """
     A LocalExecutor deployment on 127.0.0.1 (:func:`airflow_env`), its database migrated and its
@@ -344,6 +351,7 @@ def airflow_deployment(
     :param connection_extra: extras added to the ``oss_default`` connection's.
     :param connection_in_db: store ``oss_default`` in the metadata database (so the daemons fetch
         it through Airflow) instead of the environment.
+    :param python: the interpreter whose Airflow runs the deployment (default: this one).
     """
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
@@ -355,12 +363,18 @@ def airflow_deployment(
     connection = json.loads(env["AIRFLOW_CONN_OSS_DEFAULT"])
     connection["extra"].update(connection_extra or {})
     env["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps(connection)
-    airflow_cli(env, "db", "migrate")
+    airflow_cli(env, "db", "migrate", python=python)
     if connection_in_db:
         airflow_cli(
-            env, "connections", "add", "oss_default", "--conn-json", env.pop("AIRFLOW_CONN_OSS_DEFAULT")
+            env,
+            "connections",
+            "add",
+            "oss_default",
+            "--conn-json",
+            env.pop("AIRFLOW_CONN_OSS_DEFAULT"),
+            python=python,
         )
-    components = Components(tmp_path)
+    components = Components(tmp_path, python)
     try:
         for name in daemons:
             args = (

@@ -17,13 +17,15 @@ from tests.package_support import REPO, airflow_env, built_wheel, install, run, 
 
 #: Airflow release -> the day after it was published (uv's --exclude-newer).
 AIRFLOW_RELEASES = {"3.0.6": "2025-08-30", "3.1.8": "2026-03-12", "3.2.2": "2026-05-30"}
-#: The tests run there: connection parsing, the hook, multipart uploads, discovery and resume.
+#: The tests run there: connection parsing, the hook, multipart uploads, discovery and resume, remote task logs.
 VERSION_TESTS = (
     "tests/core/test_connection_settings.py",
     "tests/core/test_client_multipart.py",
     "tests/upload/test_upload_discovery.py",
     "tests/upload/test_upload_engine.py",
     "tests/airflow/test_hook.py",
+    "tests/core/test_client_append.py",
+    "tests/airflow/test_remote_log_io.py",  # remote task logs through logging_config_class
 )
 
 

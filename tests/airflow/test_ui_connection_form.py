@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
+from tests.airflow.chromium import headless_chromium
 
 CONN_ID = "oss_ui"
 
@@ -168,23 +168,8 @@ def api_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """Headless Chromium from Debian's packages, driven by Selenium."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver, (
-        "chromium/chromedriver missing: run scripts/ensure_debian_packages.sh (make test does)"
-    )
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2300"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    web = webdriver.Chrome(service=Service(driver), options=options)
-    try:
+    with headless_chromium() as web:
         yield web
-    finally:
-        web.quit()
 
 
 def _screens(tmp_path: Path) -> Path:
