@@ -407,7 +407,8 @@ def test_airflow_3_settings(services: dict[str, dict[str, Any]]) -> None:
 def test_env_example_documents_every_variable_with_its_default(raw_compose: dict[str, Any]) -> None:
     example = read_env_file(ENV_EXAMPLE)
     used = variables_used(raw_compose)
-    assert set(example) == used, "variables of .env.example and docker-compose.yaml differ"
+    celery_only = variables_used(yaml.safe_load(CELERY_FILE.read_text(encoding="utf-8"))) - used
+    assert set(example) == used | celery_only, "variables of .env.example and the compose files differ"
     assert resolve(raw_compose, example) == resolve(raw_compose, {}), (
         ".env.example must hold the compose file's defaults"
     )
@@ -647,10 +648,16 @@ def test_init_script_migrates_and_writes_the_admin_and_the_demo_data(
 
 
 def test_dockerfile_pins_airflow_3_3() -> None:
-    froms = [args for keyword, args in dockerfile_instructions() if keyword == "FROM"]
-    assert len(froms) == 1
-    match = re.fullmatch(r"apache/airflow:(3\.3\.\d+)-python3\.(\d+)", froms[0])
-    assert match, f"the base image must pin Airflow 3.3.x and Python: {froms[0]!r}"
+    """The base image is a build argument whose default is the official image (as users get it)."""
+    instructions = dockerfile_instructions()
+    froms = [args for keyword, args in instructions if keyword == "FROM"]
+    assert froms == ["${AIRFLOW_BASE_IMAGE}"]
+    first_from = instructions.index(("FROM", froms[0]))
+    base_args = [args for keyword, args in instructions[:first_from] if keyword == "ARG"]
+    assert len(base_args) == 1 and base_args[0].startswith("AIRFLOW_BASE_IMAGE=")
+    default = base_args[0].split("=", 1)[1]
+    match = re.fullmatch(r"apache/airflow:(3\.3\.\d+)-python3\.(\d+)", default)
+    assert match, f"the base image must pin Airflow 3.3.x and Python: {default!r}"
     pins = read_constraints(REPO / "constraints.txt")
     assert pins["apache-airflow"] == match.group(1), "the image's Airflow differs from the tested one"
 
