@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,13 @@ from airflow_provider_oss.core.bulk_delete import delete_in_batches
 from airflow_provider_oss.core.client import OssClient
 from airflow_provider_oss.core.errors import OssClientError, OssNotFoundError
 from airflow_provider_oss.core.models import ObjectInfo, ObjectSummary, UploadedPart
+from airflow_provider_oss.fs.errors import python_errors
+from airflow_provider_oss.fs.options import client_from_options
 
 log = logging.getLogger(__name__)
+
+#: Options fsspec's base class takes (listing caches, which this filesystem does not use).
+FSSPEC_OPTIONS = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"})
 
 #: The smallest part OSS accepts in a multipart upload (but the last).
 MIN_BLOCK_SIZE = 100 * 1024
@@ -35,24 +41,63 @@ DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 
 class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships no type hints
     """
-    fsspec filesystem for ``oss://bucket/key``.
+    fsspec filesystem for ``oss://bucket/key``: on a given client (Airflow's ``ObjectStoragePath``
+    passes the connection's), or on ossfs's options, so ``fsspec.filesystem("oss", key=...,
+    secret=..., endpoint=...)`` and pandas' ``storage_options`` work as they did with ossfs.
 
-    :param client: the signed client (e.g. ``OssHook(conn_id).get_client()``).
+    :param client: the signed client (e.g. ``OssHook(conn_id).get_client()``); else the options below.
     :param block_size: bytes per ranged read and per uploaded part (at least 100 KiB).
+    :param endpoint: ossfs's option: ``https://oss-cn-hangzhou.aliyuncs.com``; ``$OSS_ENDPOINT`` when None.
+    :param key: ossfs's option: the AccessKeyId.
+    :param secret: ossfs's option: the AccessKeySecret.
+    :param token: ossfs's option: the STS security token.
+    :param region: the region to sign with, when the endpoint names none.
+    :param client_options: other :class:`~airflow_provider_oss.core.client_config.ClientConfig` fields.
+    :param default_block_size: ossfs's name for ``block_size``.
+    :param default_cache_type: the read cache of :meth:`open` when none is given (ossfs's option).
     """
 
     protocol = ("oss",)
     root_marker = ""
     cachable = False  # the instance holds a live client; never share it through fsspec's cache
 
-    def __init__(self, client: OssClient, *, block_size: int = DEFAULT_BLOCK_SIZE, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        client: OssClient | None = None,
+        *,
+        block_size: int | None = None,
+        endpoint: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        token: str | None = None,
+        region: str | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        default_block_size: int | None = None,
+        default_cache_type: str = "readahead",
+        **kwargs: Any,
+    ) -> None:
+        unknown = sorted(set(kwargs) - FSSPEC_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"OssFileSystem got unknown option(s) {unknown}; it takes client, block_size, endpoint, key, "
+                "secret, token, region, client_options, default_block_size and default_cache_type."
+            )
         super().__init__(**kwargs)
+        if block_size is not None and default_block_size is not None:
+            raise TypeError("Pass block_size or default_block_size (ossfs's name), not both.")
+        block_size = block_size or default_block_size or DEFAULT_BLOCK_SIZE
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < MIN_BLOCK_SIZE:
             raise OssClientError(
                 f"block_size must be an int of at least {MIN_BLOCK_SIZE} (100 KiB); got {block_size!r}."
             )
+        options = {"endpoint": endpoint, "key": key, "secret": secret, "token": token, "region": region}
+        if client is None:
+            client = client_from_options(**options, client_options=client_options)
+        elif any(value is not None for value in options.values()) or client_options is not None:
+            raise TypeError("Pass client= or ossfs's options (endpoint, key, secret, token...), not both.")
         self.client = client
         self.blocksize = block_size
+        self.default_cache_type = default_cache_type
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -108,6 +153,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
     def _has_children(self, bucket: str, prefix: str) -> bool:
         return next(iter(self.client.list_objects_v2(bucket, prefix=prefix, page_size=1)), None) is not None
 
+    @python_errors
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         bucket, key = self.split_path(path)
         if not key:
@@ -123,6 +169,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
             return self._dir_info(f"{bucket}/{key}")
         raise FileNotFoundError(f"oss://{bucket}/{key} does not exist.")
 
+    @python_errors
     def exists(self, path: str, **kwargs: Any) -> bool:
         """
         Whether the file or directory exists. Only "not found" is False: a wrong secret, a denied
@@ -130,14 +177,11 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
         """
         try:
             self.info(path)
-        except FileNotFoundError:
+        except FileNotFoundError:  # a missing key or bucket (fs.errors)
             return False
-        except OssNotFoundError as err:
-            if err.code == "NoSuchBucket":
-                return False
-            raise
         return True
 
+    @python_errors
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         bucket, key = self.split_path(path)
         prefix = key.rstrip("/") + "/" if key else ""
@@ -156,6 +200,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
         entries.sort(key=lambda entry: entry["name"])
         return entries if detail else [entry["name"] for entry in entries]
 
+    @python_errors
     def find(
         self,
         path: str,
@@ -182,6 +227,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
                 found = {info["name"]: info}
         return found if detail else sorted(found)
 
+    @python_errors
     def modified(self, path: str) -> datetime:
         """The object's last modification time (UTC)."""
         modified: datetime | None = self.info(path).get("LastModified")
@@ -191,6 +237,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
 
     # -- whole-object operations -----------------------------------------------------------------
 
+    @python_errors
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         bucket, key = self._key_path(path)
         if start is None and end is None:
@@ -200,6 +247,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
         stop = size if end is None else (end if end >= 0 else max(size + end, 0))
         return self._read_span(bucket, key, first, min(stop, size), size)
 
+    @python_errors
     def _read_span(self, bucket: str, key: str, first: int, stop: int, size: int) -> bytes:
         """
         Bytes ``first..stop-1`` of an object of ``size`` bytes: a ranged GET, or, when the span is the
@@ -219,20 +267,32 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
             )
         return data
 
+    @python_errors
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """
+        Write ``value`` as the object at ``path`` in one PutObject.
+
+        :param mode: ``"overwrite"``, or ``"create"``: OSS refuses atomically to replace an existing
+            object (``x-oss-forbid-overwrite``), raised as ``FileExistsError``.
+        """
+        if mode not in ("overwrite", "create"):
+            raise ValueError(f"pipe_file mode must be 'overwrite' or 'create'; got {mode!r}.")
         bucket, key = self._key_path(path)
         self.client.put_object(bucket, key, value, forbid_overwrite=mode == "create")
 
+    @python_errors
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy server-side (CopyObject): no bytes pass through this process."""
         src_bucket, src_key = self._key_path(path1)
         dst_bucket, dst_key = self._key_path(path2)
         self.client.copy_object(src_bucket, src_key, dst_bucket, dst_key)
 
+    @python_errors
     def rm_file(self, path: str) -> None:
         bucket, key = self._key_path(path)
         self.client.delete_object(bucket, key)
 
+    @python_errors
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Delete files (with ``recursive``, everything under a directory) in batches of 1,000."""
         paths = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
@@ -264,6 +324,7 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
     ) -> OssFile:
         if not autocommit:
             raise NotImplementedError("OssFileSystem has no transactions: open files with autocommit=True.")
+        kwargs.setdefault("cache_type", self.default_cache_type)
         return OssFile(
             self, path, mode, block_size=block_size or self.blocksize, cache_options=cache_options, **kwargs
         )
@@ -278,24 +339,31 @@ class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no ty
         if "a" in mode:
             raise NotImplementedError("Appending to an OSS object is not supported: write a new object.")
         self.bucket, self.key = fs._key_path(path)
+        # "xb": refused at open when the object exists, and again atomically by OSS when the write
+        # is committed (x-oss-forbid-overwrite), so a second writer in between cannot be overwritten
+        self._exclusive = "x" in mode
+        if self._exclusive and fs.exists(path):
+            raise FileExistsError(f"oss://{self.bucket}/{self.key} already exists (mode {mode!r}).")
         self._upload_id: str | None = None
         self._parts: list[UploadedPart] = []
         self._failed = False
         super().__init__(fs, path, mode, **kwargs)
 
+    @python_errors
     def _fetch_range(self, start: int, end: int) -> bytes:
         return self.fs._read_span(self.bucket, self.key, start, min(end, self.size), self.size)
 
     def _initiate_upload(self) -> None:
         """Nothing yet: a file that fits in one block is sent with one PutObject at close."""
 
+    @python_errors
     def _upload_chunk(self, final: bool = False) -> bool:
         if self._failed:
             raise OSError(f"Writing oss://{self.bucket}/{self.key} failed earlier; nothing more is sent.")
         data = self.buffer.getvalue()
         client = self.fs.client
         if final and self._upload_id is None:
-            client.put_object(self.bucket, self.key, data)
+            client.put_object(self.bucket, self.key, data, forbid_overwrite=self._exclusive)
             return True
         try:
             if self._upload_id is None:
@@ -306,7 +374,12 @@ class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no ty
             if final:
                 expected = crc64_mod.combine_all([(part.crc64, part.size) for part in self._parts])
                 client.complete_multipart_upload(
-                    self.bucket, self.key, self._upload_id, self._parts, expected_crc64=expected
+                    self.bucket,
+                    self.key,
+                    self._upload_id,
+                    self._parts,
+                    expected_crc64=expected,
+                    forbid_overwrite=self._exclusive,
                 )
         except BaseException:
             self._failed = True
