@@ -6,7 +6,8 @@ Reads are ranged GETs of ``block_size`` bytes, each answer checked to be exactly
 (:mod:`~airflow_provider_oss.core.read_answers`); a read that spans the whole object is one GET
 checked against the object's CRC-64. A write is one PutObject when it fits in a block, else a
 multipart upload of block-sized parts whose combined CRC-64 is checked at completion (and aborted
-when the write fails). "Directories" are key prefixes
+when the write fails). OSS's errors are raised as Python's (:mod:`~airflow_provider_oss.fs.errors`);
+``open(path, "xb")`` and ``pipe_file(..., mode="create")`` never overwrite. "Directories" are key prefixes
 ending in ``/``: ``mkdir`` is a no-op, and a directory exists while an object lies under it. No
 listing is cached, so what one writer does is seen by the next call.
 """
@@ -85,7 +86,8 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
         super().__init__(**kwargs)
         if block_size is not None and default_block_size is not None:
             raise TypeError("Pass block_size or default_block_size (ossfs's name), not both.")
-        block_size = block_size or default_block_size or DEFAULT_BLOCK_SIZE
+        if block_size is None:
+            block_size = DEFAULT_BLOCK_SIZE if default_block_size is None else default_block_size
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < MIN_BLOCK_SIZE:
             raise OssClientError(
                 f"block_size must be an int of at least {MIN_BLOCK_SIZE} (100 KiB); got {block_size!r}."

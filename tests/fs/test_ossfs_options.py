@@ -125,8 +125,26 @@ def test_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             TypeError,
             "not both",
         ),
+        (
+            {
+                "key": "id",
+                "secret": "s",
+                "endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
+                "default_block_size": 0,
+            },
+            OssClientError,
+            "block_size must be an int of at least 102400",
+        ),
     ],
-    ids=["no-key", "no-endpoint", "no-region", "unknown-option", "bad-client-option", "two-block-sizes"],
+    ids=[
+        "no-key",
+        "no-endpoint",
+        "no-region",
+        "unknown-option",
+        "bad-client-option",
+        "two-block-sizes",
+        "zero-block",
+    ],
 )
 def test_what_cannot_work_fails_naming_the_fix(
     monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], error: type[Exception], match: str
