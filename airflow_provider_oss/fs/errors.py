@@ -23,7 +23,9 @@ from airflow_provider_oss.core.errors import (
     OssServiceError,
 )
 
+#: The parameters of a method wrapped by :func:`python_errors`.
 P = ParamSpec("P")
+#: The return type of a method wrapped by :func:`python_errors`.
 R = TypeVar("R")
 
 
