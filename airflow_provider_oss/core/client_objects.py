@@ -104,7 +104,14 @@ class ObjectCalls(ClientBase):
             else None,
         )
 
-    def get_object(self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
+    def get_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> bytes:
         """
         Download an object (or a byte range of it) into memory. A whole object is checked against
         its CRC-64; a connection cut part-way is resumed with a range request.
@@ -112,11 +119,21 @@ class ObjectCalls(ClientBase):
         :param bucket: the bucket.
         :param key: the object key.
         :param byte_range: ``(first, last)`` byte offsets, both inclusive (as in HTTP ``Range``).
+        :param if_match: an ETag the object must still have (``If-Match``): reads of several ranges
+            of one object pinned to the version seen first.
         :raises CrcMismatchError: when the downloaded bytes do not match the object's CRC-64.
+        :raises OssPreconditionError: when ``if_match`` is given and the object's ETag is another.
         """
         check_object(bucket, key)
         chunks: list[bytes] = []
-        self._download(bucket, key, chunks.append, byte_range=byte_range, chunk_size=DEFAULT_CHUNK_SIZE)
+        self._download(
+            bucket,
+            key,
+            chunks.append,
+            byte_range=byte_range,
+            chunk_size=DEFAULT_CHUNK_SIZE,
+            if_match=if_match,
+        )
         return b"".join(chunks)
 
     def get_object_to_file(
@@ -165,6 +182,7 @@ class ObjectCalls(ClientBase):
         *,
         byte_range: tuple[int, int] | None,
         chunk_size: int,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         """
         GET an object (or a range of it) into ``write``, resuming after a broken connection with a
@@ -185,8 +203,11 @@ class ObjectCalls(ClientBase):
             if byte_range is not None or info is not None:
                 headers["Range"] = f"bytes={position}-{'' if last is None else last}"
                 headers["x-oss-range-behavior"] = "standard"
-            if info is not None and info.etag:
-                headers["If-Match"] = f'"{info.etag}"'  # the object must not change between pieces
+            pinned = info.etag if info is not None and info.etag else if_match
+            if pinned:
+                headers["If-Match"] = (
+                    f'"{pinned.strip(chr(34))}"'  # the object must not change between pieces
+                )
             response = self._transport.send("GET", bucket, key, headers=headers, stream=True, op="GetObject")
             broken: Exception | None = None
             try:

@@ -14,6 +14,7 @@ listing is cached, so what one writer does is seen by the next call.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from airflow_provider_oss.core import crc64 as crc64_mod
 from airflow_provider_oss.core.bulk_delete import delete_in_batches
 from airflow_provider_oss.core.client import OssClient
-from airflow_provider_oss.core.errors import OssClientError, OssNotFoundError
+from airflow_provider_oss.core.errors import OssClientError, OssNotFoundError, OssPreconditionError
 from airflow_provider_oss.core.models import ObjectInfo, ObjectSummary, UploadedPart
 from airflow_provider_oss.fs.errors import python_errors
 from airflow_provider_oss.fs.options import client_from_options
@@ -244,24 +245,36 @@ class OssFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ships n
         bucket, key = self._key_path(path)
         if start is None and end is None:
             return self.client.get_object(bucket, key)  # CRC-64 checked
-        size = self.info(path)["size"]
+        details = self.info(path)
+        size = details["size"]
         first = 0 if start is None else (start if start >= 0 else max(size + start, 0))
         stop = size if end is None else (end if end >= 0 else max(size + end, 0))
-        return self._read_span(bucket, key, first, min(stop, size), size)
+        return self._read_span(bucket, key, first, min(stop, size), size, details.get("ETag") or None)
 
     @python_errors
-    def _read_span(self, bucket: str, key: str, first: int, stop: int, size: int) -> bytes:
+    def _read_span(
+        self, bucket: str, key: str, first: int, stop: int, size: int, etag: str | None = None
+    ) -> bytes:
         """
         Bytes ``first..stop-1`` of an object of ``size`` bytes: a ranged GET, or, when the span is the
         whole object, a GET checked against the object's CRC-64.
 
-        :raises OSError: when the object is no longer ``size`` bytes (it changed since it was opened).
+        :param etag: the ETag the object had when it was opened: every GET is pinned to it
+            (``If-Match``), so the blocks of one open file never mix two versions of the object.
+        :raises OSError: when the object changed since it was opened (another ETag or size).
         """
         if first >= stop:
             return b""
-        if first > 0 or stop < size:
-            return self.client.get_object(bucket, key, byte_range=(first, stop - 1))
-        data = self.client.get_object(bucket, key)  # CRC-64 checked
+        try:
+            if first > 0 or stop < size:
+                return self.client.get_object(bucket, key, byte_range=(first, stop - 1), if_match=etag)
+            data = self.client.get_object(bucket, key, if_match=etag)  # CRC-64 checked
+        except OssPreconditionError as err:
+            raise OSError(
+                errno.ESTALE,
+                f"oss://{bucket}/{key} changed while it was read (ETag {etag} when opened, another now): "
+                "open it again.",
+            ) from err
         if len(data) != size:
             raise OSError(
                 f"oss://{bucket}/{key} changed while it was read ({size} bytes when opened, {len(data)} now): "
@@ -353,7 +366,8 @@ class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no ty
 
     @python_errors
     def _fetch_range(self, start: int, end: int) -> bytes:
-        return self.fs._read_span(self.bucket, self.key, start, min(end, self.size), self.size)
+        etag = self.details.get("ETag") or None
+        return self.fs._read_span(self.bucket, self.key, start, min(end, self.size), self.size, etag)
 
     def _initiate_upload(self) -> None:
         """Nothing yet: a file that fits in one block is sent with one PutObject at close."""
