@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from airflow_provider_oss.testing.apierror import OssApiError, invalid_argument
 from airflow_provider_oss.testing.ops_common import (
     MAX_XML_BODY,
     int_param,
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
     from airflow_provider_oss.testing.store import ObjectRecord
 
 VERSIONING_STATES = ("Enabled", "Suspended")
+#: The longest ``prefix``, ``key-marker`` and ``delimiter`` ListObjectVersions accepts (OSS: 1 KiB).
+MAX_LISTING_TEXT = 1024
+
+
+def _listing_text(ex: Exchange, name: str) -> str:
+    """A text parameter of ListObjectVersions (``InvalidArgument`` above 1,024 characters, as OSS)."""
+    value = ex.params.get(name, "")
+    if len(value) > MAX_LISTING_TEXT:
+        raise invalid_argument(f"{name} must be at most {MAX_LISTING_TEXT} characters.", name, value[:64])
+    return value
 
 
 def requested_version(ex: Exchange) -> str | None:
@@ -112,10 +123,15 @@ def list_object_versions(ex: Exchange) -> None:
     """
     encoded = url_encoding_requested(ex)
     max_keys = int_param(ex, "max-keys", 100, 1, 1000)
-    prefix = ex.params.get("prefix", "")
-    delimiter = ex.params.get("delimiter", "")
-    key_marker = ex.params.get("key-marker", "")
+    prefix, delimiter, key_marker = (_listing_text(ex, n) for n in ("prefix", "delimiter", "key-marker"))
     version_marker = ex.params.get("version-id-marker", "")
+    if version_marker:
+        try:
+            check_version_id(version_marker)
+        except OssApiError:
+            raise invalid_argument(
+                "version-id-marker is not a version id.", "version-id-marker", version_marker[:64]
+            ) from None
     page, next_version = ex.store.list_versions(
         ex.bucket,
         prefix=prefix,

@@ -12,6 +12,8 @@ id removes that version for good. Every version has its own record file
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import os
 import time
@@ -57,12 +59,18 @@ def no_such_version(version_id: str) -> OssApiError:
 def check_version_id(version_id: str) -> None:
     """
     Refuse a version id that is no version id at all, as OSS does (``InvalidArgument``, 400).
-    ``null`` and the ids of this server are valid; so is any id of OSS's form (base64 characters),
-    which then answers ``NoSuchVersion`` when the object has no such version.
+    OSS's version ids are base64 text (``CAEQ...``): ``null`` and any base64 text of up to 256
+    characters are valid (the ids of this server are hexadecimal, so base64 too) and answer
+    ``NoSuchVersion`` when the object has no such version; ``234`` or ``IllegalVersion`` (no
+    base64 text) are invalid.
     """
-    valid = version_id == NULL_VERSION or (
-        0 < len(version_id) <= 256 and all(c.isascii() and (c.isalnum() or c in "+/=_-") for c in version_id)
-    )
+    valid = version_id == NULL_VERSION
+    if not valid and 0 < len(version_id) <= 256 and version_id.isascii():
+        try:
+            base64.b64decode(version_id, validate=True)
+            valid = True
+        except binascii.Error:
+            valid = False
     if not valid:
         raise OssApiError(
             400,

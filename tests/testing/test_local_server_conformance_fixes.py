@@ -82,11 +82,11 @@ def test_object_versions_of_an_unversioned_bucket_are_null(
         ("v/b", "null", "true"),
     ]
     # A version the object does not have: nothing is deleted (as OSS).
-    other = client.request("DELETE", B, "v/a", [("versionId", "CAEQ1")])
+    other = client.request("DELETE", B, "v/a", [("versionId", "CAEQMTIz")])
     assert other.status_code == 204
-    body, headers = _delete_body("<Object><Key>v/a</Key><VersionId>CAEQ1</VersionId></Object>")
+    body, headers = _delete_body("<Object><Key>v/a</Key><VersionId>CAEQMTIz</VersionId></Object>")
     named = parse_xml(client.request("POST", B, None, [("delete", "")], headers, data=body))
-    assert named.findtext("Deleted/VersionId") == "CAEQ1"
+    assert named.findtext("Deleted/VersionId") == "CAEQMTIz"
     assert oss_server.object_bytes(B, "v/a") == b"x"
     assert client.request("DELETE", B, "v/a", [("versionId", "null")]).status_code == 204
     body, headers = _delete_body("<Object><Key>v/b</Key><VersionId>null</VersionId></Object>")

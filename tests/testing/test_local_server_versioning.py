@@ -98,7 +98,7 @@ def test_unknown_and_invalid_version_ids_answer_as_oss(oss_server: LocalOssServe
         assert missing.status_code == 404
         if method == "GET":
             assert error_code(missing) == "NoSuchVersion"
-    for bad in ("not a version!", "../../etc/passwd", ""):
+    for bad in ("not a version!", "../../etc/passwd", "", "234", "IllegalVersion"):
         refused = client.request("GET", B, "k", [("versionId", bad)])
         assert (refused.status_code, error_code(refused)) == (400, "InvalidArgument")
         refused = client.request("DELETE", B, "k", [("versionId", bad)])
@@ -162,7 +162,7 @@ def test_copy_reads_the_source_version_and_answers_both_ids(client: RawClient) -
     marker = client.request("DELETE", B, "src").headers["x-oss-version-id"]
     of_marker = client.request("PUT", B, "dst", headers={"x-oss-copy-source": f"/{B}/src?versionId={marker}"})
     assert (of_marker.status_code, error_code(of_marker)) == (400, "InvalidArgument")
-    missing = client.request("PUT", B, "dst", headers={"x-oss-copy-source": f"/{B}/src?versionId=CAEQ99"})
+    missing = client.request("PUT", B, "dst", headers={"x-oss-copy-source": f"/{B}/src?versionId=CAEQOTk5"})
     assert (missing.status_code, error_code(missing)) == (404, "NoSuchVersion")
     current = client.request("PUT", B, "dst", headers={"x-oss-copy-source": f"/{B}/src"})
     assert (current.status_code, error_code(current)) == (404, "NoSuchKey")
@@ -214,6 +214,11 @@ def test_list_object_versions_pages_with_markers_prefix_and_delimiter(client: Ra
             ("version-id-marker", listing.findtext("NextVersionIdMarker") or ""),
         ]
     assert pages == every
+    for name in ("prefix", "key-marker", "delimiter", "version-id-marker"):  # as OSS: 400, not a listing
+        refused = client.request("GET", B, None, [("versions", ""), (name, "a" * 1025)])
+        assert (refused.status_code, error_code(refused)) == (400, "InvalidArgument")
+    refused = client.request("GET", B, None, [("versions", ""), ("max-keys", "1001")])
+    assert (refused.status_code, error_code(refused)) == (400, "InvalidArgument")
     grouped = parse_xml(client.request("GET", B, None, [("versions", ""), ("delimiter", "/")]))
     assert [p.findtext("Prefix") for p in grouped.findall("CommonPrefixes")] == ["d/"]
     assert {v.findtext("Key") for v in grouped.findall("Version")} == {"a", "b"}
@@ -274,3 +279,9 @@ def test_a_planted_version_record_naming_another_version_id_is_skipped(tmp_path:
     with LocalOssServer(root_dir=str(root)) as server, RawClient(server) as client:
         assert [vid for _, _, vid, _ in _versions(client)] == [version]
         assert client.request("GET", B, "k").content == b"real"
+
+
+def test_the_readme_versioning_snippet_runs() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- versioning-snippet:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102  # the project's own documentation
