@@ -60,11 +60,14 @@ class OssDeleteError(OssError):
         self.deleted = deleted
 
 
-def delete_request(keys: Sequence[str]) -> tuple[bytes, dict[str, str]]:
+def delete_request(
+    keys: Sequence[str], version_ids: Sequence[str] | None = None
+) -> tuple[bytes, dict[str, str]]:
     """
     The body and headers of one verbose DeleteMultipleObjects request.
 
     :param keys: 1 to 1,000 keys.
+    :param version_ids: the version of each key to delete for good (same length as ``keys``).
     :raises OssClientError: for an empty or too long list.
     """
     if not keys:
@@ -73,7 +76,15 @@ def delete_request(keys: Sequence[str]) -> tuple[bytes, dict[str, str]]:
         raise OssClientError(
             f"DeleteMultipleObjects takes at most {MAX_DELETE_BATCH} keys per request; got {len(keys)}."
         )
-    objects = "".join(f"<Object><Key>{escape(key)}</Key></Object>" for key in keys)
+    versions = (
+        [""] * len(keys)
+        if version_ids is None
+        else [f"<VersionId>{escape(v)}</VersionId>" for v in version_ids]
+    )
+    objects = "".join(
+        f"<Object><Key>{escape(key)}</Key>{version}</Object>"
+        for key, version in zip(keys, versions, strict=True)
+    )
     body = f'<?xml version="1.0" encoding="UTF-8"?><Delete><Quiet>false</Quiet>{objects}</Delete>'.encode()
     digest = hashlib.md5(body, usedforsecurity=False).digest()
     headers = {"Content-MD5": base64.b64encode(digest).decode("ascii"), "Content-Type": "application/xml"}
