@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, delete_in_batches
-from airflow_provider_oss.core.errors import OssClientError, OssNotFoundError
+from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, check_batch_size, delete_in_batches
+from airflow_provider_oss.core.errors import OssNotFoundError
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
@@ -49,12 +49,7 @@ def delete_every_version(client: OssClient, bucket: str, *, batch_size: int = MA
     :return: how many versions and delete markers were deleted.
     :raises OssDeleteError: naming the versions OSS did not delete.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or not 1 <= batch_size <= MAX_DELETE_BATCH
-    ):
-        raise OssClientError(f"batch_size must be an integer in 1..{MAX_DELETE_BATCH}; got {batch_size!r}.")
+    check_batch_size(batch_size)
     deleted = 0
     while True:
         page = list(islice(client.list_object_versions(bucket, page_size=batch_size), batch_size))

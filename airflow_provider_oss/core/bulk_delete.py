@@ -112,6 +112,20 @@ def parse_delete_result(requested: Sequence[str], content: bytes) -> DeleteResul
     return DeleteResult(deleted=deleted, failed=list(failed.values()))
 
 
+def check_batch_size(batch_size: int) -> None:
+    """
+    Check a number of keys (or versions) per DeleteMultipleObjects request.
+
+    :raises OssClientError: unless it is an integer in 1..1000.
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= MAX_DELETE_BATCH
+    ):
+        raise OssClientError(f"batch_size must be an integer in 1..{MAX_DELETE_BATCH}; got {batch_size!r}.")
+
+
 def delete_in_batches(
     bucket: str,
     keys: Iterable[str],
@@ -131,12 +145,7 @@ def delete_in_batches(
     :param batch_size: keys per request, 1..1000.
     :raises OssDeleteError: naming the keys OSS did not delete.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or not 1 <= batch_size <= MAX_DELETE_BATCH
-    ):
-        raise OssClientError(f"batch_size must be an integer in 1..{MAX_DELETE_BATCH}; got {batch_size!r}.")
+    check_batch_size(batch_size)
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
     batch: list[str] = []
