@@ -241,7 +241,9 @@ OP_PARAMS: dict[str, frozenset[str]] = {
     "GetObjectMeta": frozenset({"objectMeta", "versionId"}),
     "InitiateMultipartUpload": frozenset({"uploads", "encoding-type"}),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
-    "UploadPartCopy": frozenset({"partNumber", "uploadId"}),
+    # versionId: oss2 repeats the source version of x-oss-copy-source as a query parameter; the
+    # header names the source (the parameter is accepted and not used).
+    "UploadPartCopy": frozenset({"partNumber", "uploadId", "versionId"}),
     "AppendObject": frozenset({"append", "position"}),
     "CompleteMultipartUpload": frozenset({"uploadId", "encoding-type"}),
     "AbortMultipartUpload": frozenset({"uploadId"}),

@@ -169,6 +169,23 @@ def test_copy_reads_the_source_version_and_answers_both_ids(client: RawClient) -
     assert client.request("GET", B, "dst").content == b"first source"
 
 
+def test_upload_part_copy_reads_the_source_version(client: RawClient) -> None:
+    _set_versioning(client, "Enabled")
+    first = _put(client, "src", b"first source bytes")
+    _put(client, "src", b"second")
+    upload_id = parse_xml(client.request("POST", B, "dst", [("uploads", "")])).findtext("UploadId") or ""
+    query = [("partNumber", "1"), ("uploadId", upload_id), ("versionId", first)]  # as oss2 sends it
+    headers = {"x-oss-copy-source": f"/{B}/src?versionId={first}", "x-oss-copy-source-range": "bytes=6-"}
+    part = client.request("PUT", B, "dst", query, headers)
+    assert (part.status_code, part.headers["x-oss-copy-source-version-id"]) == (200, first)
+    body = (
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+        f"<ETag>{part.headers['ETag']}</ETag></Part></CompleteMultipartUpload>"
+    ).encode()
+    assert client.request("POST", B, "dst", [("uploadId", upload_id)], data=body).status_code == 200
+    assert client.request("GET", B, "dst").content == b"source bytes"
+
+
 def test_multipart_and_append_answers_carry_the_version(client: RawClient) -> None:
     _set_versioning(client, "Enabled")
     init = parse_xml(client.request("POST", B, "mp", [("uploads", "")]))
