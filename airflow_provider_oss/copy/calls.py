@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oss.core import crc64 as crc64_mod
+from airflow_provider_oss.core.client_versions import check_version_id, version_query
 from airflow_provider_oss.core.errors import OssResponseError
 from airflow_provider_oss.core.models import ObjectOptions, normalize_etag, validate_traffic_limit
 from airflow_provider_oss.core.read_answers import ReadContext
@@ -38,6 +39,8 @@ class SourceObject:
     :param etag: its ETag (without quotes); every copy request is pinned to it.
     :param crc64: its CRC-64 (None when OSS reports none: the copy is then unverified).
     :param headers: the standard headers and ``x-oss-meta-*`` metadata a copy keeps.
+    :param version_id: the source version named by the copy (a bucket with versioning); None:
+        the current version.
     """
 
     bucket: str
@@ -46,6 +49,7 @@ class SourceObject:
     etag: str
     crc64: int | None
     headers: dict[str, str] = field(default_factory=dict, compare=False)
+    version_id: str | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +58,8 @@ class SourceObject:
 
     def identity(self) -> dict[str, Any]:
         """The version's identity as a checkpoint keeps it (the CRC-64 as a decimal string)."""
+        # No version id: a checkpoint of the same bytes (size, ETag, CRC-64) resumes whichever
+        # version named them, as the parts it holds are those bytes.
         return {
             "size": self.size,
             "etag": self.etag,
@@ -76,19 +82,26 @@ class SourceObject:
         )
 
 
-def copy_source_header(bucket: str, key: str) -> str:
-    """``x-oss-copy-source``: ``/bucket/`` and the key percent-encoded with ``/`` kept."""
-    return f"/{bucket}/{uri_encode(key, safe='/')}"
-
-
-def head_source(client: OssClient, bucket: str, key: str) -> SourceObject:
+def copy_source_header(bucket: str, key: str, version_id: str | None = None) -> str:
     """
-    HEAD the source object.
+    ``x-oss-copy-source``: ``/bucket/`` and the key percent-encoded with ``/`` kept, then
+    ``?versionId=`` when a version is named.
+    """
+    source = f"/{bucket}/{uri_encode(key, safe='/')}"
+    if version_id is not None:
+        check_version_id(version_id)
+        source += f"?versionId={uri_encode(version_id, safe='')}"
+    return source
+
+
+def head_source(client: OssClient, bucket: str, key: str, version_id: str | None = None) -> SourceObject:
+    """
+    HEAD the source object (its version ``version_id`` when given).
 
     :raises OssNotFoundError: ``NoSuchKey`` / ``NoSuchBucket`` (a HEAD answer has no body: the code
         may be empty, and the caller names the source).
     """
-    response = client.transport.send("HEAD", bucket, key, op="HeadObject")
+    response = client.transport.send("HEAD", bucket, key, query=version_query(version_id), op="HeadObject")
     context = ReadContext("HeadObject", bucket, key, client.config.endpoint_url, client.config.require_crc64)
     size = context.whole_size(response)  # the client's own checks of a read's answer
     context.check_is_oss(response)
@@ -99,7 +112,9 @@ def head_source(client: OssClient, bucket: str, key: str) -> SourceObject:
         raise context.refuse(response, "without ETag, which OSS always sends")
     kept = {name.lower(): headers[name.lower()] for name in _KEPT_HEADERS if name.lower() in headers}
     kept.update({name: value for name, value in headers.items() if name.startswith("x-oss-meta-")})
-    return SourceObject(bucket=bucket, key=key, size=size, etag=etag, crc64=crc, headers=kept)
+    return SourceObject(
+        bucket=bucket, key=key, size=size, etag=etag, crc64=crc, headers=kept, version_id=version_id
+    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +146,7 @@ def copy_object(
     :raises OssPreconditionError: the source is no longer that version.
     """
     headers = {
-        "x-oss-copy-source": copy_source_header(source.bucket, source.key),
+        "x-oss-copy-source": copy_source_header(source.bucket, source.key, source.version_id),
         "x-oss-copy-source-if-match": f'"{source.etag}"',
     }
     if options is not None:
@@ -182,7 +197,7 @@ def upload_part_copy(
     """
     validate_traffic_limit(traffic_limit)
     headers = {
-        "x-oss-copy-source": copy_source_header(source.bucket, source.key),
+        "x-oss-copy-source": copy_source_header(source.bucket, source.key, source.version_id),
         "x-oss-copy-source-range": f"bytes={offset}-{offset + size - 1}",
         "x-oss-copy-source-if-match": f'"{source.etag}"',
     }

@@ -71,6 +71,8 @@ class ServerSideCopier:
     :param options: the copy's properties (REPLACE); None keeps the source's.
     :param abort_on_failure: abort this run's upload when it fails (the final try).
     :param logger: where to log.
+    :param source_version_id: copy this version of the source (a bucket with versioning); None:
+        its current version.
     """
 
     def __init__(
@@ -86,13 +88,14 @@ class ServerSideCopier:
         options: ObjectOptions | None = None,
         abort_on_failure: bool = False,
         logger: LoggerLike | None = None,
+        source_version_id: str | None = None,
     ) -> None:
         for name, value in (("source_bucket", source_bucket), ("source_key", source_key), ("bucket", bucket)):
             if not value:
                 raise ValueError(f"{name} must not be empty.")
         if not key:
             raise ValueError("key must not be empty.")
-        if (source_bucket, source_key) == (bucket, key) and options is None:
+        if (source_bucket, source_key) == (bucket, key) and options is None and source_version_id is None:
             raise ValueError(
                 f"Copying oss://{bucket}/{key} onto itself without new properties changes nothing: give "
                 "another destination, or options to rewrite its metadata."
@@ -100,6 +103,7 @@ class ServerSideCopier:
         self.client = client
         self.source_bucket = source_bucket
         self.source_key = source_key
+        self.source_version_id = source_version_id
         self.bucket = bucket
         self.key = key
         self.config = config if config is not None else TransferConfig()
@@ -180,11 +184,13 @@ class ServerSideCopier:
 
     def _head_source(self) -> SourceObject:
         try:
-            return head_source(self.client, self.source_bucket, self.source_key)
+            return head_source(self.client, self.source_bucket, self.source_key, self.source_version_id)
         except OssNotFoundError as err:
+            version = "" if self.source_version_id is None else f" version {self.source_version_id!r}"
             raise CopySourceMissingError(
-                f"The copy source oss://{self.source_bucket}/{self.source_key} does not exist "
-                f"({err.code or 'HTTP 404: no such key or bucket'}): check the source bucket and key."
+                f"The copy source oss://{self.source_bucket}/{self.source_key}{version} does not exist "
+                f"({err.code or 'HTTP 404: no such key, version or bucket'}): check the source bucket, "
+                "key and version."
             ) from None
 
     # -- one CopyObject --------------------------------------------------------------------------

@@ -1,15 +1,17 @@
 """
 Emptying a bucket so that DeleteBucket can remove it: every in-progress multipart upload aborted,
-every object deleted (a forced bucket delete).
+every object deleted (a forced bucket delete); in a bucket with versioning, every version and
+delete marker of every object, for good.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING
 
-from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, delete_in_batches
-from airflow_provider_oss.core.errors import OssClientError, OssNotFoundError
+from airflow_provider_oss.core.bulk_delete import MAX_DELETE_BATCH, check_batch_size, delete_in_batches
+from airflow_provider_oss.core.errors import OssNotFoundError
 
 if TYPE_CHECKING:
     from airflow_provider_oss.core.client import OssClient
@@ -23,40 +25,48 @@ class EmptiedBucket:
     """
     What emptying a bucket removed.
 
-    :param objects_deleted: objects deleted.
+    :param objects_deleted: objects deleted (in a bucket without versioning).
     :param uploads_aborted: in-progress multipart uploads aborted (their parts are gone with them).
+    :param versions_deleted: object versions and delete markers deleted for good (in a bucket with
+        versioning).
     """
 
     objects_deleted: int
     uploads_aborted: int
+    versions_deleted: int = 0
 
 
-def refuse_versioned(client: OssClient, bucket: str) -> None:
+def is_versioned(client: OssClient, bucket: str) -> bool:
+    """Whether the bucket has versioning enabled or suspended (it may keep earlier versions)."""
+    return client.get_bucket_info(bucket).get("Versioning") in VERSIONED_STATES
+
+
+def delete_every_version(client: OssClient, bucket: str, *, batch_size: int = MAX_DELETE_BATCH) -> int:
     """
-    Refuse a bucket with versioning enabled or suspended: deleting its objects would leave their
-    earlier versions and delete markers, so DeleteBucket would still fail, after every current
-    object was gone.
+    Delete every version and delete marker of every object of ``bucket`` for good: the first page
+    of ListObjectVersions is deleted until there is none (so versions written meanwhile go too).
 
-    :raises OssClientError: naming the bucket and what to do instead.
+    :return: how many versions and delete markers were deleted.
+    :raises OssDeleteError: naming the versions OSS did not delete.
     """
-    state = client.get_bucket_info(bucket).get("Versioning")
-    if state in VERSIONED_STATES:
-        raise OssClientError(
-            f"Bucket {bucket!r} has versioning {state}: emptying it needs every object version and "
-            "delete marker removed, which force does not do; remove them (a lifecycle rule, or the "
-            "console) and delete the bucket then. Nothing was deleted."
-        )
+    check_batch_size(batch_size)
+    deleted = 0
+    while True:
+        page = list(islice(client.list_object_versions(bucket, page_size=batch_size), batch_size))
+        if not page:
+            return deleted
+        deleted += client.delete_object_versions(bucket, [(v.key, v.version_id) for v in page])
 
 
 def empty_bucket(client: OssClient, bucket: str, *, batch_size: int = MAX_DELETE_BATCH) -> EmptiedBucket:
     """
     Abort every in-progress multipart upload of ``bucket``, then delete every object, listing and
-    deleting page by page (a bucket of millions of objects is never listed whole first).
+    deleting page by page (a bucket of millions of objects is never listed whole first); in a
+    bucket with versioning, every version and delete marker (:func:`delete_every_version`).
 
-    :raises OssClientError: for a bucket with versioning (before anything is deleted).
-    :raises OssDeleteError: naming the keys OSS did not delete.
+    :raises OssDeleteError: naming the keys (or versions) OSS did not delete.
     """
-    refuse_versioned(client, bucket)
+    versioned = is_versioned(client, bucket)
     uploads = 0
     for upload in client.list_multipart_uploads(bucket):
         try:
@@ -66,6 +76,8 @@ def empty_bucket(client: OssClient, bucket: str, *, batch_size: int = MAX_DELETE
                 raise
             continue  # completed or aborted by someone else since the listing: gone either way
         uploads += 1
+    if versioned:
+        return EmptiedBucket(0, uploads, delete_every_version(client, bucket, batch_size=batch_size))
     deleted = delete_in_batches(
         bucket,
         (summary.key for summary in client.list_objects_v2(bucket)),

@@ -60,11 +60,14 @@ class OssDeleteError(OssError):
         self.deleted = deleted
 
 
-def delete_request(keys: Sequence[str]) -> tuple[bytes, dict[str, str]]:
+def delete_request(
+    keys: Sequence[str], version_ids: Sequence[str] | None = None
+) -> tuple[bytes, dict[str, str]]:
     """
     The body and headers of one verbose DeleteMultipleObjects request.
 
     :param keys: 1 to 1,000 keys.
+    :param version_ids: the version of each key to delete for good (same length as ``keys``).
     :raises OssClientError: for an empty or too long list.
     """
     if not keys:
@@ -73,7 +76,15 @@ def delete_request(keys: Sequence[str]) -> tuple[bytes, dict[str, str]]:
         raise OssClientError(
             f"DeleteMultipleObjects takes at most {MAX_DELETE_BATCH} keys per request; got {len(keys)}."
         )
-    objects = "".join(f"<Object><Key>{escape(key)}</Key></Object>" for key in keys)
+    versions = (
+        [""] * len(keys)
+        if version_ids is None
+        else [f"<VersionId>{escape(v)}</VersionId>" for v in version_ids]
+    )
+    objects = "".join(
+        f"<Object><Key>{escape(key)}</Key>{version}</Object>"
+        for key, version in zip(keys, versions, strict=True)
+    )
     body = f'<?xml version="1.0" encoding="UTF-8"?><Delete><Quiet>false</Quiet>{objects}</Delete>'.encode()
     digest = hashlib.md5(body, usedforsecurity=False).digest()
     headers = {"Content-MD5": base64.b64encode(digest).decode("ascii"), "Content-Type": "application/xml"}
@@ -101,6 +112,20 @@ def parse_delete_result(requested: Sequence[str], content: bytes) -> DeleteResul
     return DeleteResult(deleted=deleted, failed=list(failed.values()))
 
 
+def check_batch_size(batch_size: int) -> None:
+    """
+    Check a number of keys (or versions) per DeleteMultipleObjects request.
+
+    :raises OssClientError: unless it is an integer in 1..1000.
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= MAX_DELETE_BATCH
+    ):
+        raise OssClientError(f"batch_size must be an integer in 1..{MAX_DELETE_BATCH}; got {batch_size!r}.")
+
+
 def delete_in_batches(
     bucket: str,
     keys: Iterable[str],
@@ -120,12 +145,7 @@ def delete_in_batches(
     :param batch_size: keys per request, 1..1000.
     :raises OssDeleteError: naming the keys OSS did not delete.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or not 1 <= batch_size <= MAX_DELETE_BATCH
-    ):
-        raise OssClientError(f"batch_size must be an integer in 1..{MAX_DELETE_BATCH}; got {batch_size!r}.")
+    check_batch_size(batch_size)
     deleted: list[str] = []
     failed: list[DeleteFailure] = []
     batch: list[str] = []

@@ -18,16 +18,18 @@ from airflow_provider_oss.core.client_base import PRESIGN_METHODS, check_object
 from airflow_provider_oss.core.client_buckets import BucketCalls
 from airflow_provider_oss.core.client_listing import ListingCalls
 from airflow_provider_oss.core.client_multipart import MultipartCalls
+from airflow_provider_oss.core.client_versions import VersionCalls
 from airflow_provider_oss.core.errors import OssClientError
 from airflow_provider_oss.core.signing import MAX_PRESIGN_EXPIRES, SigningRequest
 
 
-class OssClient(ListingCalls, MultipartCalls, BucketCalls, AppendCalls):
+class OssClient(ListingCalls, MultipartCalls, BucketCalls, AppendCalls, VersionCalls):
     """
     An Alibaba Cloud OSS client: the object calls (:class:`~airflow_provider_oss.core.client_objects.ObjectCalls`), the listings
     (:class:`ListingCalls`), the multipart upload API (:class:`MultipartCalls`), bucket creation and
     deletion (:class:`~airflow_provider_oss.core.client_buckets.BucketCalls`), appends
-    (:class:`~airflow_provider_oss.core.client_append.AppendCalls`) and presigned URLs.
+    (:class:`~airflow_provider_oss.core.client_append.AppendCalls`), object versions
+    (:class:`~airflow_provider_oss.core.client_versions.VersionCalls`) and presigned URLs.
 
     :param credentials: the access key pair (and STS token).
     :param config: endpoint, addressing, signing, timeout, retry and pool settings.

@@ -23,6 +23,7 @@ from airflow_provider_oss.core.client_base import (
     describe_target,
 )
 from airflow_provider_oss.core.client_callback import CALLBACK_FAILED_STATUS, callback_answer, callback_failed
+from airflow_provider_oss.core.client_versions import check_version_id, version_query
 from airflow_provider_oss.core.errors import (
     OssClientError,
     OssConnectionError,
@@ -111,6 +112,7 @@ class ObjectCalls(ClientBase):
         *,
         byte_range: tuple[int, int] | None = None,
         if_match: str | None = None,
+        version_id: str | None = None,
     ) -> bytes:
         """
         Download an object (or a byte range of it) into memory. A whole object is checked against
@@ -121,8 +123,10 @@ class ObjectCalls(ClientBase):
         :param byte_range: ``(first, last)`` byte offsets, both inclusive (as in HTTP ``Range``).
         :param if_match: an ETag the object must still have (``If-Match``): reads of several ranges
             of one object pinned to the version seen first.
+        :param version_id: a version of the object (bucket with versioning); None: the current one.
         :raises CrcMismatchError: when the downloaded bytes do not match the object's CRC-64.
         :raises OssPreconditionError: when ``if_match`` is given and the object's ETag is another.
+        :raises OssNotFoundError: ``NoSuchVersion`` for a version the object does not have.
         """
         check_object(bucket, key)
         chunks: list[bytes] = []
@@ -133,11 +137,18 @@ class ObjectCalls(ClientBase):
             byte_range=byte_range,
             chunk_size=DEFAULT_CHUNK_SIZE,
             if_match=if_match,
+            version_id=version_id,
         )
         return b"".join(chunks)
 
     def get_object_to_file(
-        self, bucket: str, key: str, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        version_id: str | None = None,
     ) -> ObjectInfo:
         """
         Stream an object to a file, checking its CRC-64. The bytes go to a temporary file beside
@@ -147,6 +158,7 @@ class ObjectCalls(ClientBase):
         :param key: the object key.
         :param path: the destination file (its directory must exist).
         :param chunk_size: the read size in bytes.
+        :param version_id: a version of the object (bucket with versioning); None: the current one.
         :return: the object's metadata.
         """
         check_object(bucket, key)
@@ -163,7 +175,9 @@ class ObjectCalls(ClientBase):
         )
         try:
             with os.fdopen(fd, "wb") as f:
-                info = self._download(bucket, key, f.write, byte_range=None, chunk_size=chunk_size)
+                info = self._download(
+                    bucket, key, f.write, byte_range=None, chunk_size=chunk_size, version_id=version_id
+                )
             os.replace(temp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -183,6 +197,7 @@ class ObjectCalls(ClientBase):
         byte_range: tuple[int, int] | None,
         chunk_size: int,
         if_match: str | None = None,
+        version_id: str | None = None,
     ) -> ObjectInfo:
         """
         GET an object (or a range of it) into ``write``, resuming after a broken connection with a
@@ -191,6 +206,7 @@ class ObjectCalls(ClientBase):
         a whole object's bytes are checked against its CRC-64 as they stream.
         """
         first, last = _check_byte_range(byte_range)
+        query = version_query(version_id)
         context = self._read_context("GetObject", bucket, key)
         position = first
         crc = 0
@@ -208,7 +224,9 @@ class ObjectCalls(ClientBase):
                 headers["If-Match"] = (
                     f'"{pinned.strip(chr(34))}"'  # the object must not change between pieces
                 )
-            response = self._transport.send("GET", bucket, key, headers=headers, stream=True, op="GetObject")
+            response = self._transport.send(
+                "GET", bucket, key, query=query, headers=headers, stream=True, op="GetObject"
+            )
             broken: Exception | None = None
             try:
                 if info is None:
@@ -263,16 +281,17 @@ class ObjectCalls(ClientBase):
         info = ObjectInfo.from_headers(context.key, response.headers, size=size)
         return info, size - 1, server_crc
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+    def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         """
         An object's metadata, from an answer that must be OSS's (``x-oss-request-id``, a
         ``Content-Length`` in ASCII digits).
 
-        :raises OssNotFoundError: when the object (or bucket) does not exist.
+        :param version_id: a version of the object (bucket with versioning); None: the current one.
+        :raises OssNotFoundError: when the object (or bucket, or version) does not exist.
         :raises OssResponseError: when the answer is not OSS's (a captive portal, a wrong endpoint).
         """
         check_object(bucket, key)
-        response = self._transport.send("HEAD", bucket, key, op="HeadObject")
+        response = self._transport.send("HEAD", bucket, key, query=version_query(version_id), op="HeadObject")
         context = self._read_context("HeadObject", bucket, key)
         size = context.whole_size(response)
         context.check_is_oss(response)
@@ -308,10 +327,16 @@ class ObjectCalls(ClientBase):
                 return False
             raise
 
-    def delete_object(self, bucket: str, key: str) -> None:
-        """Delete an object (no error when it does not exist)."""
+    def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
+        """
+        Delete an object (no error when it does not exist). In a bucket with versioning, without
+        ``version_id`` OSS keeps the object's versions and adds a delete marker; with it, that
+        version (or delete marker) is deleted for good.
+
+        :param version_id: the version to delete for good; None: the object as above.
+        """
         check_object(bucket, key)
-        self._transport.send("DELETE", bucket, key, op="DeleteObject")
+        self._transport.send("DELETE", bucket, key, query=version_query(version_id), op="DeleteObject")
 
     def copy_object(
         self,
@@ -321,16 +346,23 @@ class ObjectCalls(ClientBase):
         dst_key: str,
         *,
         options: ObjectOptions | None = None,
+        source_version_id: str | None = None,
     ) -> CopyResult:
         """
         Copy an object (up to 1 GB on OSS) within the region.
 
         :param options: when given, the copy gets these properties instead of the source's
             (``x-oss-metadata-directive: REPLACE``); when None, the source's metadata is kept.
+        :param source_version_id: copy this version of the source (bucket with versioning); None:
+            its current version.
         """
         check_object(src_bucket, src_key)
         check_object(dst_bucket, dst_key)
-        headers = {"x-oss-copy-source": f"/{src_bucket}/{uri_encode(src_key, safe='/')}"}
+        source = f"/{src_bucket}/{uri_encode(src_key, safe='/')}"
+        if source_version_id is not None:
+            check_version_id(source_version_id)
+            source += f"?versionId={uri_encode(source_version_id, safe='')}"
+        headers = {"x-oss-copy-source": source}
         if options is not None:
             headers.update(options.to_headers())
             headers["x-oss-metadata-directive"] = "REPLACE"

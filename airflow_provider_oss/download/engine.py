@@ -62,6 +62,8 @@ class ResumableDownloader:
     :param journal: keep the range journal beside the temporary file (default; only with a
         checkpoint store). False falls back to the checkpoint alone, which a SIGKILL can leave up to
         ``checkpoint_save_interval`` behind; it exists to measure the journal's cost.
+    :param version_id: download this version of the object (a bucket with versioning); None: the
+        current version.
     """
 
     def __init__(
@@ -75,8 +77,10 @@ class ResumableDownloader:
         checkpoint_store: DownloadCheckpointStore | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         journal: bool = True,
+        version_id: str | None = None,
     ) -> None:
         self.client = client
+        self.version_id = version_id
         self.bucket = bucket
         self.key = key
         self.destination = os.fspath(destination)
@@ -99,7 +103,7 @@ class ResumableDownloader:
         """
         started = time.monotonic()
         target = check_destination(self.destination)
-        info = self.client.head_object(self.bucket, self.key)
+        info = self.client.head_object(self.bucket, self.key, version_id=self.version_id)
         identity = ObjectIdentity.from_info(info)
         self._check_crc_available(identity)
         small = identity.size < self.config.threshold
@@ -138,7 +142,13 @@ class ResumableDownloader:
                 store.describe() if store is not None else "none",
             )
             request = RangeRequest(
-                self.client, self.bucket, self.key, identity, partfile, self.config.traffic_limit
+                self.client,
+                self.bucket,
+                self.key,
+                identity,
+                partfile,
+                self.config.traffic_limit,
+                version_id=self.version_id,
             )
             done = self._fetch_missing(request, plan, record, store, journal)
             crc = crc64_mod.combine_all([(done[part.number], part.size) for part in plan])

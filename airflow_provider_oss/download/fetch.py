@@ -13,6 +13,7 @@ import time
 import requests
 
 from airflow_provider_oss.core.client import OssClient
+from airflow_provider_oss.core.client_versions import version_query
 from airflow_provider_oss.core.errors import (
     OssConnectionError,
     OssNotFoundError,
@@ -41,6 +42,7 @@ class RangeRequest:
     :param identity: the object version being downloaded.
     :param sink: the temporary file.
     :param traffic_limit: ``x-oss-traffic-limit`` in bit/s, or None.
+    :param version_id: the version of the object (``versionId``), or None for the current one.
     """
 
     def __init__(
@@ -51,8 +53,11 @@ class RangeRequest:
         identity: ObjectIdentity,
         sink: PartFile,
         traffic_limit: int | None = None,
+        *,
+        version_id: str | None = None,
     ) -> None:
         self.client = client
+        self.version_id = version_id
         self.bucket = bucket
         self.key = key
         self.identity = identity
@@ -81,14 +86,20 @@ def _send(request: RangeRequest, position: int, end: int) -> requests.Response:
         headers["x-oss-traffic-limit"] = str(request.traffic_limit)
     try:
         return request.client.transport.send(
-            "GET", request.bucket, request.key, headers=headers, stream=True, op="GetObject"
+            "GET",
+            request.bucket,
+            request.key,
+            query=version_query(request.version_id),
+            headers=headers,
+            stream=True,
+            op="GetObject",
         )
     except OssPreconditionError as err:
         raise request.changed(f"If-Match on the ETag failed: {err.code or err.status}") from None
     except OssNotFoundError as err:
-        if err.code != "NoSuchKey":
+        if err.code not in ("NoSuchKey", "NoSuchVersion"):
             raise
-        raise request.changed("it was deleted: NoSuchKey") from None
+        raise request.changed(f"it was deleted: {err.code}") from None
 
 
 def _check_answer(request: RangeRequest, response: requests.Response, position: int, end: int) -> None:

@@ -62,9 +62,9 @@ class OssBucketMethods(OssHookRequirements):
         Delete a bucket (DeleteBucket).
 
         :param bucket_name: the bucket; defaults to the connection's ``bucket`` extra.
-        :param force: first abort every in-progress multipart upload and delete every object;
-            without it a bucket that is not empty fails with ``BucketNotEmpty``. A bucket with
-            versioning is refused before anything is deleted.
+        :param force: first abort every in-progress multipart upload and delete every object (in
+            a bucket with versioning, every version and delete marker, for good); without it a
+            bucket that is not empty fails with ``BucketNotEmpty``.
         :return: what emptying removed (zeros without ``force``).
         :raises OssNotFoundError: ``NoSuchBucket`` when there is no such bucket.
         """

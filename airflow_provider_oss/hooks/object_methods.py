@@ -34,9 +34,15 @@ class OssObjectMethods(OssHookRequirements):
         """
         return self.get_client().object_exists(self.resolve_bucket(bucket_name), key)
 
-    def head_object(self, key: str, bucket_name: str | None = None) -> ObjectInfo:
-        """Return the object's size, ETag, CRC-64, type and metadata."""
-        return self.get_client().head_object(self.resolve_bucket(bucket_name), key)
+    def head_object(
+        self, key: str, bucket_name: str | None = None, *, version_id: str | None = None
+    ) -> ObjectInfo:
+        """
+        Return the object's size, ETag, CRC-64, type and metadata.
+
+        :param version_id: of this version of the object (a bucket with versioning); None: the current one.
+        """
+        return self.get_client().head_object(self.resolve_bucket(bucket_name), key, version_id=version_id)
 
     # -- S3Hook-shaped object methods ------------------------------------------------------------
     # Every ``key`` may also be a full ``oss://bucket/key`` URL (its bucket must then agree with
@@ -100,10 +106,15 @@ class OssObjectMethods(OssHookRequirements):
         """Upload ``text`` encoded with ``encoding`` as one object (see :meth:`load_bytes`)."""
         return self.load_bytes(text.encode(encoding), key, bucket_name, replace=replace, options=options)
 
-    def read_bytes(self, key: str, bucket_name: str | None = None) -> bytes:
-        """Download a whole object into memory, CRC-64 checked (for small objects)."""
+    def read_bytes(self, key: str, bucket_name: str | None = None, *, version_id: str | None = None) -> bytes:
+        """
+        Download a whole object into memory, CRC-64 checked (for small objects).
+
+        :param version_id: this version of the object (a bucket with versioning); None: the current one.
+        :raises OssNotFoundError: ``NoSuchVersion`` for a version the object does not have.
+        """
         bucket, plain = self._locate(key, bucket_name)
-        data = self.get_client().get_object(bucket, plain)
+        data = self.get_client().get_object(bucket, plain, version_id=version_id)
         record_input(self, bucket, plain)
         return data
 
@@ -186,6 +197,7 @@ class OssObjectMethods(OssHookRequirements):
         dest_bucket_name: str | None = None,
         *,
         options: ObjectOptions | None = None,
+        source_version_id: str | None = None,
     ) -> CopyResult:
         """
         Copy an object server-side (CopyObject: no bytes pass through the worker; up to 1 GB).
@@ -195,11 +207,15 @@ class OssObjectMethods(OssHookRequirements):
         :param source_bucket_name: defaults to the hook's default bucket.
         :param dest_bucket_name: defaults to the source bucket.
         :param options: new properties for the copy; None keeps the source's metadata.
+        :param source_version_id: copy this version of the source (a bucket with versioning); None:
+            its current version.
         """
         src_bucket, src_key = self._locate(source_key, source_bucket_name)
         dst_bucket_arg, dst_key = split_key(dest_key, dest_bucket_name)
         dst_bucket = dst_bucket_arg or src_bucket
-        result = self.get_client().copy_object(src_bucket, src_key, dst_bucket, dst_key, options=options)
+        result = self.get_client().copy_object(
+            src_bucket, src_key, dst_bucket, dst_key, options=options, source_version_id=source_version_id
+        )
         record_input(self, src_bucket, src_key)
         record_output(self, dst_bucket, dst_key)
         return result
@@ -226,9 +242,15 @@ class OssObjectMethods(OssHookRequirements):
             batch_size=batch_size,
         )
 
-    def delete_object(self, key: str, bucket_name: str | None = None) -> None:
-        """Delete an object (OSS answers success for a missing key too)."""
-        self.get_client().delete_object(self.resolve_bucket(bucket_name), key)
+    def delete_object(
+        self, key: str, bucket_name: str | None = None, *, version_id: str | None = None
+    ) -> None:
+        """
+        Delete an object (OSS answers success for a missing key too). In a bucket with versioning,
+        OSS then keeps its versions and adds a delete marker; ``version_id`` deletes that version
+        (or delete marker) for good instead.
+        """
+        self.get_client().delete_object(self.resolve_bucket(bucket_name), key, version_id=version_id)
 
     def get_presigned_url(
         self, key: str, bucket_name: str | None = None, *, method: str = "GET", expires: int = 3600

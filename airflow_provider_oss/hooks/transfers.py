@@ -56,6 +56,7 @@ class OssTransferMethods(OssHookRequirements):
         config: TransferConfig | None = None,
         checkpoint_store: DownloadCheckpointStore | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        version_id: str | None = None,
     ) -> DownloadResult:
         """
         Download an object to ``local_path`` in parallel ranged GETs, CRC-64 verified, written under a
@@ -70,6 +71,8 @@ class OssTransferMethods(OssHookRequirements):
             (:func:`airflow_provider_oss.download.store.file_store`, or a :class:`DownloadCheckpointStore` on a
             key-value or memory store); None: not resumable.
         :param logger: where the engine logs (default: this hook's logger).
+        :param version_id: download this version of the object (a bucket with versioning); None:
+            the current version.
         :return: what was downloaded, fetched and reused, and the verified CRC-64 (also sent as
             Airflow metrics ``oss.download.*``, see :mod:`airflow_provider_oss.hooks.metrics`).
         """
@@ -86,6 +89,7 @@ class OssTransferMethods(OssHookRequirements):
                 config=transfer,
                 checkpoint_store=checkpoint_store,
                 logger=log_to,
+                version_id=version_id,
             ).run()
         record_transfer("download", download_measures(result))
         record_input(self, bucket, plain)
@@ -234,6 +238,7 @@ class OssTransferMethods(OssHookRequirements):
         checkpoint_store: CopyCheckpointStore | CopyStoreFactory | None = None,
         abort_on_failure: bool = False,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        source_version_id: str | None = None,
     ) -> CopyOutcome:
         """
         Copy an object server-side, any size (no bytes pass through the worker): one CopyObject up to
@@ -249,6 +254,8 @@ class OssTransferMethods(OssHookRequirements):
         :param checkpoint_store: the copy's checkpoint store, or ``(client, bucket, key) -> store``.
         :param abort_on_failure: abort the multipart upload when this run fails (the final try).
         :param logger: where the engine logs (default: this hook's logger).
+        :param source_version_id: copy this version of the source (a bucket with versioning); None:
+            its current version.
         :return: what was copied and reused (also sent as Airflow metrics ``oss.copy.*`` tagged with
             the destination bucket, see :mod:`airflow_provider_oss.hooks.metrics`).
         """
@@ -272,6 +279,7 @@ class OssTransferMethods(OssHookRequirements):
                 options=options,
                 abort_on_failure=abort_on_failure,
                 logger=logger if logger is not None else cast("logging.Logger", self.log),
+                source_version_id=source_version_id,
             ).run()
         record_transfer("copy", copy_measures(outcome, dst_bucket))
         record_input(self, src_bucket, src_key)

@@ -111,10 +111,12 @@ class OssDeleteBucketOperator(BaseOperator):
 
     Without ``force``, a bucket that still holds objects or in-progress multipart uploads fails the
     task with OSS's ``BucketNotEmpty``. With ``force=True`` every in-progress multipart upload is
-    aborted and every object deleted first. A bucket with versioning enabled or suspended is refused
-    before anything is deleted (its object versions would remain).
+    aborted and every object deleted first; in a bucket with versioning enabled or suspended, every
+    version and delete marker of every object, for good.
 
-    Returns (to XCom) ``{"bucket", "deleted", "objects_deleted", "uploads_aborted"}``.
+    Returns (to XCom) ``{"bucket", "deleted", "objects_deleted", "uploads_aborted",
+    "versions_deleted"}`` (``versions_deleted``: versions and delete markers, in a bucket with
+    versioning; ``objects_deleted`` is 0 there).
 
     :param bucket_name: the bucket (templated); defaults to the connection's ``bucket`` extra.
     :param force: empty the bucket first (its objects and in-progress uploads are lost for good).
@@ -147,17 +149,26 @@ class OssDeleteBucketOperator(BaseOperator):
         bucket = hook.resolve_bucket(self.bucket_name)
         if not hook.bucket_exists(bucket):
             self.log.info("Bucket %r does not exist; nothing to delete.", bucket)
-            return {"bucket": bucket, "deleted": False, "objects_deleted": 0, "uploads_aborted": 0}
+            return {
+                "bucket": bucket,
+                "deleted": False,
+                "objects_deleted": 0,
+                "uploads_aborted": 0,
+                "versions_deleted": 0,
+            }
         emptied = hook.delete_bucket(bucket, force=self.force)
         self.log.info(
-            "Deleted bucket %r (emptied first: %d object(s) deleted, %d upload(s) aborted).",
+            "Deleted bucket %r (emptied first: %d object(s) deleted, %d upload(s) aborted, "
+            "%d object version(s) and delete marker(s) deleted).",
             bucket,
             emptied.objects_deleted,
             emptied.uploads_aborted,
+            emptied.versions_deleted,
         )
         return {
             "bucket": bucket,
             "deleted": True,
             "objects_deleted": emptied.objects_deleted,
             "uploads_aborted": emptied.uploads_aborted,
+            "versions_deleted": emptied.versions_deleted,
         }

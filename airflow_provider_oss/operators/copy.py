@@ -102,6 +102,9 @@ class OssCopyObjectOperator(OssTransferOperator):
     :param content_encoding: the copy's Content-Encoding.
     :param traffic_limit: per-request bandwidth cap in bit/s.
     :param abort_on_final_failure: abort the multipart upload when the last try fails.
+    :param source_version_id: copy this version of the source (a bucket with versioning;
+        templated); None: its current version. With it, the source may be the destination itself
+        (restoring an earlier version).
 
     Returns (XCom) the copy's summary: ``source``, ``destination``, ``size``, ``etag``, ``crc64``
     (a decimal string), ``method``, ``upload_id``, ``parts_total``, ``parts_copied``,
@@ -115,6 +118,7 @@ class OssCopyObjectOperator(OssTransferOperator):
         "dest_bucket",
         "checkpoint_dir",
         "metadata",
+        "source_version_id",
     )
 
     def __init__(
@@ -136,9 +140,11 @@ class OssCopyObjectOperator(OssTransferOperator):
         content_encoding: str | None = None,
         traffic_limit: int | None = None,
         abort_on_final_failure: bool = False,
+        source_version_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.source_version_id = source_version_id
         self.source_key = source_key
         self.dest_key = dest_key
         self.source_bucket = source_bucket
@@ -162,7 +168,7 @@ class OssCopyObjectOperator(OssTransferOperator):
     def _check_arguments(self, *, rendered: bool) -> None:
         def check() -> None:
             self._require_text(rendered, {"source_key": None, "dest_key": None})
-            self._require_optional_text("source_bucket", "dest_bucket")
+            self._require_optional_text("source_bucket", "dest_bucket", "source_version_id")
             self._check_checkpoint()
             if rendered or not is_template(self.metadata):
                 self.options()
@@ -231,6 +237,7 @@ class OssCopyObjectOperator(OssTransferOperator):
             checkpoint_store=store,
             abort_on_failure=self.abort_on_final_failure and final_try,
             logger=logger,
+            source_version_id=self.source_version_id,
         )
         result = outcome.to_dict()
         self._lineage_result = result

@@ -37,9 +37,12 @@ class OssDeleteObjectsOperator(BaseOperator):
     :param dry_run: count and log what would be deleted; delete nothing.
     :param batch_size: keys per DeleteMultipleObjects request (1..1000).
     :param oss_conn_id: the OSS connection (type ``oss_resumable``, or the official provider's ``oss``).
+    :param version_id: with ``keys`` as one key, delete that version (or delete marker) of it for
+        good (a bucket with versioning; templated). Without it, deleting in a bucket with versioning
+        adds a delete marker and OSS keeps the earlier versions.
     """
 
-    template_fields: Sequence[str] = ("keys", "prefix", "bucket_name", "match_glob")
+    template_fields: Sequence[str] = ("keys", "prefix", "bucket_name", "match_glob", "version_id")
     ui_color = "#f4a6a6"
 
     def __init__(
@@ -53,9 +56,11 @@ class OssDeleteObjectsOperator(BaseOperator):
         dry_run: bool = False,
         batch_size: int = MAX_DELETE_BATCH,
         oss_conn_id: str = OssHook.default_conn_name,
+        version_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.version_id = version_id
         self.keys = keys
         self.prefix = prefix
         self.bucket_name = bucket_name
@@ -84,6 +89,15 @@ class OssDeleteObjectsOperator(BaseOperator):
             and not isinstance(self.keys, (str, list, tuple))
         ):
             raise ValueError(f"{self._label}: keys must be a key or a list of keys; got {self.keys!r}.")
+        if self.version_id is not None and not isinstance(self.keys, str):
+            raise ValueError(
+                f"{self._label}: version_id names a version of one object; give keys as one key "
+                f"(not a list or a prefix); got keys={self.keys!r}, prefix={self.prefix!r}."
+            )
+        if self.version_id is not None and not (isinstance(self.version_id, str) and self.version_id):
+            raise ValueError(
+                f"{self._label}: version_id must be a non-empty string; got {self.version_id!r}."
+            )
         if self.match_glob is not None and self.prefix is None:
             raise ValueError(f"{self._label}: match_glob filters a prefix listing; give prefix with it.")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
@@ -150,7 +164,11 @@ class OssDeleteObjectsOperator(BaseOperator):
                 "Dry run: would delete %d object(s) from bucket %r, e.g. %s", count, bucket, examples
             )
             return {"bucket": bucket, "count": count, "dry_run": True}
-        deleted = hook.delete_objects(keys, bucket, batch_size=self.batch_size)
+        if self.version_id is not None:  # one key (checked): that version, for good
+            deleted = list(keys)
+            hook.delete_object(deleted[0], bucket, version_id=self.version_id)
+        else:
+            deleted = hook.delete_objects(keys, bucket, batch_size=self.batch_size)
         self.log.info("Deleted %d object(s) from bucket %r.", len(deleted), bucket)
         self._deleted = (bucket, None if self.prefix is not None and self.match_glob is None else deleted)
         return {"bucket": bucket, "count": len(deleted), "dry_run": False}

@@ -104,13 +104,15 @@ class OssDownloadOperator(OssTransferOperator):
         ``checkpoint_dir`` when given, else ``"discover"``), ``"state_store"``, ``"file"``, or
         ``"discover"`` (a hidden record beside the temporary file, in the destination's directory).
     :param checkpoint_dir: directory for file checkpoints (templated).
+    :param version_id: download this version of the object (a bucket with versioning; templated);
+        None: the current version. A version the object does not have fails with ``NoSuchVersion``.
 
     Every argument is checked when the DAG is parsed; the templated ones again after rendering. The
     XCom result holds ``path``, ``size``, ``etag``, ``crc64`` (a decimal string), ``ranges_fetched``,
     ``ranges_reused``, ``bytes_fetched`` and ``bytes_reused``.
     """
 
-    template_fields: Sequence[str] = ("key", "local_path", "bucket", "checkpoint_dir")
+    template_fields: Sequence[str] = ("key", "local_path", "bucket", "checkpoint_dir", "version_id")
 
     def __init__(
         self,
@@ -122,12 +124,14 @@ class OssDownloadOperator(OssTransferOperator):
         parallelism: int = 4,
         multipart_threshold: int | None = None,
         traffic_limit: int | None = None,
+        version_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.key = key
         self.local_path = local_path
         self.bucket = bucket
+        self.version_id = version_id
         self.transfer_config = self._transfer_config(
             part_size=part_size,
             parallelism=parallelism,
@@ -143,7 +147,7 @@ class OssDownloadOperator(OssTransferOperator):
             )
             if rendered and os.path.isdir(self.local_path):
                 raise ValueError(f"local_path {self.local_path!r} is a directory; give the file to write.")
-            self._require_optional_text("bucket")
+            self._require_optional_text("bucket", "version_id")
             self._check_checkpoint()
 
         self._checked(check)
@@ -166,7 +170,13 @@ class OssDownloadOperator(OssTransferOperator):
         ti = context.get("ti")
         self.log.info("Try %s of the download of oss://%s/%s.", getattr(ti, "try_number", "?"), bucket, key)
         result = hook.download_file(
-            key, self.local_path, bucket, config=self.transfer_config, checkpoint_store=store, logger=logger
+            key,
+            self.local_path,
+            bucket,
+            config=self.transfer_config,
+            checkpoint_store=store,
+            logger=logger,
+            version_id=self.version_id,
         ).to_dict()
         self._lineage_result = result
         return result

@@ -39,7 +39,12 @@ from airflow_provider_oss.testing.ops_objects import (
     list_objects_v2,
     put_object,
 )
-from airflow_provider_oss.testing.ops_versions import list_live_channels, list_object_versions
+from airflow_provider_oss.testing.ops_versions import (
+    get_bucket_versioning,
+    list_live_channels,
+    list_object_versions,
+    put_bucket_versioning,
+)
 from airflow_provider_oss.testing.routing import unsupported_reason
 
 if TYPE_CHECKING:
@@ -103,6 +108,8 @@ _OPERATIONS: dict[str, Callable[[Exchange], None]] = {
     "ListObjects": list_objects,
     "ListObjectsV2": list_objects_v2,
     "ListObjectVersions": list_object_versions,
+    "PutBucketVersioning": put_bucket_versioning,
+    "GetBucketVersioning": get_bucket_versioning,
     "ListLiveChannels": list_live_channels,
     "InitiateMultipartUpload": initiate_multipart_upload,
     "UploadPart": upload_part,

@@ -16,6 +16,7 @@ from airflow_provider_oss.testing.ops_common import (
     require_length,
     sse_headers,
 )
+from airflow_provider_oss.testing.ops_versions import version_headers
 
 if TYPE_CHECKING:
     from airflow_provider_oss.testing.exchange import Exchange
@@ -47,5 +48,6 @@ def append_object(ex: Exchange) -> None:
         "x-oss-next-append-position": str(record.size),
         "x-oss-hash-crc64ecma": str(record.crc64),
         **sse_headers(record.meta),
+        **version_headers(ex, record),
     }
     ex.respond(200, headers)

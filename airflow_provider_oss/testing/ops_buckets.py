@@ -84,6 +84,7 @@ def get_bucket_info(ex: Exchange) -> None:
         + el("CrossRegionReplication", "Disabled")
         + el("TransferAcceleration", "Disabled")
         + el("BlockPublicAccess", str(acl == "private").lower())
+        + (el("Versioning", bucket.versioning) if bucket.versioning else "")
         + el("Comment", "")
         + owner()
         + "<AccessControlList>"

@@ -42,6 +42,8 @@ from airflow_provider_oss.testing.ops_common import (
     normal_etag,
     sse_headers,
 )
+from airflow_provider_oss.testing.ops_versions import version_headers
+from airflow_provider_oss.testing.store_objects import check_version_id
 from airflow_provider_oss.testing.xmlresp import el, http_time, iso_time
 
 if TYPE_CHECKING:
@@ -63,18 +65,35 @@ MAX_SINGLE_COPY = MAX_OBJECT_SIZE
 _RANGE_RE = re.compile(r"^bytes=([0-9]+)-([0-9]*)$")  # ASCII digits: \d also matches other scripts'
 
 
-def copy_source(ex: Exchange) -> tuple[str, str]:
+def copy_source(ex: Exchange) -> tuple[str, str, str | None]:
     """
-    The source bucket and key of ``x-oss-copy-source`` (``/<bucket>/<url-encoded key>``).
+    The source bucket, key and version id (None: the current version) of ``x-oss-copy-source``
+    (``/<bucket>/<url-encoded key>[?versionId=<id>]``).
 
-    :raises OssApiError: ``InvalidArgument`` when it does not name a bucket and a key.
+    :raises OssApiError: ``InvalidArgument`` when it does not name a bucket and a key, or names a
+        query other than ``versionId`` or an invalid version id.
     """
     # The raw header is split first: a key may contain an (encoded) "?" of its own.
-    source = unquote(ex.headers["x-oss-copy-source"].split("?", 1)[0])
+    raw_path, question, raw_query = ex.headers["x-oss-copy-source"].partition("?")
+    source = unquote(raw_path)
     src_bucket, _, src_key = source.lstrip("/").partition("/")
     if not src_bucket or not src_key:
         raise invalid_argument("x-oss-copy-source must be /<bucket>/<key>.", "x-oss-copy-source", source)
-    return src_bucket, src_key
+    version_id = None
+    if question:
+        name, _, value = raw_query.partition("=")
+        if name != "versionId":
+            raise invalid_argument(
+                "x-oss-copy-source takes only ?versionId=<id> after the key.", "x-oss-copy-source", raw_query
+            )
+        version_id = unquote(value)
+        check_version_id(version_id)
+    return src_bucket, src_key, version_id
+
+
+def copy_source_headers(version_id: str | None, record: ObjectRecord) -> dict[str, str]:
+    """``x-oss-copy-source-version-id`` when the copy named a source version."""
+    return {} if version_id is None else {"x-oss-copy-source-version-id": record.version_id}
 
 
 def _when(ex: Exchange, name: str) -> float | None:
@@ -135,14 +154,14 @@ def copy_object(ex: Exchange) -> None:
     """CopyObject (``PUT`` with ``x-oss-copy-source``), with ``x-oss-metadata-directive`` and conditions."""
     ex.store.bucket(ex.bucket)
     check_key(ex.key)
-    src_bucket, src_key = copy_source(ex)
+    src_bucket, src_key, src_version = copy_source(ex)
     directive = ex.headers.get("x-oss-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise invalid_argument(
             "x-oss-metadata-directive must be COPY or REPLACE.", "x-oss-metadata-directive", directive
         )
     forbid = forbid_overwrite(ex.headers)
-    record, reader = ex.store.open_object(src_bucket, src_key)
+    record, reader = ex.store.open_object(src_bucket, src_key, src_version, for_copy=True)
     with reader:
         if not source_conditions_hold(ex, record):
             return
@@ -189,7 +208,13 @@ def copy_object(ex: Exchange) -> None:
     ex.respond_xml(
         "CopyObjectResult",
         [el("ETag", copied.etag), el("LastModified", iso_time(copied.last_modified))],
-        {"x-oss-hash-crc64ecma": str(copied.crc64), "ETag": copied.etag, **sse_headers(copied.meta)},
+        {
+            "x-oss-hash-crc64ecma": str(copied.crc64),
+            "ETag": copied.etag,
+            **sse_headers(copied.meta),
+            **version_headers(ex, copied),
+            **copy_source_headers(src_version, record),
+        },
     )
 
 
@@ -275,8 +300,8 @@ def upload_part_copy(ex: Exchange) -> None:
             ex.headers[given[0]],
         )
     ex.body.drain()
-    src_bucket, src_key = copy_source(ex)
-    record, reader = ex.store.open_object(src_bucket, src_key)
+    src_bucket, src_key, src_version = copy_source(ex)
+    record, reader = ex.store.open_object(src_bucket, src_key, src_version, for_copy=True)
     with reader:
         if not source_conditions_hold(ex, record):
             return
@@ -293,5 +318,10 @@ def upload_part_copy(ex: Exchange) -> None:
     ex.respond_xml(
         "CopyPartResult",
         [el("LastModified", iso_time(part.last_modified)), el("ETag", etag)],
-        {"ETag": etag, "x-oss-hash-crc64ecma": str(crc), **sse_headers(upload.meta)},
+        {
+            "ETag": etag,
+            "x-oss-hash-crc64ecma": str(crc),
+            **sse_headers(upload.meta),
+            **copy_source_headers(src_version, record),
+        },
     )

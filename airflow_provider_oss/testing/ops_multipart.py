@@ -34,6 +34,7 @@ from airflow_provider_oss.testing.ops_common import (
     url_encoding_requested,
     want_md5,
 )
+from airflow_provider_oss.testing.ops_versions import version_headers
 from airflow_provider_oss.testing.store import PartRecord
 from airflow_provider_oss.testing.xmlresp import el, iso_time, url_encode
 
@@ -58,7 +59,7 @@ def initiate_multipart_upload(ex: Exchange) -> None:
     bucket = ex.store.bucket(ex.bucket)
     check_key(ex.key)
     meta = meta_from_headers(ex.headers, ex.key)
-    if forbid_overwrite(ex.headers) and ex.key in bucket.objects:
+    if forbid_overwrite(ex.headers) and ex.key in bucket.objects and not bucket.versioning:
         raise OssApiError(409, "FileAlreadyExists", "The object you specified already exists.", Key=ex.key)
     if forbid_overwrite(ex.headers):
         meta["x-oss-forbid-overwrite"] = "true"
@@ -196,7 +197,7 @@ def complete_multipart_upload(ex: Exchange) -> None:
         el("Key", url_encode(ex.key, encoded)),
         el("ETag", record.etag),
     ]
-    headers = {"x-oss-hash-crc64ecma": str(record.crc64), "ETag": record.etag}
+    headers = {"x-oss-hash-crc64ecma": str(record.crc64), "ETag": record.etag, **version_headers(ex, record)}
     if callback is not None:
         # Fired once, by the request that completed the upload: the upload is gone now, so a repeated
         # Complete of it meets NoSuchUpload and never reaches this line.

@@ -33,7 +33,9 @@ from airflow_provider_oss.testing.ops_common import (
     url_encoding_requested,
     want_md5,
 )
+from airflow_provider_oss.testing.ops_versions import requested_version, version_headers
 from airflow_provider_oss.testing.store import ObjectRecord
+from airflow_provider_oss.testing.store_objects import Deletion, check_version_id
 from airflow_provider_oss.testing.xmlresp import el, http_time, iso_time, owner, url_encode
 
 if TYPE_CHECKING:
@@ -50,14 +52,15 @@ def put_object(ex: Exchange) -> None:
     require_length(ex, MAX_OBJECT_SIZE)
     callback = read_callback(ex)
     forbid = forbid_overwrite(ex.headers)
-    if forbid and ex.store.bucket(ex.bucket).objects.get(ex.key) is not None:
+    bucket = ex.store.bucket(ex.bucket)
+    if forbid and not bucket.versioning and bucket.objects.get(ex.key) is not None:
         raise OssApiError(409, "FileAlreadyExists", "The object you specified already exists.", Key=ex.key)
     expected = expected_md5(ex.headers)
     got = receive_body(ex, md5=want_md5(ex, expected), limit=MAX_OBJECT_SIZE)
     try:
         check_md5(expected, got.md5)
         etag = etag_of(ex, got.md5, got.crc64)
-        ex.store.commit_object(
+        record = ex.store.commit_object(
             ex.bucket,
             ex.key,
             got.path,
@@ -70,7 +73,7 @@ def put_object(ex: Exchange) -> None:
         )
     finally:
         ex.store.discard(got.path)
-    headers = upload_headers(ex, etag, got, meta)
+    headers = {**upload_headers(ex, etag, got, meta), **version_headers(ex, record)}
     if callback is None:
         ex.respond(200, headers)
         return
@@ -160,12 +163,12 @@ def _object_headers(record: ObjectRecord) -> dict[str, str]:
 
 
 def get_object(ex: Exchange) -> None:
-    """GetObject (with ``Range``) and HeadObject."""
-    record, reader = ex.store.open_object(ex.bucket, ex.key)
+    """GetObject (with ``Range``) and HeadObject, of the current version or ``versionId``'s."""
+    record, reader = ex.store.open_object(ex.bucket, ex.key, requested_version(ex))
     with reader:
         if not _preconditions(ex, record):
             return
-        headers = _object_headers(record)
+        headers = {**_object_headers(record), **version_headers(ex, record)}
         status, start, length = 200, 0, record.size
         range_header = ex.headers.get("range")
         if range_header and ex.op == "GetObject":
@@ -191,20 +194,29 @@ def get_object(ex: Exchange) -> None:
 
 def get_object_meta(ex: Exchange) -> None:
     """GetObjectMeta (``HEAD ?objectMeta``): ETag, size and modification time."""
-    record = ex.store.get_object(ex.bucket, ex.key)
+    record = ex.store.find_version(ex.bucket, ex.key, requested_version(ex))
     ex.body.drain()
     headers = {
         "ETag": record.etag,
         "Last-Modified": http_time(record.last_modified),
         "x-oss-hash-crc64ecma": str(record.crc64),
+        **version_headers(ex, record),
     }
     ex.start_response(200, headers, record.size)  # a HEAD answer: Content-Length is the object's size
 
 
 def delete_object(ex: Exchange) -> None:
-    """DeleteObject: 204 whether or not the object existed."""
-    ex.store.delete_object(ex.bucket, ex.key)
-    ex.respond(204)
+    """
+    DeleteObject: 204 whether or not the object existed. In a bucket with versioning, the answer
+    names the version removed (``versionId``) or the delete marker added (without one).
+    """
+    deletion = ex.store.delete_object(ex.bucket, ex.key, requested_version(ex))
+    headers = {}
+    if deletion.version_id is not None:
+        headers["x-oss-version-id"] = deletion.version_id
+    if deletion.delete_marker:
+        headers["x-oss-delete-marker"] = "true"
+    ex.respond(204, headers)
 
 
 def delete_multiple_objects(ex: Exchange) -> None:
@@ -225,21 +237,27 @@ def delete_multiple_objects(ex: Exchange) -> None:
     if any(key == "" for key in keys):  # OSS: EC 0016-00000611
         raise malformed("The Key of an Object of a delete request must not be empty.")
     versions = [obj.findtext("VersionId") for obj in objects]
-    if any(v is not None and v.strip() != "null" for v in versions):  # before deleting anything
-        raise OssApiError(
-            501,
-            "NotImplemented",
-            "The local OSS server has no versioning: only VersionId null exists; nothing was changed.",
-        )
+    for version in versions:  # before deleting anything
+        if version is not None:
+            check_version_id(version.strip())
     deleted = []
     for key, version in zip(keys, versions, strict=True):
         assert key is not None  # checked above
-        ex.store.delete_object(ex.bucket, key)
+        deletion = ex.store.delete_object(ex.bucket, key, version.strip() if version is not None else None)
         if not quiet:
-            named = el("VersionId", "null") if version is not None else ""
-            deleted.append("<Deleted>" + el("Key", url_encode(key, encoded)) + named + "</Deleted>")
+            deleted.append(_deleted_entry(key, version, deletion, encoded))
     children = [el("EncodingType", "url")] if encoded else []
     ex.respond_xml("DeleteResult", children + deleted)
+
+
+def _deleted_entry(key: str, version: str | None, deletion: Deletion, encoded: bool) -> str:
+    """A ``<Deleted>`` entry of DeleteMultipleObjects: the version named, or the delete marker added."""
+    entry = el("Key", url_encode(key, encoded))
+    if version is not None:
+        entry += el("VersionId", version.strip())
+    if deletion.delete_marker:
+        entry += el("DeleteMarker", "true") + el("DeleteMarkerVersionId", deletion.version_id or "")
+    return "<Deleted>" + entry + "</Deleted>"
 
 
 # -- listings ------------------------------------------------------------------------------------

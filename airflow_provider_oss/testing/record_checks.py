@@ -15,7 +15,13 @@ import re
 from typing import Any
 
 from airflow_provider_oss.testing.objectdata import Segment
-from airflow_provider_oss.testing.records import ObjectRecord, PartRecord, key_hash
+from airflow_provider_oss.testing.records import (
+    NULL_VERSION,
+    VERSION_ID_RE,
+    ObjectRecord,
+    PartRecord,
+    key_hash,
+)
 
 _HEX16 = r"[0-9a-f]{16}"
 #: A segment of an object, relative to its ``objects/<xx>`` folder: one data file, or a part of a
@@ -26,7 +32,7 @@ _SEGMENT_RE = re.compile(
 _JOURNAL_TARGET_RE = re.compile(
     rf"^[0-9a-f]{{2}}/[0-9a-f]{{40}}\.{_HEX16}\.parts/part-[1-9][0-9]{{0,4}}\.data$"
 )
-_JOURNAL_RECORD_RE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{40}\.json$")
+_JOURNAL_RECORD_RE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{40}(\.[0-9a-f]{32})?\.json$")
 
 
 class RecordError(ValueError):
@@ -60,18 +66,35 @@ def _relative(path: str) -> str:
     return path.replace("\\", "/")
 
 
+def _version_fields(data: dict[str, Any], digest: str, record_file: str) -> tuple[str, bool]:
+    """The version id and delete-marker flag of an object record, checked against its file name."""
+    version_id = data.get("version_id", NULL_VERSION)
+    if not isinstance(version_id, str) or not (version_id == NULL_VERSION or VERSION_ID_RE.match(version_id)):
+        raise RecordError("the field 'version_id' is not a version id of this server")
+    expected_name = f"{digest}.json" if version_id == NULL_VERSION else f"{digest}.{version_id}.json"
+    if (
+        os.path.basename(os.path.dirname(record_file)) != digest[:2]
+        or os.path.basename(record_file) != expected_name
+    ):
+        raise RecordError("the record is not its key's record file")
+    delete_marker = data.get("delete_marker", False)
+    if not isinstance(delete_marker, bool):
+        raise RecordError("the field 'delete_marker' is not a boolean")
+    return version_id, delete_marker
+
+
 def checked_object(data: dict[str, Any], record_file: str, root: str) -> ObjectRecord:
     """
     The object record ``data`` of the file ``record_file`` (``objects/<xx>/<key hash>.json`` of the
-    store under ``root``), checked.
+    store under ``root`` for the ``null`` version, ``<key hash>.<version id>.json`` for another
+    version), checked; a delete marker names no file.
 
     :raises RecordError: for a record the server did not write as it stands.
     """
     key = _field(data, "key", str)
     digest = key_hash(key)
     folder = os.path.dirname(record_file)
-    if os.path.basename(folder) != digest[:2] or os.path.basename(record_file) != f"{digest}.json":
-        raise RecordError("the record is not its key's record file")
+    version_id, delete_marker = _version_fields(data, digest, record_file)
     raw_segments = data.get("segments")
     if raw_segments is None and "data_file" in data:  # a record from before segments: one file
         raw_segments = [[data["data_file"], data.get("size")]]
@@ -91,15 +114,24 @@ def checked_object(data: dict[str, Any], record_file: str, root: str) -> ObjectR
     size = _field(data, "size", int)
     if size != sum(segment.size for segment in segments):
         raise RecordError("the size is not the sum of the segments' sizes")
+    if delete_marker and segments:
+        raise RecordError("a delete marker names files")
+    last_modified = float(_field(data, "last_modified", (int, float)))
+    stamp = data.get("stamp", int(last_modified * 1e9))  # records from before versioning have none
+    if type(stamp) is not int or stamp < 0:
+        raise RecordError("the field 'stamp' is not a non-negative integer")
     return ObjectRecord(
         key,
         segments,
         size,
         _field(data, "etag", str),
         _field(data, "crc64", int),
-        float(_field(data, "last_modified", (int, float))),
+        last_modified,
         _field(data, "object_type", str),
         _text_map(data.get("meta"), "meta"),
+        version_id=version_id,
+        delete_marker=delete_marker,
+        stamp=stamp,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,12 +17,19 @@ from airflow_provider_oss.testing.objectdata import (
     Segment,
 )
 
+#: The version id of an object written while versioning was never enabled or is suspended.
+NULL_VERSION = "null"
+#: The version ids this server gives: 32 hexadecimal digits (time-ordered).
+VERSION_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
 
 @dataclass
 class ObjectRecord:
     """
     An object version: the segment files holding its bytes, its size, ETag (quoted), CRC-64 and
-    metadata headers; ``readers`` open readers, ``retired`` once replaced or deleted.
+    metadata headers; ``readers`` open readers, ``retired`` once replaced or deleted. ``version_id``
+    is ``null`` except in a bucket with versioning enabled; a ``delete_marker`` has no bytes;
+    ``stamp`` (nanoseconds, increasing) orders the versions of a key, newest last.
     """
 
     key: str
@@ -32,6 +40,9 @@ class ObjectRecord:
     last_modified: float
     object_type: str
     meta: dict[str, str]
+    version_id: str = "null"
+    delete_marker: bool = False
+    stamp: int = 0
     readers: int = 0
     retired: bool = False
 
@@ -46,7 +57,14 @@ class ObjectRecord:
             "last_modified": self.last_modified,
             "object_type": self.object_type,
             "meta": self.meta,
+            "version_id": self.version_id,
+            "delete_marker": self.delete_marker,
+            "stamp": self.stamp,
         }
+
+    def record_file(self, stem: str) -> str:
+        """The record file of this version: ``<stem>.json`` (``null``) or ``<stem>.<version id>.json``."""
+        return f"{stem}.json" if self.version_id == NULL_VERSION else f"{stem}.{self.version_id}.json"
 
 
 @dataclass
@@ -80,7 +98,11 @@ class UploadRecord:
 
 @dataclass
 class BucketRecord:
-    """A bucket and its index."""
+    """
+    A bucket and its index: ``history`` holds every version of a key (delete markers included),
+    newest first; ``objects`` the current version of each key whose newest is not a delete marker,
+    ``keys`` their sorted names. ``versioning`` is ``""`` (never enabled), ``Enabled`` or ``Suspended``.
+    """
 
     name: str
     created: float
@@ -92,6 +114,8 @@ class BucketRecord:
     acl: str = ""
     keys: list[str] = field(default_factory=list)
     uploads: dict[str, UploadRecord] = field(default_factory=dict)
+    history: dict[str, list[ObjectRecord]] = field(default_factory=dict)
+    versioning: str = ""
 
 
 @dataclass
@@ -117,6 +141,14 @@ def with_bucket_storage_class(meta: dict[str, str], bucket: BucketRecord) -> dic
     if "x-oss-storage-class" in meta or bucket.storage_class == "Standard":
         return dict(meta)
     return {**meta, "x-oss-storage-class": bucket.storage_class}
+
+
+def new_version_id(previous: str = "") -> str:
+    """A new version id, after ``previous`` (the last one given) in sort order."""
+    candidate = f"{time.time_ns():020x}{secrets.token_hex(6)}"
+    if previous and candidate <= previous:
+        candidate = f"{int(previous[:20], 16) + 1:020x}{secrets.token_hex(6)}"
+    return candidate
 
 
 def new_upload_id() -> str:

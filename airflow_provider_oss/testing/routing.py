@@ -39,6 +39,8 @@ OPERATIONS = (
     "DeleteBucket",
     "ListBuckets",
     "ListObjectVersions",
+    "PutBucketVersioning",
+    "GetBucketVersioning",
     "ListLiveChannels",
     "Unsupported",
 )
@@ -138,8 +140,6 @@ def resolve_op(
     names = {name for name, _ in query} - AUTH_PARAMS
     if not names <= OP_PARAMS.get(op, frozenset()):
         return "Unsupported"
-    if any(name == "versionId" and value != "null" for name, value in query):
-        return "Unsupported"  # no versioning: only the "null" version of an object exists
     if unhonoured_headers(op, headers, OP_HEADERS):
         return "Unsupported"
     return op
@@ -171,6 +171,8 @@ def _base_op(  # noqa: C901, PLR0911, PLR0912  # the operation table of OSS's RE
             ("GET", "bucketInfo"): "GetBucketInfo",
             ("GET", "location"): "GetBucketLocation",
             ("GET", "versions"): "ListObjectVersions",
+            ("GET", "versioning"): "GetBucketVersioning",
+            ("PUT", "versioning"): "PutBucketVersioning",
             ("GET", "live"): "ListLiveChannels",
             ("POST", "delete"): "DeleteMultipleObjects",
         }
@@ -224,6 +226,8 @@ OP_PARAMS: dict[str, frozenset[str]] = {
     ),
     "GetBucketInfo": frozenset({"bucketInfo"}),
     "GetBucketLocation": frozenset({"location"}),
+    "GetBucketVersioning": frozenset({"versioning"}),
+    "PutBucketVersioning": frozenset({"versioning"}),
     "DeleteMultipleObjects": frozenset({"delete", "encoding-type"}),
     "GetObject": frozenset(
         {
@@ -237,7 +241,9 @@ OP_PARAMS: dict[str, frozenset[str]] = {
     "GetObjectMeta": frozenset({"objectMeta", "versionId"}),
     "InitiateMultipartUpload": frozenset({"uploads", "encoding-type"}),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
-    "UploadPartCopy": frozenset({"partNumber", "uploadId"}),
+    # versionId: oss2 repeats the source version of x-oss-copy-source as a query parameter; the
+    # header names the source (the parameter is accepted and not used).
+    "UploadPartCopy": frozenset({"partNumber", "uploadId", "versionId"}),
     "AppendObject": frozenset({"append", "position"}),
     "CompleteMultipartUpload": frozenset({"uploadId", "encoding-type"}),
     "AbortMultipartUpload": frozenset({"uploadId"}),

@@ -51,6 +51,8 @@ class StoreBase:
         self._clock = clock
         self._lock = threading.RLock()
         self._buckets: dict[str, BucketRecord] = {}
+        self._last_version = ""  # the last version id given (new ones sort after it)
+        self._last_stamp = 0  # the last version stamp given (new ones are larger)
         storefiles.claim_root(self.root)
         legacy_tmp = os.path.join(self.root, "tmp")
         if os.path.isdir(legacy_tmp):  # the scratch folder of older servers: only their own files
@@ -129,6 +131,10 @@ class StoreBase:
         bucket.storage_class = str(info.get("storage_class", "Standard"))
         bucket.redundancy = str(info.get("redundancy", "LRS"))
         bucket.acl = str(info.get("acl", ""))
+        versioning = info.get("versioning", "")
+        if versioning not in ("", "Enabled", "Suspended"):
+            raise RecordError("bucket.json has an unknown versioning status")
+        bucket.versioning = versioning
         return bucket
 
     def _load_objects(self, bucket: BucketRecord) -> None:
@@ -150,9 +156,16 @@ class StoreBase:
                 except RecordError as err:
                     log.warning("The local OSS server skipped the object record %s: %s.", path, err)
                     continue
-                bucket.objects[record.key] = record
+                versions = bucket.history.setdefault(record.key, [])
+                if all(v.version_id != record.version_id for v in versions):
+                    versions.append(record)
                 referenced.update(segment.path for segment in record.segments)
+                self._last_stamp = max(self._last_stamp, record.stamp)
             storefiles.collect_unreferenced_object_files(folder, referenced)
+        for key, versions in bucket.history.items():
+            versions.sort(key=lambda v: v.stamp, reverse=True)
+            if not versions[0].delete_marker:
+                bucket.objects[key] = versions[0]
         bucket.keys = sorted(bucket.objects)
 
     def _load_upload(self, bucket_name: str, updir: str) -> UploadRecord | None:
@@ -227,15 +240,23 @@ class StoreBase:
                     "acl": bucket.acl,
                     "storage_class": bucket.storage_class,
                     "redundancy": bucket.redundancy,
+                    "versioning": bucket.versioning,
                 },
             )
             return bucket
+
+    def set_versioning(self, name: str, status: str) -> None:
+        """Set a bucket's versioning status (``Enabled`` or ``Suspended``), kept in its bucket.json."""
+        with self._lock:
+            bucket = self.bucket(name)
+            bucket.versioning = status
+            self.create_bucket(name, public_read=bucket.public_read, acl=bucket.acl)
 
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket."""
         with self._lock:
             bucket = self.bucket(name)
-            if bucket.objects or bucket.uploads:
+            if bucket.history or bucket.uploads:
                 raise OssApiError(
                     409,
                     "BucketNotEmpty",

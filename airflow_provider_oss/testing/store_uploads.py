@@ -5,7 +5,6 @@ moves part files into the object, abort and listing.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 from dataclasses import asdict
@@ -150,7 +149,7 @@ class UploadStore(ObjectStore):
             if upload is None:
                 raise no_such_upload(upload_id, "It was aborted while it was being completed.")
             key = upload.key
-            if forbid_overwrite and key in bucket.objects:
+            if forbid_overwrite and key in bucket.objects and not bucket.versioning:
                 upload.completing = False
                 self._release(upload)
                 raise OssApiError(
@@ -170,25 +169,22 @@ class UploadStore(ObjectStore):
                 self._clock(),
                 "Multipart",
                 with_bucket_storage_class(meta, bucket),
+                version_id=self._next_version(bucket),
+                stamp=self._next_stamp(),
             )
             journal = {
                 "moves": [
                     [os.path.relpath(p.data_file, self.root), os.path.relpath(seg.path, self.root)]
                     for p, seg in zip(chosen, segments, strict=True)
                 ],
-                "record_path": os.path.relpath(stem + ".json", self.root),
+                "record_path": os.path.relpath(record.record_file(stem), self.root),
                 "record": record.saved(directory),
             }
             self._write_json(os.path.join(upload.directory, storefiles.COMPLETION), journal)
             storefiles.apply_completion(self.root, journal, self._write_json)
             with contextlib.suppress(FileNotFoundError):  # from now on the upload is gone on disk
                 os.unlink(os.path.join(upload.directory, "upload.json"))
-            old = bucket.objects.get(key)
-            bucket.objects[key] = record
-            if old is None:
-                bisect.insort(bucket.keys, key)
-            else:
-                self._retire(old)
+            self._install(bucket, record, stem, write=False)
             del bucket.uploads[upload_id]
             upload.gone = True
             self._release(upload)

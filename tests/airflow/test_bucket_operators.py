@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oss.core.errors import OssAuthError, OssClientError, OssServiceError
+from airflow_provider_oss.core.errors import OssAuthError, OssServiceError
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.operators.bucket import OssCreateBucketOperator, OssDeleteBucketOperator
 from airflow_provider_oss.testing import LocalOssServer
@@ -99,7 +99,13 @@ def test_delete_operator_without_force_leaves_a_full_bucket_and_with_force_empti
         OssDeleteBucketOperator(task_id="delete", bucket_name="full").execute({})
     assert hook.list_keys(bucket_name="full") == ["k0", "k1", "k2"]
     result = OssDeleteBucketOperator(task_id="delete", bucket_name="full", force=True).execute({})
-    assert result == {"bucket": "full", "deleted": True, "objects_deleted": 3, "uploads_aborted": 1}
+    assert result == {
+        "bucket": "full",
+        "deleted": True,
+        "objects_deleted": 3,
+        "uploads_aborted": 1,
+        "versions_deleted": 0,
+    }
     ops = [e["op"] for e in oss_server.request_log()]
     assert ops[-5:] == [
         "ListMultipartUploads",
@@ -115,7 +121,13 @@ def test_delete_operator_on_a_missing_bucket_succeeds_and_says_so(
     hook: OssHook, oss_server: LocalOssServer
 ) -> None:
     result = OssDeleteBucketOperator(task_id="delete", bucket_name="never-was").execute({})
-    assert result == {"bucket": "never-was", "deleted": False, "objects_deleted": 0, "uploads_aborted": 0}
+    assert result == {
+        "bucket": "never-was",
+        "deleted": False,
+        "objects_deleted": 0,
+        "uploads_aborted": 0,
+        "versions_deleted": 0,
+    }
     assert _ops(oss_server, "DeleteBucket") == []
 
 
@@ -131,18 +143,30 @@ def test_delete_with_a_wrong_secret_fails_and_deletes_nothing(
     assert oss_server.object_bytes("test-bucket", "keep") == b"keep"
 
 
-def test_force_refuses_a_versioned_bucket_before_deleting_anything(
-    hook: OssHook, oss_server: LocalOssServer, monkeypatch: pytest.MonkeyPatch
+def test_force_deletes_every_version_and_delete_marker_of_a_versioned_bucket(
+    hook: OssHook, oss_server: LocalOssServer
 ) -> None:
-    hook.load_bytes(b"keep", "keep")
     client = hook.get_client()
-    info = client.get_bucket_info("test-bucket")
-    monkeypatch.setattr(
-        type(client), "get_bucket_info", lambda self, bucket: {**info, "Versioning": "Enabled"}
-    )
-    with pytest.raises(OssClientError, match=r"has versioning Enabled: .* Nothing was deleted"):
-        hook.delete_bucket(force=True)
-    assert oss_server.object_bytes("test-bucket", "keep") == b"keep"
+    client.create_bucket("versioned")
+    client.put_bucket_versioning("versioned", "Enabled")
+    for n in range(3):
+        hook.load_bytes(bytes([n]), "k", "versioned")
+    hook.load_bytes(b"gone", "deleted", "versioned")
+    hook.delete_object("deleted", "versioned")  # a delete marker over its one version
+    client.put_bucket_versioning("versioned", "Suspended")
+    hook.load_bytes(b"null version", "k", "versioned")
+    client.initiate_multipart_upload("versioned", "unfinished")
+    assert len(list(client.list_object_versions("versioned"))) == 6
+    result = OssDeleteBucketOperator(task_id="delete", bucket_name="versioned", force=True).execute({})
+    assert result == {
+        "bucket": "versioned",
+        "deleted": True,
+        "objects_deleted": 0,
+        "uploads_aborted": 1,
+        "versions_deleted": 6,
+    }
+    assert not hook.bucket_exists("versioned")
+    assert _ops(oss_server, "ListObjectsV2") == []  # versions are listed, not current objects
 
 
 @pytest.mark.parametrize(

@@ -148,5 +148,11 @@ def test_list_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], message: 
 
 
 def test_templated_fields() -> None:
-    assert set(_delete(prefix="p/").template_fields) == {"keys", "prefix", "bucket_name", "match_glob"}
+    assert set(_delete(prefix="p/").template_fields) == {
+        "keys",
+        "prefix",
+        "bucket_name",
+        "match_glob",
+        "version_id",
+    }
     assert {"prefix", "bucket_name", "match_glob"} <= set(_list().template_fields)

@@ -84,7 +84,13 @@ def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], me
 
 
 def test_templated_fields() -> None:
-    assert set(OssDownloadOperator.template_fields) == {"key", "local_path", "bucket", "checkpoint_dir"}
+    assert set(OssDownloadOperator.template_fields) == {
+        "key",
+        "local_path",
+        "bucket",
+        "checkpoint_dir",
+        "version_id",
+    }
 
 
 @pytest.mark.airflow

@@ -53,7 +53,6 @@ def client(oss_server: LocalOssServer) -> Iterator[RawClient]:
         ("POST", "k", [("restore", "")], {}),
         ("POST", "k", [("append", ""), ("position", "0"), ("x-oss-process", "x")], {}),
         ("DELETE", "k", [("tagging", "")], {}),
-        ("DELETE", "k", [("versionId", "v1")], {}),
         ("GET", "k", [("x-oss-process", "image/resize,w_10")], {}),
         ("PUT", "k", [], {"x-oss-copy-source": f"/{B}/k", "x-oss-tagging-directive": "Replace"}),
     ],
