@@ -6,8 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from tests.run_shared import run_shared_folder
 
 REPO = Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPO / "constraints.txt"
@@ -33,23 +34,29 @@ def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 6
 
 
 def built_wheel() -> Path:
-    """The project's wheel, built once per test session from the working tree."""
+    """The project's wheel, built once per test run from the working tree (:func:`_build`)."""
     if not _WHEEL:
         _WHEEL.append(_build("--wheel", "airflow_provider_oss-*.whl"))
     return _WHEEL[0]
 
 
 def built_sdist() -> Path:
-    """The project's source distribution (``.tar.gz``), built once per test session."""
+    """The project's source distribution (``.tar.gz``), built once per test run (:func:`_build`)."""
     if not _SDIST:
         _SDIST.append(_build("--sdist", "airflow_provider_oss-*.tar.gz"))
     return _SDIST[0]
 
 
 def _build(kind: str, pattern: str) -> Path:
-    out = Path(tempfile.mkdtemp(prefix="oss-provider-dist-"))
-    run(uv(), "build", kind, "--quiet", "--out-dir", out, REPO)
-    (built,) = out.glob(pattern)
+    """
+    ``uv build <kind>`` of the working tree into the run's shared folder, unless a worker of the run
+    did: the pytest-xdist workers share what it built, and builds run one at a time (two at once
+    would share setuptools' ``build/`` folder in the tree).
+    """
+    with run_shared_folder("dist") as out:
+        if not list(out.glob(pattern)):
+            run(uv(), "build", kind, "--quiet", "--out-dir", out, REPO)
+        (built,) = out.glob(pattern)
     return built
 
 

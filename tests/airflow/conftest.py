@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
+from tests.run_shared import migrate_airflow_db
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
-    """Migrate the session's Airflow metadata database (SQLite in a temporary AIRFLOW_HOME) once."""
+    """The session's Airflow metadata database (SQLite in a temporary AIRFLOW_HOME), migrated once."""
     home = os.environ["AIRFLOW_HOME"]
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=300,
-    )
+    migrate_airflow_db(dict(os.environ))
     return home
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 from airflow_provider_oss.testing import LocalOssServer
+from tests.run_shared import migrate_airflow_db
 
 #: What :func:`print_logs` shows of each component's log when a test fails.
 LOG_TAIL_BYTES = 12_000
@@ -363,7 +364,7 @@ def airflow_deployment(
     connection = json.loads(env["AIRFLOW_CONN_OSS_DEFAULT"])
     connection["extra"].update(connection_extra or {})
     env["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps(connection)
-    airflow_cli(env, "db", "migrate", python=python)
+    migrate_airflow_db(env, python=python)
     if connection_in_db:
         airflow_cli(
             env,

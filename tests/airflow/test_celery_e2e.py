@@ -40,7 +40,6 @@ from airflow_provider_oss.testing import LocalOssServer
 from tests.airflow.e2e_support import (
     Components,
     Deployment,
-    airflow_cli,
     airflow_env,
     free_port,
     kill_process_tree,
@@ -48,6 +47,7 @@ from tests.airflow.e2e_support import (
     stored_parts,
     uploading_process,
 )
+from tests.run_shared import migrate_airflow_db
 
 DAG_ID = "e2e_celery_resumable_upload"
 KEY = "e2e/celery-killed.bin"
@@ -152,7 +152,7 @@ def celery_deployment(tmp_path: Path, oss_server: LocalOssServer) -> Iterator[De
             "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
         }
     )
-    airflow_cli(env, "db", "migrate")
+    migrate_airflow_db(env)
 
     components = Components(tmp_path)
     try:

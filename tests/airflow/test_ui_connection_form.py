@@ -26,6 +26,7 @@ import pytest
 from airflow_provider_oss.hooks.oss import OssHook
 from airflow_provider_oss.testing import LocalOssServer
 from tests.airflow.chromium import headless_chromium
+from tests.run_shared import migrate_airflow_db
 
 CONN_ID = "oss_ui"
 
@@ -122,13 +123,7 @@ def api_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "AIRFLOW__API_AUTH__JWT_SECRET": "ui-test-jwt-secret-0123456789abcdef",
         }
     )
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    migrate_airflow_db(env)
     log = (tmp_path / "api-server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
