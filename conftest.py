@@ -1,6 +1,7 @@
 """
 Loaded by pytest before anything else: give every test run its own Airflow home, so tests never
-touch ``~/airflow`` and Airflow is configured before any test module imports it.
+touch ``~/airflow`` and Airflow is configured before any test module imports it. Each pytest-xdist
+worker loads it too, so each worker has its own home and metadata database.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """
+    On pytest-xdist workers, put the tests marked ``slow`` first (otherwise in collection order):
+    the workers take tests in this order, so the longest ones start at once, spread over the
+    workers, instead of leaving one worker busy with them at the end. A run without workers keeps
+    the collection order.
+    """
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)
