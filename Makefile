@@ -26,15 +26,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The suite mostly waits (on Airflow daemons, subprocesses, sockets), so it runs on more pytest-xdist
-# workers than cores; lint and mypy run beside it (their output follows pytest's) and fail the target
-# as before. `make test TEST_WORKERS=0` runs the suite in one process.
+# workers than cores, with lint and mypy beside it (their output follows pytest's); then the tests
+# marked exclusive (the benchmarks: they compare speeds) run alone. Any failure fails the target.
+# `make test TEST_WORKERS=0` runs the first part in one process.
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	scripts/ensure_debian_packages.sh
 	@$(MAKE) --no-print-directory lint > $(VENV)/lint.log 2>&1 & lint=$$!; \
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); tests=$$?; \
-	wait $$lint; linted=$$?; cat $(VENV)/lint.log; \
-	test $$linted -eq 0 || echo "lint failed (exit $$linted)"; test $$tests -eq 0 -a $$linted -eq 0
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not exclusive" $(PYTEST_ARGS); tests=$$?; \
+	wait $$lint; linted=$$?; cat $(VENV)/lint.log; test $$linted -eq 0 || echo "lint failed (exit $$linted)"; \
+	$(BIN)/python -m pytest -m exclusive $(PYTEST_ARGS); alone=$$?; \
+	test $$tests -eq 0 -a $$linted -eq 0 -a $$alone -eq 0
 
 # The documentation site (Sphinx): the guides in docs/ and README, the API reference from the
 # docstrings. Every warning fails the build (-W), every reference must resolve (-n);

@@ -10,6 +10,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -25,13 +26,21 @@ os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 
 
+#: Tests under these folders compare speeds: marked ``exclusive``, ``make test`` runs them alone.
+EXCLUSIVE_FOLDERS = (Path(__file__).parent / "tests" / "benchmarks",)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """
-    On pytest-xdist workers, put the tests marked ``slow`` first (otherwise in collection order):
-    the workers take tests in this order, so the longest ones start at once, spread over the
-    workers, instead of leaving one worker busy with them at the end. A run without workers keeps
-    the collection order.
+    Mark every test under :data:`EXCLUSIVE_FOLDERS` ``exclusive``. On pytest-xdist workers, put the
+    tests marked ``slow`` first (otherwise in collection order): the workers take tests in this
+    order, so the longest ones start at once, spread over the workers, instead of leaving one
+    worker busy with them at the end. A run without workers keeps the collection order.
     """
+    for item in items:
+        if any(item.path.is_relative_to(folder) for folder in EXCLUSIVE_FOLDERS):
+            item.add_marker(pytest.mark.exclusive)
     if hasattr(config, "workerinput"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
