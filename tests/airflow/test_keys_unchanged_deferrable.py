@@ -23,7 +23,7 @@ from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.sensors.oss_keys_unchanged import OssKeysUnchangedSensor
 from airflow_provider_oss.testing import LocalOssServer
 from airflow_provider_oss.triggers.oss_keys_unchanged import OssKeysUnchangedTrigger
-from tests.doc_snippets import DOCS, python_snippets
+from tests.doc_snippets import DOCS, snippet_naming
 
 
 def _trigger(**kwargs: Any) -> OssKeysUnchangedTrigger:
@@ -213,7 +213,7 @@ def test_the_documented_snippet_defers_against_the_server(
     oss_server.create_bucket("my-bucket")
     OssHook().load_string("part", "exports/2026-12-07/part-1", bucket_name="my-bucket")
     snippet = tmp_path / "snippet.py"
-    snippet.write_text(python_snippets(DOCS / "OBJECTS_AND_SENSORS.md")[0])
+    snippet.write_text(snippet_naming(DOCS / "OBJECTS_AND_SENSORS.md", "wait_until_quiet"))
     sensor = runpy.run_path(str(snippet))["wait_until_quiet"]
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
