@@ -69,13 +69,14 @@ bench: $(STAMP)
 
 # An official SDK integration suite against a fresh local server (not part of `make test`: the
 # suites are not in this repository). SDK_TESTS is a checkout of alibabacloud-oss-python-sdk-v2 or
-# aliyun-oss-python-sdk; SIGNATURE v4|v1, ADDRESSING path|virtual. See CONFORMANCE.md.
+# aliyun-oss-python-sdk; SIGNATURE v4|v1, ADDRESSING path|virtual. Each run is kept in
+# .conformance/SUITE-SIGNATURE-ADDRESSING and CONFORMANCE.md's results are rewritten from all of them.
 SIGNATURE  ?= v4
 ADDRESSING ?= path
 conformance: $(STAMP)
 	@test -n "$(SDK_TESTS)" || (echo "Give the suite checkout: make conformance SDK_TESTS=/path/to/sdk" && exit 2)
-	$(BIN)/python -c "import aiohttp, mock" 2>/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python aiohttp mock
-	$(BIN)/python scripts/conformance.py --suite "$(SDK_TESTS)" --signature $(SIGNATURE) --addressing $(ADDRESSING) $(CONFORMANCE_ARGS)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -r scripts/conformance-requirements.txt
+	$(BIN)/python scripts/conformance.py --suite "$(SDK_TESTS)" --signature $(SIGNATURE) --addressing $(ADDRESSING) --report CONFORMANCE.md $(CONFORMANCE_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak_harness --runs 50 --seed 1 $(SOAK_ARGS)

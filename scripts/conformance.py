@@ -18,18 +18,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from airflow_provider_oss.testing import LocalOssServer
-from airflow_provider_oss.testing.conformance import classify, read_junit, read_times, summary
+from airflow_provider_oss.testing.conformance import (
+    Run,
+    classify,
+    read_failures,
+    read_junit,
+    read_times,
+    summary,
+    write_report,
+)
 
 ACCESS_KEY_ID = "conformance-access-key"
 ACCESS_KEY_SECRET = "conformance-access-key-secret"  # noqa: S105  # a local test server's key
 REGION = "cn-hangzhou"
 VIRTUAL_DOMAIN = "oss-local.localhost"
+RUNS_DIR = Path(".conformance")  # one directory per suite and configuration; CONFORMANCE.md merges them
 
 
 def find_suite(path: Path) -> tuple[str, Path, Path]:
@@ -52,6 +63,24 @@ def find_suite(path: Path) -> tuple[str, Path, Path]:
             tests = path if path != root and path.is_relative_to(root / "tests") else root / "tests"
             return "oss2", root, tests
     raise SystemExit(f"{path} is not a checkout of alibabacloud-oss-python-sdk-v2 or aliyun-oss-python-sdk.")
+
+
+def checkout_state(root: Path) -> tuple[str | None, str | None]:
+    """
+    The checkout's commit and ``git status --porcelain`` (untracked and ignored files included),
+    or ``(None, None)`` when ``root`` is not a git checkout.
+    """
+    if not (root / ".git").exists():
+        return None, None
+    git = ["git", "-C", str(root)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=all", "--ignored"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return commit.stdout.strip(), status.stdout
 
 
 def suite_env(kind: str, endpoint: str, signature: str, addressing: str, times: str) -> dict[str, str]:
@@ -87,12 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--suite", required=True, type=Path, help="the SDK checkout (or a test dir/file in it)"
-    )
+    parser.add_argument("--suite", type=Path, help="the SDK checkout (or a test dir/file in it)")
     parser.add_argument("--signature", choices=("v4", "v1"), default="v4")
     parser.add_argument("--addressing", choices=("path", "virtual"), default="path")
-    parser.add_argument("--out", type=Path, default=None, help="report directory (default: a temp dir)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report directory (default: .conformance/SUITE-SIGNATURE-ADDRESSING)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="after the run, rewrite the results section of this Markdown file (CONFORMANCE.md) from "
+        "every run in --runs (default: every run directory under .conformance/)",
+    )
+    parser.add_argument("--runs", type=Path, nargs="+", default=None, help="run directories for --report")
     parser.add_argument("--timeout", type=int, default=120, help="per-test timeout in seconds")
     parser.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
     parser.add_argument(
@@ -104,13 +144,40 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--reclassify needs --out DIR of an earlier run.")
         log = json.loads((args.out / "log.json").read_text()) if (args.out / "log.json").exists() else []
         return report(args.out, log, f"{args.signature} {args.addressing}")
+    if args.suite is None:
+        if args.report is None:
+            raise SystemExit("Give --suite (a run) or --report (a report of earlier runs), or both.")
+        return write_markdown(args.report, args.runs)
+    code = run(args)
+    if args.report is not None:
+        write_markdown(args.report, args.runs)
+    return code
+
+
+def write_markdown(path: Path, runs: list[Path] | None) -> int:
+    """Rewrite the results section of ``path`` from ``runs`` (default: every run under .conformance/)."""
+    directories = runs or sorted(p.parent for p in RUNS_DIR.glob("*/meta.json"))
+    if not directories:
+        raise SystemExit(f"No finished run to report (no {RUNS_DIR}/*/meta.json); run a suite first.")
+    write_report(str(path), [Run.load(str(d)) for d in directories])
+    print(f"wrote {path} from {len(directories)} run(s): " + ", ".join(str(d) for d in directories))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite of ``args.suite`` and classify it; 0 when no test failed on implemented behaviour."""
     kind, root, tests = find_suite(args.suite.resolve())
-    out = args.out or Path(tempfile.mkdtemp(prefix=f"conformance-{kind}-"))
+    out = args.out or RUNS_DIR / f"{kind}-{args.signature}-{args.addressing}"
     out.mkdir(parents=True, exist_ok=True)
-    # The suites read ./tests/data/... and write temp files into the working directory: run them in
-    # a scratch directory whose ``tests`` is a link to the checkout's, so the checkout stays clean.
+    (out / "meta.json").unlink(missing_ok=True)  # an unfinished run is never reported
+    commit, status_before = checkout_state(root)
+    # The suites read ./tests/data/... and write files into the working directory and next to their
+    # own modules: run a copy of the checkout's ``tests`` in a scratch directory, so that nothing
+    # lands in the checkout. The SDK under test is the checkout's own (PYTHONPATH).
     workdir = Path(tempfile.mkdtemp(prefix="conformance-cwd-"))
-    (workdir / "tests").symlink_to(root / "tests", target_is_directory=True)
+    shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    tests = workdir / tests.relative_to(root)
+    started = time.time()
     times = out / "times.jsonl"
     times.unlink(missing_ok=True)
     server = LocalOssServer.spawn(
@@ -124,26 +191,55 @@ def main(argv: list[str] | None = None) -> int:
         host = "127.0.0.1" if args.addressing == "path" else VIRTUAL_DOMAIN
         endpoint = f"{host}:{server.port}"  # no scheme: the SDKs then use http (see the plugin)
         env = suite_env(kind, endpoint, args.signature, args.addressing, str(times))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(root), env.get("PYTHONPATH"))))
         command = [
             sys.executable, "-m", "pytest", str(tests),
             "-p", "airflow_provider_oss.testing.conformance_plugin",
-            "-p", "no:cacheprovider", "--rootdir", str(root), "-c", os.devnull,
+            "-p", "no:cacheprovider", "--rootdir", str(workdir), "-c", os.devnull,
             f"--junitxml={out / 'junit.xml'}", f"--timeout={args.timeout}", "-q", "--no-header", "-rN",
+            # native tracebacks: pytest's own formatting crashes the run (INTERNALERROR, "AST
+            # constructor recursion depth mismatch") on a failure of oss2's test_credentials_provider
+            "--tb=native",
             "--continue-on-collection-errors",
         ]  # fmt: skip
         if args.keyword:
             command += ["-k", args.keyword]
-        subprocess.run(command, cwd=workdir, env=env, check=False)  # our own argv
+        pytest_exit = subprocess.run(command, cwd=workdir, env=env, check=False).returncode  # our own argv
         log = server.request_log()
         (out / "log.json").write_text(json.dumps(log))
     finally:
         server.stop()
-    return report(out, log, f"{kind} {args.signature} {args.addressing}")
+        shutil.rmtree(workdir, ignore_errors=True)
+    meta = {
+        "suite": kind,
+        "commit": commit,
+        "signature": args.signature,
+        "addressing": args.addressing,
+        "started": started,
+        "finished": time.time(),
+        "timeout": args.timeout,
+        "keyword": args.keyword,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    code = report(out, log, f"{kind} {args.signature} {args.addressing}")
+    if pytest_exit not in (0, 1):  # 2 interrupted, 3 internal error, 4 usage error, 5 no tests
+        print(f"ERROR: pytest exited with {pytest_exit}: the run is incomplete.", file=sys.stderr)
+        code = 4
+    _, status_after = checkout_state(root)
+    if status_after != status_before:
+        print(
+            f"ERROR: the run changed the SDK checkout {root} (git status --porcelain before/after):\n"
+            f"--- before\n{status_before}--- after\n{status_after}",
+            file=sys.stderr,
+        )
+        return 3
+    return code
 
 
 def report(out: Path, log: list[dict[str, object]], title: str) -> int:
     """Classify the run in ``out``, write results.json and print the summary; 1 when a test failed."""
-    results = classify(read_junit(str(out / "junit.xml")), read_times(str(out / "times.jsonl")), log)
+    times = str(out / "times.jsonl")
+    results = classify(read_junit(str(out / "junit.xml")), read_times(times), log, read_failures(times))
     (out / "results.json").write_text(
         json.dumps(
             [{"test": r.test_id, "class": r.klass, "rule": r.rule, "text": r.text[:2000]} for r in results],

@@ -11,7 +11,10 @@ nothing in the suite's code; from environment variables it:
   are) and, from ``CONFORMANCE_V2_SIGNATURE`` (``v1``/``v4``), its signature version (the suite
   reads no variable for it; oss2's reads ``OSS_TEST_AUTH_VERSION``);
 - ``CONFORMANCE_TIMES``: a file where each test's start and end times are written (JSON lines), to
-  match the server's request log to the test that sent each request.
+  match the server's request log to the test that sent each request, and, for a failing test, the
+  causes of its failure: every exception of the chain (``__cause__``, ``__context__``, the SDKs'
+  wrapped errors) with its type, and where it has them its HTTP status, OSS error code, request id
+  and the host it tried to reach (:func:`exception_causes`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -65,17 +69,83 @@ def pytest_configure(config: Any) -> None:
         _configure_v2(os.environ.get("CONFORMANCE_V2_SIGNATURE"))
 
 
-def _record(nodeid: str, event: str) -> None:
+def _record(nodeid: str, event: str, **extra: Any) -> None:
     path = os.environ.get("CONFORMANCE_TIMES")
     if not path:
         return
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps({"nodeid": nodeid, "event": event, "time": time.time()}) + "\n")
+        f.write(json.dumps({"nodeid": nodeid, "event": event, "time": time.time(), **extra}) + "\n")
+
+
+def _linked(exc: BaseException) -> list[BaseException]:
+    """The exceptions ``exc`` wraps: its cause and context, and the SDKs' own wrapped errors."""
+    linked: list[Any] = [exc.__cause__, exc.__context__]
+    unwrap = getattr(exc, "unwrap", None)  # alibabacloud-oss-v2's OperationError and friends
+    if callable(unwrap):
+        try:
+            linked.append(unwrap())
+        except Exception:  # a wrapper without a wrapped error
+            linked.append(None)
+    linked.append(getattr(exc, "exception", None))  # oss2's RequestError keeps the requests error
+    linked.append(getattr(exc, "reason", None))  # urllib3's MaxRetryError
+    return [item for item in linked if isinstance(item, BaseException)]
+
+
+def _host_of(exc: BaseException) -> str | None:
+    """The host a connection error was trying to reach, from the attributes requests/urllib3 set."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if isinstance(url, str) and url:
+        return urlsplit(url).hostname
+    for holder in (getattr(exc, "pool", None), getattr(exc, "conn", None), exc):
+        host = getattr(holder, "host", None)
+        if isinstance(host, str) and host:
+            return host
+    return None
+
+
+def exception_causes(exc: BaseException, limit: int = 20) -> list[dict[str, Any]]:
+    """
+    Every exception of the chain that ``exc`` heads, as JSON-able records: ``type``
+    (``module.QualName``), and when the exception carries them ``status``, ``code``,
+    ``request_id`` (an OSS error of either SDK) and ``host`` (a connection error).
+    """
+    causes: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    pending = [exc]
+    while pending and len(causes) < limit:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        kind = type(current)
+        cause: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}"}
+        status = getattr(current, "status_code", None) or getattr(current, "status", None)
+        if isinstance(status, int):
+            cause["status"] = status
+        for name in ("code", "request_id"):
+            value = getattr(current, name, None)
+            if isinstance(value, str) and value:
+                cause[name] = value
+        host = _host_of(current)
+        if host:
+            cause["host"] = host
+        causes.append(cause)
+        pending.extend(_linked(current))
+    return causes
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
     """Note when a test starts (setup included)."""
     _record(nodeid, "start")
+
+
+def pytest_runtest_makereport(item: Any, call: Any) -> None:
+    """Note the causes of a test's failure (setup, call or teardown; never a skip)."""
+    excinfo = call.excinfo
+    if excinfo is None or excinfo.typename in ("Skipped", "SkipTest", "XFailed"):
+        return
+    _record(item.nodeid, "failure", phase=call.when, causes=exception_causes(excinfo.value))
 
 
 def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
