@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import alibabacloud_oss_v2 as oss
 import oss2
@@ -54,7 +55,7 @@ JUNIT = f"""<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def _plugin_file(path: Path, tests: list[tuple[str, float, float, list[dict[str, object]] | None]]) -> None:
+def _plugin_file(path: Path, tests: list[tuple[str, float, float, list[dict[str, Any]] | None]]) -> None:
     """The plugin's CONFORMANCE_TIMES file: start, failure (with its causes) and finish per test."""
     with path.open("w") as f:
         for nodeid, start, finish, causes in tests:
@@ -82,12 +83,12 @@ def test_every_class_and_its_evidence(tmp_path: Path) -> None:
     junit.write_text(JUNIT)
     times = tmp_path / "times.jsonl"
     mod = "tests/integration/test_client.py::TestObjectBasic::"
-    v2_service_error = [
+    v2_service_error: list[dict[str, Any]] = [
         {"type": "alibabacloud_oss_v2.exceptions.OperationError"},
         {"type": "alibabacloud_oss_v2.exceptions.ServiceError", "status": 501, "code": "NotImplemented",
          "request_id": "RID501CORS"},
     ]  # fmt: skip
-    tables_host = [
+    tables_host: list[dict[str, Any]] = [
         {"type": "requests.exceptions.ConnectionError", "host": "cn-hangzhou.oss-tables.aliyuncs.com"},
         {"type": "urllib3.exceptions.MaxRetryError", "host": "cn-hangzhou.oss-tables.aliyuncs.com"},
         {"type": "socket.gaierror"},
@@ -150,7 +151,7 @@ def test_external_rules_match_causes_not_words() -> None:
     assert classify_one(words, [], [{"type": "builtins.AssertionError"}]).klass == "failed"
     sts = [{"type": "aliyunsdkcore.acs_exception.exceptions.ClientException"}]
     assert classify_one(words, [], sts).rule == "sts"
-    real_oss = [
+    real_oss: list[dict[str, Any]] = [
         {"type": "oss2.exceptions.RequestError", "status": -2},
         {
             "type": "requests.exceptions.ConnectionError",
@@ -188,7 +189,7 @@ def test_the_plugin_records_the_501_of_either_sdk_with_the_request_id_the_server
         oss2.Auth(oss_server.access_key_id, oss_server.access_key_secret), oss_server.endpoint, B
     )
     with pytest.raises(oss2.exceptions.ServerError) as oss2_error:
-        bucket._Bucket__do_bucket("GET", params={"nosuchsubresource": ""})  # type: ignore[attr-defined]
+        bucket._Bucket__do_bucket("GET", params={"nosuchsubresource": ""})
     cfg = oss.config.load_default()
     cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
         oss_server.access_key_id, oss_server.access_key_secret
