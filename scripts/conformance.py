@@ -143,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is None:
             raise SystemExit("--reclassify needs --out DIR of an earlier run.")
         log = json.loads((args.out / "log.json").read_text()) if (args.out / "log.json").exists() else []
-        return report(args.out, log, f"{args.signature} {args.addressing}")
+        meta_file = args.out / "meta.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        title = " ".join(str(meta.get(k, "")) for k in ("suite", "signature", "addressing")).strip()
+        return report(args.out, log, title or str(args.out))
     if args.suite is None:
         if args.report is None:
             raise SystemExit("Give --suite (a run) or --report (a report of earlier runs), or both.")

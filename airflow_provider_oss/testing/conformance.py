@@ -78,7 +78,14 @@ EXTERNAL_RULES: tuple[ExternalRule, ...] = (
         "the OSS Tables endpoint (<region>.oss-tables.aliyuncs.com)",
         r"/tables/",
         _CONNECTION_ERRORS,
-        r"[a-z0-9-]+\.oss-tables\.aliyuncs\.com",
+        r"([a-z0-9-]+\.)*oss-tables\.aliyuncs\.com",
+    ),
+    ExternalRule(
+        "vectors",
+        "the OSS Vectors endpoint (<bucket>-<account>.<region>.oss-vectors.aliyuncs.com)",
+        r"/vector/",
+        _CONNECTION_ERRORS,
+        r"([a-z0-9-]+\.)*oss-vectors\.aliyuncs\.com",
     ),
     ExternalRule(
         "sts",
