@@ -108,7 +108,8 @@ def exception_causes(exc: BaseException, limit: int = 20) -> list[dict[str, Any]
     """
     Every exception of the chain that ``exc`` heads, as JSON-able records: ``type``
     (``module.QualName``), and when the exception carries them ``status``, ``code``,
-    ``request_id`` (an OSS error of either SDK) and ``host`` (a connection error).
+    ``request_id`` (an OSS error of either SDK; ``code`` also an aliyunsdkcore error code) and
+    ``host`` (a connection error).
     """
     causes: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -123,9 +124,10 @@ def exception_causes(exc: BaseException, limit: int = 20) -> list[dict[str, Any]
         status = getattr(current, "status_code", None) or getattr(current, "status", None)
         if isinstance(status, int):
             cause["status"] = status
-        for name in ("code", "request_id"):
-            value = getattr(current, name, None)
-            if isinstance(value, str) and value:
+        # ``code``: an OSS error code (either SDK) or an aliyunsdkcore ``error_code`` (SDK.HttpError...)
+        for name, attribute in (("code", "code"), ("code", "error_code"), ("request_id", "request_id")):
+            value = getattr(current, attribute, None)
+            if isinstance(value, str) and value and name not in cause:
                 cause[name] = value
         host = _host_of(current)
         if host:

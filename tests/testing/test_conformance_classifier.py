@@ -149,8 +149,16 @@ def test_external_rules_match_causes_not_words() -> None:
         0,
     )
     assert classify_one(words, [], [{"type": "builtins.AssertionError"}]).klass == "failed"
-    sts = [{"type": "aliyunsdkcore.acs_exception.exceptions.ClientException"}]
+    sdk_core = "aliyunsdkcore.acs_exception.exceptions.ClientException"
+    sts = [{"type": sdk_core, "code": "SDK.InvalidCredential"}]
     assert classify_one(words, [], sts).rule == "sts"
+    kms: list[dict[str, Any]] = [
+        {"type": "oss2.exceptions.ClientError", "status": -1},
+        {"type": sdk_core, "code": "SDK.HttpError"},
+    ]
+    assert classify_one(words, [], kms).rule == "kms"
+    other = [{"type": sdk_core, "code": "SDK.InvalidParameter"}]
+    assert classify_one(words, [], other).klass == "failed"
     real_oss: list[dict[str, Any]] = [
         {"type": "oss2.exceptions.RequestError", "status": -2},
         {
@@ -206,6 +214,22 @@ def test_the_plugin_records_the_501_of_either_sdk_with_the_request_id_the_server
         result = TestResult("tests/t/T::t", "failed", str(error), 0)
         assert classify_one(result, [], exception_causes(error)).klass == "unsupported"
     assert len(logged) >= 2  # the SDKs may retry a 5xx: each attempt is its own logged request
+
+
+def test_the_plugin_records_aliyunsdkcore_error_codes() -> None:
+    from aliyunsdkcore.acs_exception.exceptions import ClientException
+
+    try:
+        try:
+            raise ClientException("SDK.HttpError", "kms.cn-hangzhou.aliyuncs.com unreachable")
+        except ClientException as inner:
+            raise oss2.exceptions.ClientError("wrapped") from inner
+    except oss2.exceptions.ClientError as error:
+        causes = exception_causes(error)
+    assert causes[1] == {
+        "type": "aliyunsdkcore.acs_exception.exceptions.ClientException",
+        "code": "SDK.HttpError",
+    }
 
 
 def test_the_plugin_records_the_host_a_connection_error_tried() -> None:
