@@ -97,7 +97,8 @@ def _host_of(exc: BaseException) -> str | None:
     url = getattr(request, "url", None)
     if isinstance(url, str) and url:
         return urlsplit(url).hostname
-    for holder in (getattr(exc, "pool", None), getattr(exc, "conn", None), exc):
+    for name in ("conn", "pool", None):  # urllib3 2 deprecates .pool where it has .conn: ask .conn first
+        holder = getattr(exc, name, None) if name else exc
         host = getattr(holder, "host", None)
         if isinstance(host, str) and host:
             return host
