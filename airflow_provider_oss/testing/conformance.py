@@ -391,4 +391,4 @@ def write_report(path: str, runs: Sequence[Run]) -> None:
         text = f.read()
     head = text.split(f"\n{RESULTS_HEADING}\n", 1)[0].rstrip("\n")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(head + "\n\n" + render_results(runs))
+        f.write(head + "\n\n" + render_results(runs).rstrip("\n") + "\n")
