@@ -378,6 +378,18 @@ def render_results(runs: Sequence[Run]) -> str:
             lines.append(f"- `{item['test']}`: {first[:200].replace('|', '/')}")
         if not failed:
             lines.append("None.")
+        by_rule = Counter(
+            f"{item['class']} {item['rule']}"
+            for item in run.results
+            if item["class"] in ("external", "not-applicable")
+        )
+        if by_rule:
+            lines += [
+                "",
+                "External and not-applicable, by rule: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items()))
+                + ".",
+            ]
         lines.append("")
     return "\n".join(lines)
 

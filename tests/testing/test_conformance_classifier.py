@@ -243,7 +243,12 @@ def _run(suite: str, signature: str, classes: list[str]) -> Run:
     meta = {"suite": suite, "commit": "ebe9a43fc6ca04df7382db3b1d86a8aa8f105549", "signature": signature,
             "addressing": "path", "started": 1796692800.0, "finished": 1796693400.0, "timeout": 60}  # fmt: skip
     results = [
-        {"test": f"tests/t/T::test_{i}", "class": k, "rule": "", "text": f"AssertionError: {i} | x\nmore"}
+        {
+            "test": f"tests/t/T::test_{i}",
+            "class": k,
+            "rule": "kms" if k == "external" else "",
+            "text": f"AssertionError: {i} | x\nmore",
+        }
         for i, k in enumerate(classes)
     ]
     return Run(meta, results)
@@ -253,7 +258,8 @@ def test_the_report_merges_configurations_and_lists_the_failures(tmp_path: Path)
     report = tmp_path / "CONFORMANCE.md"
     report.write_text("# Conformance\n\nHow to run.\n\n## Results\n\nstale hand-written table\n")
     write_report(
-        str(report), [_run("oss2", "v1", ["passed", "failed"]), _run("v2", "v4", ["passed", "unsupported"])]
+        str(report),
+        [_run("oss2", "v1", ["passed", "failed", "external"]), _run("v2", "v4", ["passed", "unsupported"])],
     )
     text = report.read_text()
     assert text.startswith("# Conformance\n\nHow to run.\n\n## Results\n")
@@ -261,7 +267,8 @@ def test_the_report_merges_configurations_and_lists_the_failures(tmp_path: Path)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "ebe9a43fc6ca" in line]
     assert rows == [
         "| alibabacloud-oss-python-sdk-v2 | ebe9a43fc6ca | V4 | path | 2026-12-08 01:20 UTC | 60 s | 2 | 1 | 0 | 1 | 0 | 0 | 0 |",
-        "| aliyun-oss-python-sdk (oss2) | ebe9a43fc6ca | V1 | path | 2026-12-08 01:20 UTC | 60 s | 2 | 1 | 0 | 0 | 0 | 0 | 1 |",
+        "| aliyun-oss-python-sdk (oss2) | ebe9a43fc6ca | V1 | path | 2026-12-08 01:20 UTC | 60 s | 3 | 1 | 0 | 0 | 1 | 0 | 1 |",
     ]
     assert "- `tests/t/T::test_1`: AssertionError: 1 / x" in text
     assert "V4, path: failed on implemented behaviour (0)\n\nNone." in text
+    assert "External and not-applicable, by rule: external kms 1." in text
