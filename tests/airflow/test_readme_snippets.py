@@ -174,6 +174,7 @@ def test_the_readme_block_runs(block: Snippet, airflow_db: str, readme_world: An
             if dag.task_dict:
                 run = dag.test(logical_date=None)
                 assert run.state == "success", f"README line {block.line}: {dag.dag_id} ended {run.state}"
+        _check_what_landed(block, root)
     elif block.language == "python":
         script = tmp_path / "block.py"
         script.write_text(_localised(block.text, root))
@@ -244,3 +245,31 @@ def _run_local_server_command(block: Snippet) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _check_what_landed(block: Snippet, root: Path) -> None:
+    """The bytes the transfer blocks move, where they land (the day the run was due is today or tomorrow)."""
+    from airflow_provider_oss.hooks.oss import OssHook
+
+    hook = OssHook()
+    keys = set(hook.list_keys(bucket_name="my-bucket"))
+    day = next(d for d in _days() if f"exports/{d}.parquet" in keys or f"archive/{d}.parquet" in keys)
+    if "ResumableUploadOperator(" in block.text and "backups/" in block.text:
+        assert (
+            hook.read_bytes(f"backups/{day}.tar", "my-bucket")
+            == (root / "data" / f"backup-{day}.tar").read_bytes()
+        )
+    if "OssDownloadOperator(" in block.text:
+        assert (root / "data" / "in" / f"{day}.parquet").read_bytes() == f"parquet {day}".encode()
+    if "OssCopyObjectOperator(" in block.text:
+        assert hook.read_bytes(f"archive/{day}.parquet", "my-bucket") == f"parquet {day}".encode()
+        assert not {k for k in keys if k.startswith("exports/") and k.endswith(".parquet")}, keys
+    if "OssFolderUploadOperator(" in block.text:
+        assert hook.read_bytes(f"outbox/{day}/a.csv", "my-bucket") == b"a,b\n1,2\n"
+    if "distributed_upload(" in block.text:
+        assert (
+            hook.read_bytes("raw/big.bin", "my-bucket")
+            == (root / "shared" / "exports" / "big.bin").read_bytes()
+        )
+    if "Asset(" in block.text:
+        assert hook.read_bytes("reports/daily.csv", "my-bucket") == b"id,total\n1,42\n"
