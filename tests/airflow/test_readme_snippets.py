@@ -273,3 +273,24 @@ def _check_what_landed(block: Snippet, root: Path) -> None:
         )
     if "Asset(" in block.text:
         assert hook.read_bytes("reports/daily.csv", "my-bucket") == b"id,total\n1,42\n"
+
+
+def test_the_connection_table_names_every_extra_and_every_value_it_takes() -> None:
+    from airflow_provider_oss.core.client_config import CNAME_STYLE
+    from airflow_provider_oss.core.connection_settings import _FALSE, _TRUE, EXTRA_TYPES, OFFICIAL_EXTRAS
+    from airflow_provider_oss.core.endpoints import ADDRESSING_STYLES, SCHEMES, SIGNATURE_VERSIONS
+
+    readme = README.read_text(encoding="utf-8")
+    section = readme.split("### The connection", 1)[1].split("Every `ClientConfig` field is an extra", 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)`[^|]* \| (.*) \|$", section, flags=re.M)}
+    named = set(re.findall(r"`(\w+)`", " ".join(re.findall(r"^\| ([^|]+) \|", section, flags=re.M))))
+    assert (
+        set(EXTRA_TYPES) - set(OFFICIAL_EXTRAS) <= named
+    )  # the official type's extras have their own paragraph
+    for extra, values in (
+        ("addressing_style", (*ADDRESSING_STYLES, CNAME_STYLE)),
+        ("signature_version", SIGNATURE_VERSIONS),
+        ("scheme", SCHEMES),
+    ):
+        assert all(f"`{v}`" in rows[extra] for v in values), (extra, rows[extra])
+    assert all(f"`{v}`" in section for v in _TRUE | _FALSE)
