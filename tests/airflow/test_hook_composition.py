@@ -12,24 +12,40 @@ from airflow_provider_oss.hooks.oss import CopyStoreFactory, OssConnectionConfig
 from airflow_provider_oss.hooks.transfers import OssTransferMethods
 from airflow_provider_oss.version_compat import BaseHook
 
-#: Every public method of OssHook before the split, with its parameters in order.
+#: Every public method of OssHook before the split, with its parameters in order (``version_id`` and
+#: ``source_version_id`` were added, keyword-only and last, with object versioning).
 PUBLIC_METHODS = {
     "check_for_key": ["key", "bucket_name"],
-    "head_object": ["key", "bucket_name"],
+    "head_object": ["key", "bucket_name", "version_id"],
     "get_key": ["key", "bucket_name"],
     "load_bytes": ["data", "key", "bucket_name", "replace", "options"],
     "load_string": ["text", "key", "bucket_name", "replace", "encoding", "options"],
-    "read_bytes": ["key", "bucket_name"],
+    "read_bytes": ["key", "bucket_name", "version_id"],
     "read_key": ["key", "bucket_name", "encoding"],
     "list_objects": ["prefix", "bucket_name", "delimiter", "start_after", "match_glob"],
     "list_keys": ["prefix", "bucket_name", "delimiter", "start_after", "match_glob"],
     "list_prefixes": ["prefix", "bucket_name", "delimiter"],
     "check_for_prefix": ["prefix", "bucket_name", "delimiter"],
-    "copy_object": ["source_key", "dest_key", "source_bucket_name", "dest_bucket_name", "options"],
+    "copy_object": [
+        "source_key",
+        "dest_key",
+        "source_bucket_name",
+        "dest_bucket_name",
+        "options",
+        "source_version_id",
+    ],
     "delete_objects": ["keys", "bucket_name", "batch_size"],
-    "delete_object": ["key", "bucket_name"],
+    "delete_object": ["key", "bucket_name", "version_id"],
     "get_presigned_url": ["key", "bucket_name", "method", "expires"],
-    "download_file": ["key", "local_path", "bucket_name", "config", "checkpoint_store", "logger"],
+    "download_file": [
+        "key",
+        "local_path",
+        "bucket_name",
+        "config",
+        "checkpoint_store",
+        "logger",
+        "version_id",
+    ],
     "upload_file": [
         "filename",
         "key",
@@ -55,6 +71,7 @@ PUBLIC_METHODS = {
         "checkpoint_store",
         "abort_on_failure",
         "logger",
+        "source_version_id",
     ],
     "bucket_exists": ["bucket_name"],
     "create_bucket": ["bucket_name", "region", "acl", "storage_class", "redundancy_type"],

@@ -18,7 +18,8 @@ from airflow_provider_oss.operators.folder_upload import OssFolderUploadOperator
 from airflow_provider_oss.operators.resumable_upload import ResumableUploadOperator
 from airflow_provider_oss.operators.transfer_base import OssTransferOperator
 
-#: Each transfer operator with the arguments that are its own, and its template fields (unchanged).
+#: Each transfer operator with the arguments that are its own, and its template fields (unchanged but
+#: for the templated ``version_id`` / ``source_version_id`` that object versioning added).
 OPERATORS: list[tuple[type[OssTransferOperator], dict[str, Any], tuple[str, ...]]] = [
     (
         ResumableUploadOperator,
@@ -28,12 +29,20 @@ OPERATORS: list[tuple[type[OssTransferOperator], dict[str, Any], tuple[str, ...]
     (
         OssDownloadOperator,
         {"key": "k", "local_path": "/tmp/out.bin"},
-        ("key", "local_path", "bucket", "checkpoint_dir"),
+        ("key", "local_path", "bucket", "checkpoint_dir", "version_id"),
     ),
     (
         OssCopyObjectOperator,
         {"source_key": "a", "dest_key": "b"},
-        ("source_key", "dest_key", "source_bucket", "dest_bucket", "checkpoint_dir", "metadata"),
+        (
+            "source_key",
+            "dest_key",
+            "source_bucket",
+            "dest_bucket",
+            "checkpoint_dir",
+            "metadata",
+            "source_version_id",
+        ),
     ),
     (
         OssFolderUploadOperator,

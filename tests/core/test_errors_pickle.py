@@ -38,6 +38,7 @@ from airflow_provider_oss.download.errors import (
     ObjectChangedError,
     RangeFetchError,
 )
+from airflow_provider_oss.fs.errors import OssFileExistsError, OssFileNotFoundError, OssPermissionError
 from airflow_provider_oss.hooks.oss import OssConnectionConfigError
 from airflow_provider_oss.sensors.oss_key import OssSensorError
 from airflow_provider_oss.upload.config import TransferConfigError
@@ -78,6 +79,9 @@ SAMPLES: dict[type[OssError], OssError] = {
     OssNotFoundError: _service(OssNotFoundError),
     OssAuthError: _service(OssAuthError),
     OssPreconditionError: _service(OssPreconditionError),
+    OssFileNotFoundError: _service(OssFileNotFoundError),
+    OssFileExistsError: _service(OssFileExistsError),
+    OssPermissionError: _service(OssPermissionError),
     CallbackFailedError: CallbackFailedError(
         status=203,
         code="CallbackFailed",
